@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Developer entry point: builds the project's virtual environment (.venv) if needed, then
+#   bash install/dev.sh demo   -> a headless drag on the embedded default model, written to out/demo/
+#   bash install/dev.sh test   -> the whole test suite
+#   bash install/dev.sh env    -> only the environment
+# Needs python3 (3.10 or newer) with venv; torch is pinned to 2.13.0 (a CPU wheel on these machines).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=.venv
+stamp=$VENV/.dragd-installed
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+fi
+# Reinstall when pyproject.toml changed since the last install.
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    touch "$stamp"
+fi
+cmd=${1:-env}
+shift || true
+case "$cmd" in
+    env) echo "environment ready: $VENV" ;;
+    demo)
+        mkdir -p out/demo
+        "$VENV/bin/dragd" drag --seed 7 --points "64,80:64,64" --steps 120 --gif \
+            --out out/demo/drag.png "$@"
+        echo "wrote out/demo/: drag.png (result), drag_before_after.png, drag.gif, drag.json, drag.npy"
+        ;;
+    test) exec "$VENV/bin/python" -m pytest "$@" ;;
+    *) echo "usage: bash install/dev.sh [env|demo|test] [args...]" >&2; exit 2 ;;
+esac
