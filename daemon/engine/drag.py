@@ -1,0 +1,296 @@
+"""The DragGAN optimisation loop (Pan et al. 2023, section 3): motion supervision + point tracking.
+
+Faithful to the paper and its reference implementation by default:
+- features F: the output of one synthesis block (default the 6th, or the last of a smaller model), read as if
+  bilinearly resized to the image size;
+- motion supervision: for each handle p more than 1 px from its target, the mean L1 distance between F(q)
+  (detached) and F(q + d) over the pixels q closer than r1 to p, d the unit vector towards the target, plus
+  lambda * mean(|F - F0| * fixed) where `fixed` is the region outside the user's mask;
+- one Adam step on the first `trainable_layers` latents (W+), the rest stay at their initial values;
+- point tracking: each handle moves to the pixel within a (2 r2 + 1)^2 square whose feature is nearest to the
+  handle's initial feature (L2 like the reference code, or L1 like the paper);
+- one generator forward per step: the features of step k track the handles moved by step k - 1 and drive
+  step k's loss. Blocks after the feature block run without autograd, and only when an image is wanted.
+
+Coordinates are (x, y) pixel indices of the generated image: the centre of the top-left pixel is (0, 0).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models.stylegan2 import Generator, SynthesisState, to_uint8_image
+from .features import upsampled_at, upsampled_bilinear
+
+Point = tuple[float, float]
+LATENT_SPACES = ("w+", "w")
+TRACKING_NORMS = ("l2", "l1")
+STOP_REASONS = ("reached", "max_steps", "cancelled")
+GENERIC_STEP_SIZE = 1e-3  # the paper's step size for models other than FFHQ, AFHQ cat and LSUN car
+
+
+class DragInputError(ValueError):
+    """Points, mask or options that cannot describe a drag."""
+
+
+@dataclass(frozen=True)
+class DragOptions:
+    step_size: float | None = None  # None: the model's default (2e-3 for faces, cars, cats; else 1e-3)
+    latent_space: str = "w+"
+    trainable_layers: int = 6
+    feature_block: int | None = None  # index into the synthesis blocks (0 = the 4 px block)
+    r1: float | None = None  # motion supervision radius in px; default round(3 / 512 * size)
+    r2: int | None = None  # tracking half-size in px; default round(12 / 512 * size)
+    mask_strength: float = 20.0  # lambda
+    stop_distance: float | None = None  # default 1 px for up to 5 handles, else 2 px
+    max_steps: int = 300
+    tracking_norm: str = "l2"
+
+    def validate(self, generator: Generator) -> None:
+        checks = [
+            (self.step_size is None or (math.isfinite(self.step_size) and 0 < self.step_size <= 1),
+             "step size must be in (0, 1]"),
+            (self.latent_space in LATENT_SPACES, f"latent space must be one of {LATENT_SPACES}"),
+            (1 <= self.trainable_layers <= generator.num_ws,
+             f"trainable layers must be in [1, {generator.num_ws}]"),
+            (self.feature_block is None or 0 <= self.feature_block < generator.synthesis.num_blocks,
+             f"feature block must be in [0, {generator.synthesis.num_blocks - 1}]"),
+            (self.r1 is None or (math.isfinite(self.r1) and 0 < self.r1 <= 64), "r1 must be in (0, 64]"),
+            (self.r2 is None or 0 <= self.r2 <= 128, "r2 must be in [0, 128]"),
+            (math.isfinite(self.mask_strength) and self.mask_strength >= 0, "mask strength must be >= 0"),
+            (self.stop_distance is None or (math.isfinite(self.stop_distance) and self.stop_distance >= 0),
+             "stop distance must be >= 0"),
+            (0 <= self.max_steps <= 100_000, "max steps must be in [0, 100000]"),
+            (self.tracking_norm in TRACKING_NORMS, f"tracking norm must be one of {TRACKING_NORMS}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DragInputError(message)
+
+
+@dataclass
+class DragStep:
+    """What one step produced. `points` are the tracked handles after `step` optimisation steps."""
+
+    step: int
+    points: list[Point]
+    distances: list[float]
+    loss: float | None  # None on the final report, which takes no optimisation step
+    image: np.ndarray | None = None  # H x W x C uint8, when requested
+    done: bool = False
+    stopped: str | None = None  # one of STOP_REASONS on the final report
+
+
+@dataclass
+class DragResult:
+    ws: torch.Tensor  # [1, num_ws, w_dim], the latent to continue from
+    points: list[Point]
+    image: np.ndarray
+    steps: int
+    reached: bool
+    stopped: str
+    trajectory: list[list[Point]] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+
+
+def default_radii(size: int) -> tuple[float, int]:
+    """r1 and r2 for an image of `size` pixels, scaled from the paper's 3 and 12 px at 512 px."""
+    return max(1, round(3 / 512 * size)), max(1, round(12 / 512 * size))
+
+
+def default_feature_block(generator: Generator) -> int:
+    """The 6th block (the 128 px block of a 512 px model), or the last block of a smaller model."""
+    return min(5, generator.synthesis.num_blocks - 1)
+
+
+class DragRun:
+    """One drag: iterate `steps()` to run it; `cancel()` (any thread) ends it after the current step."""
+
+    def __init__(self, generator: Generator, ws: torch.Tensor, handles: list[Point], targets: list[Point],
+                 mask: np.ndarray | None = None, options: DragOptions | None = None) -> None:
+        self.generator = generator
+        self.options = options or DragOptions()
+        self.options.validate(generator)
+        self.size = generator.img_resolution
+        self.device = generator.mapping.w_avg.device
+        self._check_points(handles, targets)
+        if ws.shape != (1, generator.num_ws, generator.cfg.w_dim):
+            raise DragInputError(f"latent must be [1, {generator.num_ws}, {generator.cfg.w_dim}], "
+                                 f"got {list(ws.shape)}")
+        if not torch.isfinite(ws).all():
+            raise DragInputError("latent contains NaN or infinite values")
+        self.fixed = self._fixed_region(mask)
+        r1, r2 = default_radii(self.size)
+        self.r1 = self.options.r1 if self.options.r1 is not None else r1
+        self.r2 = self.options.r2 if self.options.r2 is not None else r2
+        self.feature_block = (self.options.feature_block if self.options.feature_block is not None
+                              else default_feature_block(generator))
+        self.stop_distance = (self.options.stop_distance if self.options.stop_distance is not None
+                              else (1.0 if len(handles) <= 5 else 2.0))
+        # Handles live on the pixel grid (tracking returns pixels); targets may be fractional.
+        self.points = [(float(round(x)), float(round(y))) for x, y in handles]
+        self.targets = [(float(x), float(y)) for x, y in targets]
+        self.ws0 = ws.detach().to(self.device, torch.float32)
+        layers = self.options.trainable_layers
+        # W+: each of the first `layers` latents moves on its own. W: one shared offset moves them together
+        # (the same as optimising a single w when they start equal, and no jump when they do not).
+        shape = (1, layers if self.options.latent_space == "w+" else 1, self.ws0.shape[2])
+        self.offset = torch.zeros(shape, device=self.device, requires_grad=True)
+        step_size = self.options.step_size if self.options.step_size is not None else GENERIC_STEP_SIZE
+        self.optimizer = torch.optim.Adam([self.offset], lr=step_size)
+        self._cancel = threading.Event()
+        self.result: DragResult | None = None
+
+    # --- inputs -----------------------------------------------------------------------------------
+
+    def _check_points(self, handles: list[Point], targets: list[Point]) -> None:
+        if not handles or len(handles) != len(targets):
+            raise DragInputError("need at least one handle and exactly one target per handle")
+        for x, y in [*handles, *targets]:
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise DragInputError("points must be finite numbers")
+            if not (-0.5 <= x <= self.size - 0.5 and -0.5 <= y <= self.size - 0.5):
+                raise DragInputError(f"point ({x:g}, {y:g}) is outside the {self.size}x{self.size} image")
+
+    def _fixed_region(self, mask: np.ndarray | None) -> torch.Tensor | None:
+        """The region that must not move (outside the mask), or None when everything may move."""
+        if mask is None:
+            return None
+        mask = np.asarray(mask)
+        if mask.shape != (self.size, self.size):
+            raise DragInputError(f"mask must be {self.size}x{self.size}, got {'x'.join(map(str, mask.shape))}")
+        fixed = torch.from_numpy(~(mask.astype(bool))).to(self.device, torch.float32)
+        return None if not fixed.any() else fixed
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def current_ws(self) -> torch.Tensor:
+        layers = self.options.trainable_layers
+        moving = self.ws0[:, :layers] + self.offset
+        return torch.cat([moving, self.ws0[:, layers:]], dim=1)
+
+    def _features(self, ws: torch.Tensor) -> SynthesisState:
+        return self.generator.synthesis.run(ws, 0, self.feature_block + 1)
+
+    def _render(self, ws: torch.Tensor, state: SynthesisState) -> np.ndarray:
+        with torch.no_grad():
+            detached = SynthesisState(state.x.detach(), state.img.detach())
+            final = self.generator.synthesis.run(ws.detach(), self.feature_block + 1, None, detached)
+        return to_uint8_image(final.img)
+
+    def _pixel_grid(self, center: Point, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cx, cy = int(center[0]), int(center[1])
+        xs = torch.arange(max(cx - radius, 0), min(cx + radius, self.size - 1) + 1, device=self.device)
+        ys = torch.arange(max(cy - radius, 0), min(cy + radius, self.size - 1) + 1, device=self.device)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        return gy.reshape(-1), gx.reshape(-1)
+
+    def _track(self, feat: torch.Tensor) -> None:
+        size = (self.size, self.size)
+        for i, point in enumerate(self.points):
+            ys, xs = self._pixel_grid(point, self.r2)
+            window = upsampled_at(feat, size, ys, xs)  # [C, M]
+            diff = window - self.references[i][:, None]
+            dist = diff.norm(dim=0) if self.options.tracking_norm == "l2" else diff.abs().sum(dim=0)
+            best = int(torch.argmin(dist))
+            self.points[i] = (float(xs[best]), float(ys[best]))
+
+    def _motion_loss(self, feat: torch.Tensor) -> torch.Tensor:
+        size = (self.size, self.size)
+        loss = feat.new_zeros(())
+        reach = math.ceil(self.r1)
+        for point, target in zip(self.points, self.targets, strict=True):
+            dx, dy = target[0] - point[0], target[1] - point[1]
+            norm = math.hypot(dx, dy)
+            if norm <= 1:
+                continue
+            ys, xs = self._pixel_grid(point, reach)
+            inside = (xs - point[0]) ** 2 + (ys - point[1]) ** 2 < self.r1**2
+            ys, xs = ys[inside], xs[inside]
+            here = upsampled_at(feat, size, ys, xs).detach()
+            ahead = upsampled_bilinear(feat, size, ys + dy / norm, xs + dx / norm)
+            loss = loss + F.l1_loss(ahead, here)
+        return loss
+
+    def _mask_loss(self, feat: torch.Tensor) -> torch.Tensor:
+        if self.fixed is None or self.options.mask_strength == 0:
+            return feat.new_zeros(())
+        resized = F.interpolate(feat, (self.size, self.size), mode="bilinear")
+        return self.options.mask_strength * F.l1_loss(resized * self.fixed, self.feat0_resized * self.fixed)
+
+    def _distances(self) -> list[float]:
+        return [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(self.points, self.targets, strict=True)]
+
+    def steps(self, preview_every: int = 0) -> Iterator[DragStep]:
+        """Runs the drag, yielding one DragStep per optimisation step and a final one with the image.
+
+        preview_every: attach the image to every n-th step (0: only to the final step).
+        """
+        trajectory: list[list[Point]] = []
+        losses: list[float] = []
+        step = 0
+        while True:
+            ws = self.current_ws()
+            state = self._features(ws)
+            feat = state.x
+            if step == 0:
+                detached = feat.detach()
+                size = (self.size, self.size)
+                self.references = [
+                    upsampled_at(detached, size, torch.tensor(int(y)), torch.tensor(int(x))) for x, y in self.points
+                ]
+                if self.fixed is not None:
+                    self.feat0_resized = F.interpolate(detached, size, mode="bilinear")
+            else:
+                self._track(feat.detach())
+            trajectory.append(list(self.points))
+            distances = self._distances()
+            stopped = None
+            if all(d <= self.stop_distance for d in distances):
+                stopped = "reached"
+            elif self._cancel.is_set():
+                stopped = "cancelled"
+            elif step >= self.options.max_steps:
+                stopped = "max_steps"
+            if stopped is not None:
+                image = self._render(ws, state)
+                self.result = DragResult(ws.detach().clone(), list(self.points), image, step,
+                                         stopped == "reached", stopped, trajectory, losses)
+                yield DragStep(step, list(self.points), distances, None, image, True, stopped)
+                return
+            loss = self._motion_loss(feat) + self._mask_loss(feat)
+            want_image = preview_every > 0 and step % preview_every == 0
+            image = self._render(ws, state) if want_image else None
+            self.optimizer.zero_grad(set_to_none=True)
+            if loss.requires_grad:
+                loss.backward()
+                self.optimizer.step()
+            losses.append(float(loss.detach()))
+            yield DragStep(step, list(self.points), distances, losses[-1], image)
+            step += 1
+
+    def run(self) -> DragResult:
+        for _ in self.steps():
+            pass
+        assert self.result is not None
+        return self.result
+
+
+def with_model_defaults(options: DragOptions, step_size: float | None, feature_block: int | None) -> DragOptions:
+    """Fills a model's own defaults into the options the caller left unset (None)."""
+    changes: dict[str, object] = {}
+    if options.step_size is None and step_size is not None:
+        changes["step_size"] = step_size
+    if options.feature_block is None and feature_block is not None:
+        changes["feature_block"] = feature_block
+    return replace(options, **changes)

@@ -1,0 +1,32 @@
+"""Fixtures shared across the suite: small random-weight generators and the embedded model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig
+
+TINY = GeneratorConfig(img_resolution=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=512, channel_max=32)
+
+
+def make_generator(cfg: GeneratorConfig = TINY, seed: int = 0) -> Generator:
+    torch.manual_seed(seed)
+    generator = Generator(cfg)
+    with torch.no_grad():  # noise strengths start at zero; give them a value so noise paths are exercised
+        for name, p in generator.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(0.1)
+    return generator.eval().requires_grad_(False)
+
+
+@pytest.fixture
+def tiny_generator() -> Generator:
+    return make_generator()
+
+
+@pytest.fixture(scope="session")
+def embedded_generator() -> Generator:
+    from dragd.daemon.models.checkpoint import load_generator
+    from dragd.daemon.models.registry import find_model
+
+    return load_generator(find_model(None).path)
