@@ -1,0 +1,82 @@
+"""What every model-file reader returns, and the errors they raise.
+
+A `Checkpoint` is the generator as plain data: its config and a flat state dict under NVIDIA's key
+names (exactly the keys of `Generator(config).state_dict()`). The readers for each file format live
+in their own modules (`nvidia_pickle`, `rosinality`, `canonical`); `loader` picks one by content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .stylegan2 import Generator, GeneratorConfig, UnsupportedModelError
+
+
+class CheckpointError(Exception):
+    """A model file could not be used; the message says why in words a user can act on."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    pass
+
+
+class UnknownFormatError(CheckpointError):
+    """The file's content matches none of the formats dragd reads."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """The file looks like a known format but is truncated or malformed."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """The file asks to run or import something that is not plain data; nothing of it was executed."""
+
+
+class UnsupportedCheckpointError(CheckpointError, UnsupportedModelError):
+    """A well-formed file describing a network dragd's generator does not implement."""
+
+
+class StateDictMismatchError(CheckpointError):
+    """The weights do not fit the generator the config describes."""
+
+
+@dataclass
+class Checkpoint:
+    config: GeneratorConfig
+    state_dict: dict[str, torch.Tensor]
+    source_format: str
+    # Free-form facts about the source (original kwargs, file name, ...); JSON-serialisable.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def config_from_nvidia_kwargs(kwargs: dict[str, Any]) -> GeneratorConfig:
+    """`GeneratorConfig.from_nvidia_kwargs` with bad or unsupported kwargs turned into checkpoint errors."""
+    try:
+        return GeneratorConfig.from_nvidia_kwargs(kwargs)
+    except UnsupportedModelError as exc:
+        raise UnsupportedCheckpointError(str(exc)) from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptCheckpointError(f"the generator's init kwargs are malformed: {exc!r}") from exc
+
+
+def check_state_dict(config: GeneratorConfig, state_dict: dict[str, torch.Tensor]) -> None:
+    """Raises `StateDictMismatchError` unless `state_dict` has exactly the generator's keys and shapes."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in Generator(config).state_dict().items()}
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong_shape = sorted(k for k in set(expected) & set(state_dict) if tuple(state_dict[k].shape) != expected[k])
+    if not (missing or unexpected or wrong_shape):
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:4])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:4])})")
+    if wrong_shape:
+        examples = ", ".join(f"{k} {list(state_dict[k].shape)} != {list(expected[k])}" for k in wrong_shape[:3])
+        parts.append(f"{len(wrong_shape)} with the wrong shape (e.g. {examples})")
+    raise StateDictMismatchError("the weights do not match the generator: " + "; ".join(parts))

@@ -1,0 +1,276 @@
+"""Reads NVIDIA's StyleGAN2 network pickles (stylegan2-ada-pytorch, stylegan3, DragGAN) as pure data.
+
+Those files are Python pickles of whole `torch.nn.Module` objects; loading them the usual way imports
+NVIDIA's packages and executes the module source stored inside (`module_src`). Here a restricted
+unpickler resolves only the handful of globals such files name (see `/work/shared/notes/formats.md`),
+each to a small stand-in that builds plain data: a network becomes a `PersistentObject` holding its
+`state` (the module's `__dict__`), tensors are rebuilt from storages read with `torch.load(...,
+weights_only=True)`. Any other global is refused before anything is called, and `module_src` is never
+looked at. The nested `state` is then walked for the flat state dict and the init kwargs.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+import re
+import warnings
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    UnsupportedCheckpointError,
+    config_from_nvidia_kwargs,
+)
+
+FORMAT = "nvidia-pickle"
+# The network dragd uses, then the one to fall back on in files without an EMA copy.
+NETWORK_KEYS = ("G_ema", "G")
+# Positional order of NVIDIA's Generator.__init__ arguments, for files that passed some positionally.
+GENERATOR_POSITIONAL_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+MAX_MODULE_DEPTH = 16
+
+
+class PersistentObject:
+    """What `torch_utils.persistence._reconstruct_persistent_obj` would have built, as data only."""
+
+    __slots__ = ("class_name", "state")
+
+    def __init__(self, class_name: str, state: dict[str, Any]) -> None:
+        self.class_name = class_name
+        self.state = state
+
+
+class _EasyDictStandIn(dict):
+    """`dnnlib.util.EasyDict` is a dict whose items double as attributes; as data, a dict is enough."""
+
+    def __setstate__(self, state: Any) -> None:
+        if state:  # EasyDict keeps everything in its items; a non-empty __dict__ is not one.
+            raise CorruptCheckpointError("a dnnlib EasyDict in the file carries unexpected attributes")
+
+
+# --- stand-ins for the allowed globals ------------------------------------------------------------
+
+
+def _reconstruct_persistent_obj(meta: Any) -> PersistentObject:
+    if not isinstance(meta, dict) or not isinstance(meta.get("state"), dict):
+        raise CorruptCheckpointError("a persistent network object in the pickle has no state dict")
+    # meta["module_src"] (the defining module's Python source) is deliberately ignored: never run it.
+    return PersistentObject(str(meta.get("class_name", "?")), meta["state"])
+
+
+def _load_storage_from_bytes(data: Any) -> torch.storage.TypedStorage:
+    if not isinstance(data, (bytes, bytearray)):
+        raise CorruptCheckpointError("a tensor storage in the pickle is not a byte string")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # TypedStorage deprecation noise
+            storage = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's message explains weights_only at length; keep only the part naming what was refused.
+        match = re.search(r"Unsupported (?:global|operand)[^\n]*", str(exc))
+        detail = match.group(0) if match else str(exc).splitlines()[0]
+        raise UnsafeCheckpointError(f"refused a tensor storage that is not plain data ({detail})") from exc
+    except Exception as exc:
+        raise CorruptCheckpointError(f"a tensor storage in the pickle is unreadable: {exc}") from exc
+    if not isinstance(storage, torch.storage.TypedStorage):
+        raise CorruptCheckpointError(f"a tensor storage in the pickle holds a {type(storage).__name__}")
+    return storage
+
+
+def _is_int_tuple(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and all(isinstance(v, int) and v >= 0 for v in value)
+
+
+def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any = False,
+                       backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
+    if not isinstance(storage, torch.storage.TypedStorage):
+        raise CorruptCheckpointError("a tensor in the pickle is not backed by a storage")
+    if not (isinstance(storage_offset, int) and storage_offset >= 0 and _is_int_tuple(size)
+            and _is_int_tuple(stride) and len(size) == len(stride)):
+        raise CorruptCheckpointError("a tensor in the pickle has a malformed size, stride or offset")
+    # Tensor.set_ would silently grow the storage; a view past its end means a damaged file.
+    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+    if 0 not in size and last >= storage.size():
+        raise CorruptCheckpointError("a tensor in the pickle reaches past the end of its storage")
+    tensor = torch.empty((0,), dtype=storage.dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        tensor.set_(storage.untyped(), storage_offset, tuple(size), tuple(stride))
+    return tensor
+
+
+def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: Any = None) -> torch.Tensor:
+    if not isinstance(data, torch.Tensor):
+        raise CorruptCheckpointError("a parameter in the pickle does not hold a tensor")
+    return data
+
+
+_NUMERIC_KINDS = "biufc?"
+
+
+def _numpy_dtype(spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
+    if not isinstance(spec, str):
+        raise CorruptCheckpointError("a numpy dtype in the pickle is malformed")
+    try:
+        # Always a fresh copy: the pickle's BUILD then sets its byte order, never numpy's shared dtype.
+        dtype = np.dtype(spec, bool(align), True)
+    except (TypeError, ValueError) as exc:
+        raise CorruptCheckpointError(f"a numpy dtype in the pickle is malformed: {spec!r}") from exc
+    if dtype.kind not in _NUMERIC_KINDS:
+        raise UnsafeCheckpointError(f"refused numpy dtype {spec!r}: only plain numeric values are read")
+    return dtype
+
+
+def _numpy_scalar(dtype: Any, data: Any = None) -> int | float | bool | complex:
+    if not (isinstance(dtype, np.dtype) and dtype.kind in _NUMERIC_KINDS and isinstance(data, bytes)
+            and len(data) == dtype.itemsize):
+        raise UnsafeCheckpointError("refused a numpy scalar that is not a plain number")
+    return np.frombuffer(data, dtype=dtype)[0].item()
+
+
+ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,  # numpy 1 files
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,  # numpy 2 files
+    ("numpy", "dtype"): _numpy_dtype,
+    ("dnnlib.util", "EasyDict"): _EasyDictStandIn,
+    # Pickle protocols 2 and 3 (Python 3.7-era files) write sets as a call to `set`; an empty set
+    # is part of every nn.Module's state (`_non_persistent_buffers_set`).
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only `ALLOWED_GLOBALS`; refuses every other global before it can be called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            pass
+        if module.startswith("dnnlib.tflib"):
+            raise UnsupportedCheckpointError(
+                f"this is a TensorFlow-era StyleGAN pickle ({module}.{name}); convert it to a PyTorch "
+                "pickle with NVIDIA's stylegan2-ada-pytorch first")
+        raise UnsafeCheckpointError(
+            f"refused to load global {module}.{name}: a model file may hold only data, and this one "
+            "asks for code; nothing from it was run")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise CorruptCheckpointError("the pickle uses persistent ids; it is not an NVIDIA network pickle")
+
+
+# --- walking the unpickled data -------------------------------------------------------------------
+
+
+def unpickle(file: BinaryIO) -> Any:
+    """Unpickles `file` with `RestrictedUnpickler`; every failure is a `CheckpointError`."""
+    try:
+        return RestrictedUnpickler(file).load()
+    except CheckpointError:
+        raise
+    except EOFError as exc:
+        raise CorruptCheckpointError("the pickle ends early: the file is truncated") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise CorruptCheckpointError("the pickle is malformed (too deep or too large)") from exc
+    except Exception as exc:  # UnpicklingError, ValueError, TypeError, ... from damaged opcodes
+        raise CorruptCheckpointError(f"the pickle is damaged: {exc}") from exc
+
+
+def plain_data(value: Any, depth: int = 0) -> Any:
+    """Kwargs as JSON-friendly data: dicts, lists, str, numbers, bool, None."""
+    if depth > MAX_MODULE_DEPTH:
+        raise CorruptCheckpointError("the init kwargs nest too deeply")
+    if isinstance(value, dict):
+        return {str(k): plain_data(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(v, depth + 1) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise CorruptCheckpointError(f"the init kwargs hold a {type(value).__name__}, not plain data")
+
+
+def flatten_state(obj: PersistentObject, prefix: str = "", depth: int = 0,
+                  out: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The module tree under `obj` as a flat state dict, as `nn.Module.state_dict()` would name it."""
+    out = {} if out is None else out
+    if depth > MAX_MODULE_DEPTH:
+        raise CorruptCheckpointError("the network's submodules nest too deeply (or form a cycle)")
+    state = obj.state
+    non_persistent = state.get("_non_persistent_buffers_set") or set()
+    for group in ("_parameters", "_buffers"):
+        tensors = state.get(group) or {}
+        if not isinstance(tensors, dict):
+            raise CorruptCheckpointError(f"{prefix or 'the network'}: {group} is not a dict")
+        for name, tensor in tensors.items():
+            if tensor is None or (group == "_buffers" and name in non_persistent):
+                continue
+            if not isinstance(tensor, torch.Tensor):
+                raise CorruptCheckpointError(f"{prefix}{name} is a {type(tensor).__name__}, not a tensor")
+            out[f"{prefix}{name}"] = tensor
+    modules = state.get("_modules") or {}
+    if not isinstance(modules, dict):
+        raise CorruptCheckpointError(f"{prefix or 'the network'}: _modules is not a dict")
+    for name, child in modules.items():
+        if child is None:
+            continue
+        if not isinstance(child, PersistentObject):
+            raise CorruptCheckpointError(f"submodule {prefix}{name} is a {type(child).__name__}")
+        flatten_state(child, f"{prefix}{name}.", depth + 1, out)
+    return out
+
+
+def generator_kwargs(network: PersistentObject) -> dict[str, Any]:
+    """The generator's constructor arguments as one kwargs dict."""
+    state = network.state
+    # persistence.py stores them as `_init_args` / `_init_kwargs` (exposed as properties without `_`).
+    args = state.get("_init_args", state.get("init_args")) or ()
+    kwargs = state.get("_init_kwargs", state.get("init_kwargs"))
+    if not isinstance(kwargs, dict) or not isinstance(args, (tuple, list)):
+        raise CorruptCheckpointError(f"the {network.class_name} in the pickle has no init kwargs")
+    if len(args) > len(GENERATOR_POSITIONAL_ARGS):
+        raise UnsupportedCheckpointError(f"the generator was built with {len(args)} positional arguments")
+    merged = dict(zip(GENERATOR_POSITIONAL_ARGS, args, strict=False))
+    merged.update(kwargs)
+    return plain_data(merged)
+
+
+def checkpoint_from_pickle_data(data: Any, source: str = "") -> Checkpoint:
+    """Builds a `Checkpoint` from what `unpickle` returned for an NVIDIA network pickle."""
+    if not isinstance(data, dict):
+        raise UnsupportedCheckpointError(
+            f"the pickle holds a {type(data).__name__}, not NVIDIA's dict of networks (G, D, G_ema)")
+    key = next((k for k in NETWORK_KEYS if isinstance(data.get(k), PersistentObject)), None)
+    if key is None:
+        raise UnsupportedCheckpointError(
+            f"the pickle holds no generator network (looked for {', '.join(NETWORK_KEYS)}; "
+            f"found {', '.join(map(str, data)) or 'nothing'})")
+    network: PersistentObject = data[key]
+    kwargs = generator_kwargs(network)
+    state_dict = {k: v.to(torch.float32).contiguous() for k, v in flatten_state(network).items()}
+    if any(k.startswith("synthesis.input.") for k in state_dict):
+        raise UnsupportedCheckpointError("this is a StyleGAN3 (alias-free) generator; dragd runs StyleGAN2 only")
+    config = config_from_nvidia_kwargs(kwargs)
+    metadata = {"source": source, "network": key, "class_name": network.class_name, "init_kwargs": kwargs}
+    return Checkpoint(config=config, state_dict=state_dict, source_format=FORMAT, metadata=metadata)
+
+
+def read_nvidia_pickle(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    with open(path, "rb") as file:
+        data = unpickle(file)
+    return checkpoint_from_pickle_data(data, source=path.name)
