@@ -14,8 +14,12 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # Reinstall when pyproject.toml changed since the last install.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    echo "installing dragd and its dependencies into $VENV (log: $VENV/install.log)"
+    if ! "$VENV/bin/python" -m pip install -e ".[test]" >"$VENV/install.log" 2>&1; then
+        tail -30 "$VENV/install.log" >&2
+        echo "install failed; the whole log is in $VENV/install.log" >&2
+        exit 1
+    fi
     touch "$stamp"
 fi
 cmd=${1:-env}
@@ -24,7 +28,7 @@ case "$cmd" in
     env) echo "environment ready: $VENV" ;;
     demo)
         mkdir -p out/demo
-        "$VENV/bin/dragd" drag --seed 7 --points "64,80:64,64" --steps 120 --gif \
+        "$VENV/bin/dragd" drag --seed 0 --points "76,89:86,84" --steps 150 --gif \
             --out out/demo/drag.png "$@"
         echo "wrote out/demo/: drag.png (result), drag_before_after.png, drag.gif, drag.json, drag.npy"
         ;;

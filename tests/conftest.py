@@ -26,7 +26,7 @@ def tiny_generator() -> Generator:
 
 @pytest.fixture(scope="session")
 def embedded_generator() -> Generator:
-    from dragd.daemon.models.checkpoint import load_generator
+    from dragd.daemon.models.loader import load_generator
     from dragd.daemon.models.registry import find_model
 
     return load_generator(find_model(None).path)

@@ -1,0 +1,302 @@
+"""The `dragd` command line: headless generate / drag / convert / models, and the daemon's commands.
+
+Every failure the user can cause ends in one line on stderr and exit status 2; a bug ends in one line and
+status 1 (set DRAGD_DEBUG=1 to see the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+
+def parse_points(text: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """'hx,hy:tx,ty;hx,hy:tx,ty' -> (handles, targets)."""
+    handles, targets = [], []
+    for pair in filter(None, (p.strip() for p in text.split(";"))):
+        try:
+            handle, target = pair.split(":")
+            hx, hy = (float(v) for v in handle.split(","))
+            tx, ty = (float(v) for v in target.split(","))
+        except ValueError:
+            raise CliError(f"malformed point pair {pair!r}; expected 'hx,hy:tx,ty' (pairs separated by ';')") from None
+        if not all(math.isfinite(v) for v in (hx, hy, tx, ty)):
+            raise CliError(f"point pair {pair!r} has a non-finite coordinate")
+        handles.append((hx, hy))
+        targets.append((tx, ty))
+    if not handles:
+        raise CliError("no point pairs given; expected 'hx,hy:tx,ty'")
+    return handles, targets
+
+
+def _load_model(name: str | None, device_name: str):
+    from .device import pick_device
+    from .models.loader import load_generator
+    from .models.registry import find_model
+
+    info = find_model(name)
+    device = pick_device(device_name)
+    return info, load_generator(info.path, device=device), device
+
+
+def _latent_from_args(args: argparse.Namespace, generator) -> torch.Tensor:  # noqa: F821
+    import torch
+
+    if args.latent:
+        try:
+            ws = np.load(args.latent, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read latent {args.latent}: {exc}") from None
+        expected = (generator.num_ws, generator.cfg.w_dim)
+        if ws.shape[-2:] != expected or ws.ndim not in (2, 3) or (ws.ndim == 3 and ws.shape[0] != 1):
+            raise CliError(f"latent {args.latent} has shape {ws.shape}; this model needs [1, {expected[0]}, "
+                           f"{expected[1]}]")
+        return torch.from_numpy(ws.reshape(1, *expected).astype(np.float32)).to(generator.mapping.w_avg.device)
+    return generator.ws_for_seed(args.seed, args.trunc)
+
+
+def _check_out(path: str) -> Path:
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        raise CliError(f"--out must name a .png file, not {path!r}")
+    if not out.parent.exists():
+        raise CliError(f"folder {out.parent} does not exist")
+    return out
+
+
+class Progress:
+    """One self-rewriting line on a terminal; a line every 10 % otherwise (logs, CI)."""
+
+    def __init__(self, total: int, stream=sys.stderr) -> None:
+        self.total, self.stream = max(total, 1), stream
+        self.tty = stream.isatty()
+        self.start = time.perf_counter()
+        self.last_decile = -1
+
+    def update(self, step: int, text: str) -> None:
+        rate = step / max(time.perf_counter() - self.start, 1e-9)
+        line = f"step {step}/{self.total}  {text}  {rate:.1f} steps/s"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(78))
+            self.stream.flush()
+        elif step * 10 // self.total > self.last_decile:
+            self.last_decile = step * 10 // self.total
+            self.stream.write(line + "\n")
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+# --- commands -----------------------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .images import save_png
+    from .models.stylegan2 import to_uint8_image
+
+    out = _check_out(args.out)
+    _, generator, _ = _load_model(args.model, args.device)
+    import torch
+
+    ws = generator.ws_for_seed(args.seed, args.trunc)
+    with torch.no_grad():
+        save_png(to_uint8_image(generator.synthesis(ws)), out)
+    np.save(out.with_suffix(".npy"), ws.cpu().numpy())
+    print(f"wrote {out} and {out.with_suffix('.npy')}")
+    return 0
+
+
+def cmd_drag(args: argparse.Namespace) -> int:
+    from .engine.drag import DragOptions, DragRun, with_model_defaults
+    from .images import draw_points, load_mask, save_gif, save_png, side_by_side
+
+    out = _check_out(args.out)
+    handles, targets = parse_points(args.points)
+    info, generator, _ = _load_model(args.model, args.device)
+    ws = _latent_from_args(args, generator)
+    size = generator.img_resolution
+    mask = load_mask(args.mask, size) if args.mask else None
+    options = with_model_defaults(
+        DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
+                    feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
+                    stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm),
+        info.default_step_size, info.feature_block)
+    run = DragRun(generator, ws, handles, targets, mask, options)
+    scale = max(1, 256 // size)
+    preview_every = args.preview_every or (max(1, args.steps // 40) if args.gif else 0)
+    frames = []
+    before = None
+    progress = Progress(args.steps)
+    for step in run.steps(preview_every=preview_every if args.gif else 0):
+        if step.image is not None:
+            if before is None:
+                before = step.image
+            if args.gif:
+                frames.append(draw_points(step.image, step.points, targets, scale))
+        if step.done:
+            break
+        progress.update(step.step, f"loss {step.loss:.4f}  max distance {max(step.distances):.1f} px")
+    progress.close()
+    result = run.result
+    assert result is not None
+    if before is None:  # no previews were asked for: render the start once for the before/after picture
+        import torch
+
+        from .models.stylegan2 import to_uint8_image
+
+        with torch.no_grad():
+            before = to_uint8_image(generator.synthesis(ws))
+    save_png(result.image, out)
+    np.save(out.with_suffix(".npy"), result.ws.cpu().numpy())
+    side_by_side(draw_points(before, handles, targets, scale),
+                 draw_points(result.image, result.points, targets, scale)).save(
+        out.with_name(out.stem + "_before_after.png"))
+    record = {
+        "model": info.name, "seed": None if args.latent else args.seed, "latent": args.latent,
+        "handles": handles, "targets": targets, "options": {k: getattr(run.options, k) for k in (
+            "step_size", "latent_space", "trainable_layers", "feature_block", "mask_strength", "max_steps",
+            "tracking_norm")} | {"r1": run.r1, "r2": run.r2, "stop_distance": run.stop_distance,
+                                  "feature_block": run.feature_block},
+        "steps": result.steps, "reached": result.reached, "stopped": result.stopped,
+        "final_points": result.points, "trajectory": result.trajectory, "loss": result.losses,
+    }
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    if args.gif:
+        frames.append(draw_points(result.image, result.points, targets, scale))
+        save_gif(frames, out.with_suffix(".gif"))
+    distances = ", ".join(f"{d:.1f}" for d in (math.dist(p, t) for p, t in zip(result.points, targets, strict=True)))
+    print(f"{result.stopped} after {result.steps} steps; handles {distances} px from their targets; wrote {out}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .models.loader import convert
+
+    convert(args.src, args.dst)
+    print(f"wrote {args.dst}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models.registry import list_models, user_models_dir
+
+    models = list_models()
+    if args.json:
+        print(json.dumps([m.to_dict() for m in models], indent=1))
+        return 0
+    for m in models:
+        where = "embedded" if m.embedded else str(m.path)
+        print(f"{m.name:24} {m.domain:10} step {m.default_step_size:g}  {where}\n    {m.description}")
+    print(f"user models folder: {user_models_dir()}")
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------------------
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="model name (see `dragd models`) or checkpoint path; default: the embedded one")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dragd", description="DragGAN for Krita and GIMP: engine, daemon, tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="render a seed to a PNG (and its latent to .npy)")
+    _add_model_args(p)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--trunc", type=float, default=0.7, help="truncation psi (default 0.7, as DragGAN)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("drag", help="drag handle points to targets on a generated image, headless")
+    _add_model_args(p)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--seed", type=int)
+    source.add_argument("--latent", help=".npy latent from `dragd generate` or an earlier drag")
+    p.add_argument("--trunc", type=float, default=0.7)
+    p.add_argument("--points", required=True, help="'hx,hy:tx,ty;...' in pixels (centre of top-left pixel = 0,0)")
+    p.add_argument("--mask", help="grey PNG of the image's size: white (>= 128) may move, black stays")
+    p.add_argument("--steps", type=int, default=300, help="maximum optimisation steps (default 300)")
+    p.add_argument("--step-size", type=float, help="Adam step size (default: the model's, 2e-3 for faces)")
+    p.add_argument("--latent-space", choices=("w+", "w"), default="w+")
+    p.add_argument("--trainable-layers", type=int, default=6, help="latents optimised (default 6)")
+    p.add_argument("--feature-block", type=int, help="synthesis block for features (0 = 4 px); default: model's")
+    p.add_argument("--r1", type=float, help="motion supervision radius (default round(3/512*size))")
+    p.add_argument("--r2", type=int, help="tracking search half-size (default round(12/512*size))")
+    p.add_argument("--mask-strength", type=float, default=20.0, help="lambda of the fixed-region term")
+    p.add_argument("--stop-distance", type=float, help="px; default 1 for up to 5 handles, else 2")
+    p.add_argument("--tracking-norm", choices=("l2", "l1"), default="l2")
+    p.add_argument("--gif", action="store_true", help="also write an animation of the drag")
+    p.add_argument("--preview-every", type=int, default=0, help="GIF frame every N steps (default: ~40 frames)")
+    p.add_argument("--out", required=True, help="result PNG; .npy, .json, _before_after.png, .gif beside it")
+    p.set_defaults(func=cmd_drag)
+
+    p = sub.add_parser("convert", help="convert any supported checkpoint to dragd's safetensors format")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("models", help="list the models dragd knows")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input, each reported as one line."""
+    from .device import DeviceError
+    from .engine.drag import DragInputError
+    from .images import ImageFileError
+    from .models.registry import UnknownModelError
+    from .models.stylegan2 import UnsupportedModelError
+
+    errors: list[type[BaseException]] = [CliError, DeviceError, DragInputError, ImageFileError, UnknownModelError,
+                                         UnsupportedModelError, FileNotFoundError, PermissionError]
+    try:
+        from .models.checkpoint import CheckpointError
+
+        errors.append(CheckpointError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("dragd: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("DRAGD_DEBUG"):
+            raise
+        if isinstance(exc, user_errors()):
+            print(f"dragd: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"dragd: internal error: {type(exc).__name__}: {exc} (DRAGD_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

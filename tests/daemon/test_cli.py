@@ -1,0 +1,79 @@
+"""The `dragd` command line: outputs of generate and drag, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from dragd.daemon.cli import main, parse_points
+from dragd.daemon.models.canonical import write_canonical
+from dragd.daemon.models.checkpoint import Checkpoint
+from PIL import Image
+
+
+@pytest.fixture
+def tiny_model(tmp_path, tiny_generator):
+    path = tmp_path / "tiny.safetensors"
+    write_canonical(Checkpoint(tiny_generator.cfg, tiny_generator.state_dict(), "test", {}), path)
+    return str(path)
+
+
+def test_parse_points():
+    assert parse_points("1,2:3,4; 5.5,6:7,8") == ([(1, 2), (5.5, 6)], [(3, 4), (7, 8)])
+
+
+def test_generate_writes_image_and_latent(tmp_path, tiny_model):
+    out = tmp_path / "g.png"
+    assert main(["generate", "--model", tiny_model, "--seed", "3", "--out", str(out)]) == 0
+    assert Image.open(out).size == (32, 32)
+    assert np.load(tmp_path / "g.npy").shape == (1, 8, 32)
+
+
+def test_drag_writes_every_output_and_continues_from_its_latent(tmp_path, tiny_model):
+    out = tmp_path / "d.png"
+    args = ["drag", "--model", tiny_model, "--points", "12,16:19,16", "--steps", "40", "--step-size", "0.02"]
+    assert main([*args, "--seed", "0", "--gif", "--out", str(out)]) == 0
+    record = json.loads((tmp_path / "d.json").read_text())
+    assert record["stopped"] in ("reached", "max_steps") and len(record["trajectory"]) == record["steps"] + 1
+    assert Image.open(tmp_path / "d.gif").n_frames > 2
+    assert Image.open(tmp_path / "d_before_after.png").width > 2 * 32
+    again = tmp_path / "again.png"
+    assert main([*args, "--latent", str(tmp_path / "d.npy"), "--out", str(again)]) == 0
+    first = json.loads((tmp_path / "again.json").read_text())["trajectory"][0]
+    assert first == [[12.0, 16.0]]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--seed", "0", "--points", "1,2;3,4"], "malformed point pair"),
+    (["--seed", "0", "--points", "1,2:300,4"], "outside"),
+    (["--seed", "0", "--points", "1,2:3,4", "--model", "no-such-model"], "unknown model"),
+    (["--latent", "/nonexistent.npy", "--points", "1,2:3,4"], "cannot read latent"),
+    (["--seed", "0", "--points", "1,2:3,4", "--latent-space", "w+", "--step-size", "-1"], "step size"),
+    (["--seed", "0", "--points", "1,2:3,4", "--mask", "/nonexistent.png"], "no such mask"),
+    (["--seed", "0", "--points", "1,2:3,4", "--device", "quantum"], "unknown device"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, capsys, extra, message):
+    argv = ["drag", "--model", tiny_model, *extra, "--out", str(tmp_path / "x.png")]
+    if "--model" in extra:
+        argv = ["drag", *extra, "--out", str(tmp_path / "x.png")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+def test_a_mask_of_the_wrong_size_and_a_garbage_model_are_refused(tmp_path, tiny_model, capsys):
+    Image.new("L", (8, 8), 255).save(tmp_path / "m.png")
+    argv = ["drag", "--model", tiny_model, "--seed", "0", "--points", "1,2:3,4", "--mask", str(tmp_path / "m.png"),
+            "--out", str(tmp_path / "x.png")]
+    assert main(argv) == 2 and "mask" in capsys.readouterr().err
+    (tmp_path / "junk.pkl").write_bytes(b"not a model at all")
+    assert main(["generate", "--model", str(tmp_path / "junk.pkl"), "--seed", "0", "--out",
+                 str(tmp_path / "y.png")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_models_lists_the_embedded_default(capsys):
+    assert main(["models", "--json"]) == 0
+    models = json.loads(capsys.readouterr().out)
+    assert any(m["name"] == "faces-128-cpu" and m["embedded"] for m in models)
