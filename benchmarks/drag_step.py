@@ -54,7 +54,8 @@ def bench(size: int, device: torch.device, steps: int, masked: bool) -> dict[str
     record: dict[str, object] = {
         "size": size, "masked": masked, "device": describe_device(device), "steps_timed": steps,
         "seconds_per_step": round(per_step, 5), "steps_per_second": round(1 / per_step, 2),
-        "feature_block": run.feature_block, "parameters_M": round(sum(p.numel() for p in generator.parameters()) / 1e6, 1),
+        "feature_block": run.feature_block,
+        "parameters_M": round(sum(p.numel() for p in generator.parameters()) / 1e6, 1),
     }
     if device.type == "cuda":
         record["peak_gpu_memory_GB"] = round(torch.cuda.max_memory_allocated(device) / 1e9, 3)

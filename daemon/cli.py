@@ -135,7 +135,7 @@ def cmd_drag(args: argparse.Namespace) -> int:
         DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
                     feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
                     stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm),
-        info.default_step_size, info.feature_block)
+        info.default_step_size, info.feature_block, info.mask_strength)
     run = DragRun(generator, ws, handles, targets, mask, options)
     scale = max(1, 256 // size)
     preview_every = args.preview_every or (max(1, args.steps // 40) if args.gif else 0)
@@ -169,9 +169,9 @@ def cmd_drag(args: argparse.Namespace) -> int:
     record = {
         "model": info.name, "seed": None if args.latent else args.seed, "latent": args.latent,
         "handles": handles, "targets": targets, "options": {k: getattr(run.options, k) for k in (
-            "step_size", "latent_space", "trainable_layers", "feature_block", "mask_strength", "max_steps",
-            "tracking_norm")} | {"r1": run.r1, "r2": run.r2, "stop_distance": run.stop_distance,
-                                  "feature_block": run.feature_block},
+            "step_size", "latent_space", "trainable_layers", "max_steps", "tracking_norm")} | {
+            "r1": run.r1, "r2": run.r2, "stop_distance": run.stop_distance, "feature_block": run.feature_block,
+            "mask_strength": run.mask_strength},
         "steps": result.steps, "reached": result.reached, "stopped": result.stopped,
         "final_points": result.points, "trajectory": result.trajectory, "loss": result.losses,
     }
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature-block", type=int, help="synthesis block for features (0 = 4 px); default: model's")
     p.add_argument("--r1", type=float, help="motion supervision radius (default round(3/512*size))")
     p.add_argument("--r2", type=int, help="tracking search half-size (default round(12/512*size))")
-    p.add_argument("--mask-strength", type=float, default=20.0, help="lambda of the fixed-region term")
+    p.add_argument("--mask-strength", type=float, help="lambda of the fixed-region term (default: model's, else 20)")
     p.add_argument("--stop-distance", type=float, help="px; default 1 for up to 5 handles, else 2")
     p.add_argument("--tracking-norm", choices=("l2", "l1"), default="l2")
     p.add_argument("--gif", action="store_true", help="also write an animation of the drag")

@@ -34,6 +34,7 @@ LATENT_SPACES = ("w+", "w")
 TRACKING_NORMS = ("l2", "l1")
 STOP_REASONS = ("reached", "max_steps", "cancelled")
 GENERIC_STEP_SIZE = 1e-3  # the paper's step size for models other than FFHQ, AFHQ cat and LSUN car
+REFERENCE_MASK_STRENGTH = 20.0  # lambda in the reference implementation's GUI
 
 
 class DragInputError(ValueError):
@@ -48,7 +49,7 @@ class DragOptions:
     feature_block: int | None = None  # index into the synthesis blocks (0 = the 4 px block)
     r1: float | None = None  # motion supervision radius in px; default round(3 / 512 * size)
     r2: int | None = None  # tracking half-size in px; default round(12 / 512 * size)
-    mask_strength: float = 20.0  # lambda
+    mask_strength: float | None = None  # lambda; None: the model's default, else 20 as in the reference GUI
     stop_distance: float | None = None  # default 1 px for up to 5 handles, else 2 px
     max_steps: int = 300
     tracking_norm: str = "l2"
@@ -64,7 +65,8 @@ class DragOptions:
              f"feature block must be in [0, {generator.synthesis.num_blocks - 1}]"),
             (self.r1 is None or (math.isfinite(self.r1) and 0 < self.r1 <= 64), "r1 must be in (0, 64]"),
             (self.r2 is None or 0 <= self.r2 <= 128, "r2 must be in [0, 128]"),
-            (math.isfinite(self.mask_strength) and self.mask_strength >= 0, "mask strength must be >= 0"),
+            (self.mask_strength is None or (math.isfinite(self.mask_strength) and self.mask_strength >= 0),
+             "mask strength must be >= 0"),
             (self.stop_distance is None or (math.isfinite(self.stop_distance) and self.stop_distance >= 0),
              "stop distance must be >= 0"),
             (0 <= self.max_steps <= 100_000, "max steps must be in [0, 100000]"),
@@ -100,6 +102,16 @@ class DragResult:
     losses: list[float] = field(default_factory=list)
 
 
+def _offsets(radius: int, max_norm: float | None = None) -> torch.Tensor:
+    """Integer (dy, dx) offsets of the square of half-size `radius`, or of the disc |o| < max_norm inside it."""
+    span = torch.arange(-radius, radius + 1)
+    dy, dx = torch.meshgrid(span, span, indexing="ij")
+    offsets = torch.stack([dy.reshape(-1), dx.reshape(-1)], dim=1)
+    if max_norm is not None:
+        offsets = offsets[(offsets.float() ** 2).sum(dim=1) < max_norm**2]
+    return offsets
+
+
 def default_radii(size: int) -> tuple[float, int]:
     """r1 and r2 for an image of `size` pixels, scaled from the paper's 3 and 12 px at 512 px."""
     return max(1, round(3 / 512 * size)), max(1, round(12 / 512 * size))
@@ -132,11 +144,15 @@ class DragRun:
         self.r2 = self.options.r2 if self.options.r2 is not None else r2
         self.feature_block = (self.options.feature_block if self.options.feature_block is not None
                               else default_feature_block(generator))
+        self.mask_strength = (self.options.mask_strength if self.options.mask_strength is not None
+                              else REFERENCE_MASK_STRENGTH)
         self.stop_distance = (self.options.stop_distance if self.options.stop_distance is not None
                               else (1.0 if len(handles) <= 5 else 2.0))
         # Handles live on the pixel grid (tracking returns pixels); targets may be fractional.
         self.points = [(float(round(x)), float(round(y))) for x, y in handles]
         self.targets = [(float(x), float(y)) for x, y in targets]
+        self.disc_offsets = _offsets(math.ceil(self.r1), max_norm=self.r1).to(self.device)
+        self.window_offsets = _offsets(self.r2).to(self.device)
         self.ws0 = ws.detach().to(self.device, torch.float32)
         layers = self.options.trainable_layers
         # W+: each of the first `layers` latents moves on its own. W: one shared offset moves them together
@@ -188,45 +204,45 @@ class DragRun:
             final = self.generator.synthesis.run(ws.detach(), self.feature_block + 1, None, detached)
         return to_uint8_image(final.img)
 
-    def _pixel_grid(self, center: Point, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
-        cx, cy = int(center[0]), int(center[1])
-        xs = torch.arange(max(cx - radius, 0), min(cx + radius, self.size - 1) + 1, device=self.device)
-        ys = torch.arange(max(cy - radius, 0), min(cy + radius, self.size - 1) + 1, device=self.device)
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        return gy.reshape(-1), gx.reshape(-1)
+    def _neighbourhoods(self, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pixels at `offsets` ([K, 2] as dy, dx) around every handle: ys, xs [N, K] and which are inside."""
+        points = torch.tensor(self.points, device=self.device).round().long()  # [N, 2] as x, y
+        ys = points[:, 1:2] + offsets[:, 0]
+        xs = points[:, 0:1] + offsets[:, 1]
+        inside = (ys >= 0) & (ys < self.size) & (xs >= 0) & (xs < self.size)
+        return ys.clamp(0, self.size - 1), xs.clamp(0, self.size - 1), inside
 
     def _track(self, feat: torch.Tensor) -> None:
-        size = (self.size, self.size)
-        for i, point in enumerate(self.points):
-            ys, xs = self._pixel_grid(point, self.r2)
-            window = upsampled_at(feat, size, ys, xs)  # [C, M]
-            diff = window - self.references[i][:, None]
-            dist = diff.norm(dim=0) if self.options.tracking_norm == "l2" else diff.abs().sum(dim=0)
-            best = int(torch.argmin(dist))
-            self.points[i] = (float(xs[best]), float(ys[best]))
+        """Moves every handle to the pixel of its search square whose feature is nearest its initial one."""
+        ys, xs, inside = self._neighbourhoods(self.window_offsets)
+        window = upsampled_at(feat, (self.size, self.size), ys, xs)  # [C, N, M]
+        diff = window - self.references[:, :, None]
+        dist = diff.norm(dim=0) if self.options.tracking_norm == "l2" else diff.abs().sum(dim=0)
+        best = dist.masked_fill(~inside, math.inf).argmin(dim=1, keepdim=True)
+        new_x, new_y = xs.gather(1, best)[:, 0].tolist(), ys.gather(1, best)[:, 0].tolist()
+        self.points = [(float(x), float(y)) for x, y in zip(new_x, new_y, strict=True)]
 
     def _motion_loss(self, feat: torch.Tensor) -> torch.Tensor:
-        size = (self.size, self.size)
-        loss = feat.new_zeros(())
-        reach = math.ceil(self.r1)
-        for point, target in zip(self.points, self.targets, strict=True):
-            dx, dy = target[0] - point[0], target[1] - point[1]
-            norm = math.hypot(dx, dy)
-            if norm <= 1:
-                continue
-            ys, xs = self._pixel_grid(point, reach)
-            inside = (xs - point[0]) ** 2 + (ys - point[1]) ** 2 < self.r1**2
-            ys, xs = ys[inside], xs[inside]
-            here = upsampled_at(feat, size, ys, xs).detach()
-            ahead = upsampled_bilinear(feat, size, ys + dy / norm, xs + dx / norm)
-            loss = loss + F.l1_loss(ahead, here)
-        return loss
+        """Sum over handles of the mean |F(q) - F(q + d)| over the disc of radius r1 around each handle."""
+        directions = torch.tensor([(t[0] - p[0], t[1] - p[1]) for p, t in zip(self.points, self.targets, strict=True)],
+                                  device=self.device)  # [N, 2] as dx, dy
+        norms = directions.norm(dim=1)
+        active = norms > 1  # a handle within 1 px of its target gets no motion term
+        if not bool(active.any()):
+            return feat.new_zeros(())
+        unit = directions / norms.clamp(min=1e-7)[:, None]
+        ys, xs, inside = self._neighbourhoods(self.disc_offsets)
+        here = upsampled_at(feat, (self.size, self.size), ys, xs).detach()  # [C, N, K]
+        ahead = upsampled_bilinear(feat, (self.size, self.size), ys + unit[:, 1:2], xs + unit[:, 0:1])
+        weight = (inside & active[:, None]).to(feat.dtype)
+        per_handle = ((ahead - here).abs() * weight).sum(dim=(0, 2)) / (weight.sum(dim=1) * feat.shape[1]).clamp(min=1)
+        return per_handle.sum()
 
     def _mask_loss(self, feat: torch.Tensor) -> torch.Tensor:
-        if self.fixed is None or self.options.mask_strength == 0:
+        if self.fixed is None or self.mask_strength == 0:
             return feat.new_zeros(())
         resized = F.interpolate(feat, (self.size, self.size), mode="bilinear")
-        return self.options.mask_strength * F.l1_loss(resized * self.fixed, self.feat0_resized * self.fixed)
+        return self.mask_strength * F.l1_loss(resized * self.fixed, self.feat0_resized * self.fixed)
 
     def _distances(self) -> list[float]:
         return [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(self.points, self.targets, strict=True)]
@@ -246,9 +262,8 @@ class DragRun:
             if step == 0:
                 detached = feat.detach()
                 size = (self.size, self.size)
-                self.references = [
-                    upsampled_at(detached, size, torch.tensor(int(y)), torch.tensor(int(x))) for x, y in self.points
-                ]
+                ys, xs, _ = self._neighbourhoods(torch.zeros(1, 2, dtype=torch.long, device=self.device))
+                self.references = upsampled_at(detached, size, ys[:, 0], xs[:, 0])  # [C, N]: f_i = F0(p_i)
                 if self.fixed is not None:
                     self.feat0_resized = F.interpolate(detached, size, mode="bilinear")
             else:
@@ -286,11 +301,9 @@ class DragRun:
         return self.result
 
 
-def with_model_defaults(options: DragOptions, step_size: float | None, feature_block: int | None) -> DragOptions:
+def with_model_defaults(options: DragOptions, step_size: float | None, feature_block: int | None,
+                        mask_strength: float | None = None) -> DragOptions:
     """Fills a model's own defaults into the options the caller left unset (None)."""
-    changes: dict[str, object] = {}
-    if options.step_size is None and step_size is not None:
-        changes["step_size"] = step_size
-    if options.feature_block is None and feature_block is not None:
-        changes["feature_block"] = feature_block
+    defaults = {"step_size": step_size, "feature_block": feature_block, "mask_strength": mask_strength}
+    changes = {k: v for k, v in defaults.items() if v is not None and getattr(options, k) is None}
     return replace(options, **changes)

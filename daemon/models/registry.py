@@ -32,6 +32,7 @@ class ModelInfo:
     domain: str = "unknown"
     default_step_size: float = GENERIC_STEP_SIZE
     feature_block: int | None = None  # None: the drag engine's default (the 6th block)
+    mask_strength: float | None = None  # None: the drag engine's default (20, as the reference GUI)
     description: str = ""
     licence: str = "unknown"
     embedded: bool = False
@@ -39,6 +40,7 @@ class ModelInfo:
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "path": str(self.path), "domain": self.domain,
                 "default_step_size": self.default_step_size, "feature_block": self.feature_block,
+                "mask_strength": self.mask_strength,
                 "description": self.description, "licence": self.licence, "embedded": self.embedded}
 
 
@@ -56,6 +58,7 @@ def _from_sidecar(sidecar: Path, embedded: bool) -> ModelInfo:
         domain=domain,
         default_step_size=float(data.get("default_step_size", DOMAIN_STEP_SIZES.get(domain, GENERIC_STEP_SIZE))),
         feature_block=data.get("feature_block"),
+        mask_strength=data.get("mask_strength"),
         description=str(data.get("description", "")),
         licence=str(data.get("licence", "unknown")),
         embedded=embedded,
