@@ -7,6 +7,7 @@ in their own modules (`nvidia_pickle`, `rosinality`, `canonical`); `loader` pick
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,17 @@ class Checkpoint:
     source_format: str
     # Free-form facts about the source (original kwargs, file name, ...); JSON-serialisable.
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def weights_only_refusal(exc: Exception) -> str | None:
+    """From a `torch.load(weights_only=True)` failure, the line naming what it refused (None if none did).
+
+    torch's message also advises retrying with weights_only=False, which dragd never does.
+    """
+    for line in str(exc).splitlines():
+        if re.search(r"GLOBAL|Unsupported (global|operand)", line):
+            return line.strip()
+    return None
 
 
 def config_from_nvidia_kwargs(kwargs: dict[str, Any]) -> GeneratorConfig:

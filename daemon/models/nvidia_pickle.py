@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import io
 import pickle
-import re
 import warnings
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,6 +28,7 @@ from .checkpoint import (
     UnsafeCheckpointError,
     UnsupportedCheckpointError,
     config_from_nvidia_kwargs,
+    weights_only_refusal,
 )
 
 FORMAT = "nvidia-pickle"
@@ -74,12 +74,10 @@ def _load_storage_from_bytes(data: Any) -> torch.storage.TypedStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # TypedStorage deprecation noise
             storage = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # torch's message explains weights_only at length; keep only the part naming what was refused.
-        match = re.search(r"Unsupported (?:global|operand)[^\n]*", str(exc))
-        detail = match.group(0) if match else str(exc).splitlines()[0]
-        raise UnsafeCheckpointError(f"refused a tensor storage that is not plain data ({detail})") from exc
     except Exception as exc:
+        refusal = weights_only_refusal(exc)
+        if refusal:
+            raise UnsafeCheckpointError(f"refused a tensor storage that is not plain data ({refusal})") from exc
         raise CorruptCheckpointError(f"a tensor storage in the pickle is unreadable: {exc}") from exc
     if not isinstance(storage, torch.storage.TypedStorage):
         raise CorruptCheckpointError(f"a tensor storage in the pickle holds a {type(storage).__name__}")
@@ -97,13 +95,13 @@ def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any
     if not (isinstance(storage_offset, int) and storage_offset >= 0 and _is_int_tuple(size)
             and _is_int_tuple(stride) and len(size) == len(stride)):
         raise CorruptCheckpointError("a tensor in the pickle has a malformed size, stride or offset")
-    # Tensor.set_ would silently grow the storage; a view past its end means a damaged file.
-    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
-    if 0 not in size and last >= storage.size():
-        raise CorruptCheckpointError("a tensor in the pickle reaches past the end of its storage")
-    tensor = torch.empty((0,), dtype=storage.dtype)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", UserWarning)  # TypedStorage deprecation noise
+        # Tensor.set_ would silently grow the storage; a view past its end means a damaged file.
+        last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+        if 0 not in size and last >= storage.size():
+            raise CorruptCheckpointError("a tensor in the pickle reaches past the end of its storage")
+        tensor = torch.empty((0,), dtype=storage.dtype)
         tensor.set_(storage.untyped(), storage_offset, tuple(size), tuple(stride))
     return tensor
 

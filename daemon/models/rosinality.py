@@ -33,6 +33,7 @@ from .checkpoint import (
     UnsafeCheckpointError,
     UnsupportedCheckpointError,
     check_state_dict,
+    weights_only_refusal,
 )
 from .stylegan2 import Generator, GeneratorConfig, UnsupportedModelError, fir_filter
 
@@ -205,11 +206,11 @@ def read_rosinality(path: str | Path) -> Checkpoint:
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        message = str(exc)
-        match = re.search(r"Unsupported (?:global|operand)[^\n]*", message)
-        if match:
-            raise UnsafeCheckpointError(f"refused a torch file that is not plain data ({match.group(0)})") from exc
-        raise CorruptCheckpointError(f"the torch file is damaged or truncated: {message.splitlines()[0]}") from exc
+        refusal = weights_only_refusal(exc)
+        if refusal:
+            raise UnsafeCheckpointError(f"refused a torch file that is not plain data ({refusal})") from exc
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CorruptCheckpointError(f"the torch file is damaged or truncated: {first_line}") from exc
     if isinstance(data, dict) and isinstance(data.get("g_ema"), dict):
         ros, latent_avg = data["g_ema"], data.get("latent_avg")
     elif isinstance(data, dict) and "style.1.weight" in data:
