@@ -1,0 +1,168 @@
+"""Editing sessions: one image being dragged, its latent and its undo/redo history, owned by one client.
+
+The store enforces the session limits: a count per client and in total (an error when exceeded) and a memory
+budget (least recently used idle sessions are evicted to make room). Sessions are shared between the socket
+thread (open/close/expiry) and the worker (drags), so every change goes through the store's lock; a session's
+tensors are only touched by the worker.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ...protocol.errors import DragdError, ErrorCode
+from .models import LoadedModel
+
+SESSION_OVERHEAD_BYTES = 64 * 1024  # bookkeeping, optimiser-free; a rough floor per session
+MAX_HISTORY = 200  # latents kept for undo; the oldest go first
+RECENTLY_CLOSED = 1024  # closed session ids remembered, to say *why* a session is unknown
+
+
+@dataclass(eq=False)
+class Session:
+    id: str
+    owner: bytes
+    model: LoadedModel
+    history: list[torch.Tensor]  # latents [1, num_ws, w_dim]; history[index] is the current one
+    image: np.ndarray  # H x W x 3 uint8 of the current latent
+    index: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    busy: bool = False  # a job is running on it: never evicted while set
+
+    @property
+    def ws(self) -> torch.Tensor:
+        return self.history[self.index]
+
+    @property
+    def can_undo(self) -> bool:
+        return self.index > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self.index < len(self.history) - 1
+
+    def push(self, ws: torch.Tensor, image: np.ndarray) -> None:
+        """A finished drag: its latent becomes current and the redo tail is discarded."""
+        del self.history[self.index + 1:]
+        self.history.append(ws.detach())
+        if len(self.history) > MAX_HISTORY:
+            del self.history[0]
+        self.index = len(self.history) - 1
+        self.image = image
+
+    def estimated_bytes(self) -> int:
+        latents = sum(ws.numel() * ws.element_size() for ws in self.history)
+        return SESSION_OVERHEAD_BYTES + latents + self.image.nbytes
+
+
+def _unknown(session_id: str, reason: str | None) -> DragdError:
+    why = f" ({reason})" if reason else " (never opened, or closed)"
+    return DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session_id!r}{why}")
+
+
+class SessionStore:
+    def __init__(self, max_total: int, max_per_client: int, memory_budget_bytes: int, idle_timeout_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_total = max_total
+        self.max_per_client = max_per_client
+        self.memory_budget_bytes = memory_budget_bytes
+        self.idle_timeout_s = idle_timeout_s
+        self.clock = clock
+        self._sessions: dict[str, Session] = {}
+        self._closed: dict[str, str] = {}  # id -> why, bounded by RECENTLY_CLOSED
+        self._lock = threading.RLock()
+
+    # --- opening and finding ----------------------------------------------------------------------
+
+    def check_room(self, owner: bytes) -> None:
+        """Raises `limit_exceeded` when `owner` may not open another session (checked before any work)."""
+        with self._lock:
+            if len(self._sessions) >= self.max_total:
+                raise DragdError(ErrorCode.LIMIT_EXCEEDED,
+                                 f"the daemon has {len(self._sessions)} open sessions, its limit; close one first")
+            mine = sum(1 for s in self._sessions.values() if s.owner == owner)
+            if mine >= self.max_per_client:
+                raise DragdError(ErrorCode.LIMIT_EXCEEDED,
+                                 f"this client has {mine} open sessions, the limit per client; close one first")
+
+    def create(self, owner: bytes, model: LoadedModel, ws: torch.Tensor, image: np.ndarray) -> Session:
+        session = Session(secrets.token_urlsafe(12), owner, model, [ws.detach()], image, last_used=self.clock())
+        if session.estimated_bytes() > self.memory_budget_bytes:
+            raise DragdError(ErrorCode.LIMIT_EXCEEDED,
+                             f"one session needs about {session.estimated_bytes()} bytes, more than the daemon's "
+                             f"session memory budget of {self.memory_budget_bytes}")
+        with self._lock:
+            self.check_room(owner)
+            self._sessions[session.id] = session
+            self.enforce_budget(keep=session)
+        return session
+
+    def get(self, owner: bytes, session_id: str) -> Session:
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.owner != owner:  # another client's session is as good as absent
+                raise _unknown(session_id, self._closed.get(session_id) if session is None else None)
+            session.last_used = self.clock()
+            return session
+
+    # --- closing ------------------------------------------------------------------------------------
+
+    def _remove(self, session: Session, why: str) -> None:
+        del self._sessions[session.id]
+        self._closed[session.id] = why
+        while len(self._closed) > RECENTLY_CLOSED:
+            del self._closed[next(iter(self._closed))]
+
+    def close(self, owner: bytes, session_id: str) -> Session:
+        with self._lock:
+            session = self.get(owner, session_id)
+            self._remove(session, "closed by its client")
+            return session
+
+    def drop_client(self, owner: bytes, why: str) -> list[Session]:
+        with self._lock:
+            gone = [s for s in self._sessions.values() if s.owner == owner]
+            for session in gone:
+                self._remove(session, why)
+            return gone
+
+    def expire_idle(self) -> list[Session]:
+        now = self.clock()
+        with self._lock:
+            stale = [s for s in self._sessions.values()
+                     if not s.busy and now - s.last_used > self.idle_timeout_s]
+            for session in stale:
+                self._remove(session, f"closed after {self.idle_timeout_s:g} s without use")
+            return stale
+
+    def enforce_budget(self, keep: Session | None = None) -> list[Session]:
+        """Evicts least recently used idle sessions (never `keep`) until the estimate fits the budget."""
+        evicted = []
+        with self._lock:
+            total = self.total_bytes()
+            for session in sorted(self._sessions.values(), key=lambda s: s.last_used):
+                if total <= self.memory_budget_bytes:
+                    break
+                if session is keep or session.busy:
+                    continue
+                total -= session.estimated_bytes()
+                self._remove(session, "evicted to keep the daemon within its memory budget")
+                evicted.append(session)
+        return evicted
+
+    # --- reporting ----------------------------------------------------------------------------------
+
+    def total_bytes(self) -> int:
+        with self._lock:
+            return sum(s.estimated_bytes() for s in self._sessions.values())
+
+    def count(self, owner: bytes | None = None) -> int:
+        with self._lock:
+            return sum(1 for s in self._sessions.values() if owner is None or s.owner == owner)

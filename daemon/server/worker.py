@@ -1,0 +1,182 @@
+"""The one thread that runs torch, fed by a queue that is fair across clients.
+
+Every request that touches a generator (generate, drag, undo, redo) becomes a `Job`. Jobs wait in per-client
+lines and the worker takes them round robin: a client that queues ten drags does not starve another's one.
+Cancel is cooperative: a waiting job is taken out of its line; a running one gets `job.cancel()`, which calls
+the hooks the job registered (a drag registers `DragRun.cancel`, which ends it after the current step).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...protocol.errors import DragdError, ErrorCode
+
+
+@dataclass(eq=False)
+class Job:
+    client: bytes
+    request_id: Any
+    kind: str  # the request type, for logs and status
+    run: Callable[[Job], None]  # does the work and sends the final reply itself
+    session_id: str | None = None
+    queued_at: float = field(default_factory=time.monotonic)
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+    _hooks: list[Callable[[], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled.set()
+            hooks, self._hooks = self._hooks, []
+        for hook in hooks:
+            hook()
+
+    def on_cancel(self, hook: Callable[[], None]) -> None:
+        """Calls `hook` when the job is cancelled, at once if it already was."""
+        with self._lock:
+            if not self._cancelled.is_set():
+                self._hooks.append(hook)
+                return
+        hook()
+
+
+class FairQueue:
+    """Per-client FIFO lines served round robin, with a limit per client and in total."""
+
+    def __init__(self, max_total: int, max_per_client: int) -> None:
+        self.max_total = max_total
+        self.max_per_client = max_per_client
+        self._lines: OrderedDict[bytes, deque[Job]] = OrderedDict()
+        self._condition = threading.Condition()
+        self._closed = False
+
+    def put(self, job: Job) -> None:
+        with self._condition:
+            line = self._lines.get(job.client)
+            if line is not None and len(line) >= self.max_per_client:
+                raise DragdError(ErrorCode.BUSY, f"this client already has {len(line)} requests waiting, "
+                                                 f"the limit per client; wait for one to finish")
+            if self._count() >= self.max_total:
+                raise DragdError(ErrorCode.BUSY, "the daemon's queue is full; try again later")
+            self._lines.setdefault(job.client, deque()).append(job)
+            self._condition.notify()
+
+    def get(self, timeout: float | None = None) -> Job | None:
+        """The next job round robin, or None on timeout or after `close()`."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._lines or self._closed, timeout):
+                return None
+            if self._closed:
+                return None
+            client, line = next(iter(self._lines.items()))
+            job = line.popleft()
+            del self._lines[client]
+            if line:  # the client goes to the back of the round
+                self._lines[client] = line
+            return job
+
+    def remove(self, client: bytes, request_id: Any) -> Job | None:
+        with self._condition:
+            line = self._lines.get(client, deque())
+            for job in line:
+                if job.request_id == request_id:
+                    line.remove(job)
+                    if not line:
+                        del self._lines[client]
+                    return job
+            return None
+
+    def drop_client(self, client: bytes) -> list[Job]:
+        with self._condition:
+            return list(self._lines.pop(client, ()))
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+    def _count(self) -> int:
+        return sum(len(line) for line in self._lines.values())
+
+    def pending(self, client: bytes | None = None) -> int:
+        with self._condition:
+            return self._count() if client is None else len(self._lines.get(client, ()))
+
+
+class Worker:
+    """Runs jobs one at a time on its own thread. `on_failure(job, exc)` answers a job that raised."""
+
+    def __init__(self, queue: FairQueue, on_failure: Callable[[Job, BaseException], None]) -> None:
+        self.queue = queue
+        self.on_failure = on_failure
+        self._current: Job | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="dragd-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancels the running job, stops taking new ones and waits for the thread."""
+        self.queue.close()
+        with self._lock:
+            current = self._current
+        if current is not None:
+            current.cancel()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def current(self) -> Job | None:
+        with self._lock:
+            return self._current
+
+    def cancel(self, client: bytes, request_id: Any) -> Job | None:
+        """Cancels `client`'s request, waiting or running; returns the job, or None if it is not in flight.
+        A job taken out of the queue is returned and never runs: the caller answers it."""
+        job = self.queue.remove(client, request_id)
+        if job is not None:
+            job.cancel()
+            return job
+        with self._lock:
+            current = self._current
+        if current is not None and current.client == client and current.request_id == request_id:
+            current.cancel()
+            return current
+        return None
+
+    def cancel_client(self, client: bytes) -> list[Job]:
+        """Drops everything of a client that went away: its waiting jobs, and cancels its running one."""
+        dropped = self.queue.drop_client(client)
+        for job in dropped:
+            job.cancel()
+        with self._lock:
+            current = self._current
+        if current is not None and current.client == client:
+            current.cancel()
+        return dropped
+
+    def _loop(self) -> None:
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            with self._lock:
+                self._current = job
+            try:
+                job.run(job)
+            except BaseException as exc:  # a failing job must never end the worker
+                self.on_failure(job, exc)
+            finally:
+                with self._lock:
+                    self._current = None
