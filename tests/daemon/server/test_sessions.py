@@ -1,0 +1,102 @@
+"""Session history (undo/redo) and the store's limits, without sockets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from dragd.daemon.models.registry import ModelInfo
+from dragd.daemon.server.models import LoadedModel
+from dragd.daemon.server.sessions import SESSION_OVERHEAD_BYTES, SessionStore
+from dragd.protocol.errors import DragdError, ErrorCode
+
+MODEL = LoadedModel(ModelInfo("fake", None), None)  # the store never touches the generator
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0  # every use is later than the one before: a strict LRU order
+        return self.now
+
+
+def _open(store: SessionStore, owner: bytes = b"a"):
+    return store.create(owner, MODEL, torch.zeros(1, 4, 8), np.zeros((8, 8, 3), np.uint8))
+
+
+def _store(**kwargs) -> SessionStore:
+    options = dict(max_total=10, max_per_client=10, memory_budget_bytes=10**9, idle_timeout_s=1e9, clock=Clock())
+    return SessionStore(**(options | kwargs))
+
+
+def test_push_undo_redo_and_redo_tail_discarded():
+    session = _open(_store())
+    for value in (1.0, 2.0):
+        session.push(torch.full((1, 4, 8), value), np.full((8, 8, 3), int(value), np.uint8))
+    assert session.index == 2 and session.can_undo and not session.can_redo
+    session.index -= 2
+    assert float(session.ws[0, 0, 0]) == 0.0 and session.can_redo
+    session.push(torch.full((1, 4, 8), 5.0), np.zeros((8, 8, 3), np.uint8))
+    assert [float(ws[0, 0, 0]) for ws in session.history] == [0.0, 5.0]
+
+
+def test_count_limits_give_limit_exceeded():
+    store = _store(max_total=3, max_per_client=2)
+    _open(store, b"a")
+    _open(store, b"a")
+    with pytest.raises(DragdError) as caught:
+        _open(store, b"a")
+    assert caught.value.code == ErrorCode.LIMIT_EXCEEDED and "per client" in caught.value.message
+    _open(store, b"b")
+    with pytest.raises(DragdError) as caught:
+        _open(store, b"c")
+    assert caught.value.code == ErrorCode.LIMIT_EXCEEDED and "open sessions" in caught.value.message
+
+
+def test_memory_budget_evicts_least_recently_used_idle_session():
+    one = SESSION_OVERHEAD_BYTES + 4 * 8 * 4 + 8 * 8 * 3
+    store = _store(memory_budget_bytes=2 * one + 10)
+    first, second = _open(store), _open(store)
+    store.get(b"a", first.id)  # first is now the most recently used
+    third = _open(store)
+    with pytest.raises(DragdError) as caught:
+        store.get(b"a", second.id)
+    assert caught.value.code == ErrorCode.UNKNOWN_SESSION and "memory budget" in caught.value.message
+    assert store.get(b"a", first.id) is first and store.get(b"a", third.id) is third
+
+
+def test_busy_sessions_are_never_evicted():
+    one = SESSION_OVERHEAD_BYTES + 4 * 8 * 4 + 8 * 8 * 3
+    store = _store(memory_budget_bytes=one + 10)
+    first = _open(store)
+    first.busy = True
+    second = _open(store)  # over budget, but the only candidate is busy
+    assert store.count() == 2 and store.get(b"a", first.id) and store.get(b"a", second.id)
+
+
+def test_a_session_larger_than_the_budget_is_refused():
+    with pytest.raises(DragdError) as caught:
+        _open(_store(memory_budget_bytes=100))
+    assert caught.value.code == ErrorCode.LIMIT_EXCEEDED
+
+
+def test_sessions_are_private_and_expire():
+    store = _store(idle_timeout_s=5)
+    session = _open(store, b"a")
+    with pytest.raises(DragdError) as caught:
+        store.get(b"b", session.id)
+    assert caught.value.code == ErrorCode.UNKNOWN_SESSION
+    store.clock.now += 100
+    assert store.expire_idle() == [session]
+    with pytest.raises(DragdError) as caught:
+        store.get(b"a", session.id)
+    assert "without use" in caught.value.message
+
+
+def test_drop_client_frees_only_its_sessions():
+    store = _store()
+    _open(store, b"a"), _open(store, b"a"), _open(store, b"b")
+    assert len(store.drop_client(b"a", "client went away")) == 2
+    assert store.count() == 1 and store.count(b"b") == 1

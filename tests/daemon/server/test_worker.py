@@ -1,0 +1,88 @@
+"""The fair queue and the worker thread, without sockets."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from dragd.daemon.server.worker import FairQueue, Job, Worker
+from dragd.protocol.errors import DragdError, ErrorCode
+
+
+def _job(client: bytes, request_id: int, log: list | None = None) -> Job:
+    return Job(client, request_id, "test", lambda job: log.append((job.client, job.request_id)) if log is not None
+               else None)
+
+
+def test_round_robin_across_clients():
+    queue = FairQueue(max_total=100, max_per_client=10)
+    for i in range(3):
+        queue.put(_job(b"a", i))
+    queue.put(_job(b"b", 0))
+    queue.put(_job(b"c", 0))
+    order = [(job.client, job.request_id) for job in iter(lambda: queue.get(timeout=0), None)]
+    assert order == [(b"a", 0), (b"b", 0), (b"c", 0), (b"a", 1), (b"a", 2)]
+
+
+def test_limits_per_client_and_total():
+    queue = FairQueue(max_total=3, max_per_client=2)
+    queue.put(_job(b"a", 0))
+    queue.put(_job(b"a", 1))
+    with pytest.raises(DragdError) as caught:
+        queue.put(_job(b"a", 2))
+    assert caught.value.code == ErrorCode.BUSY and "per client" in caught.value.message
+    queue.put(_job(b"b", 0))
+    with pytest.raises(DragdError) as caught:
+        queue.put(_job(b"c", 0))
+    assert caught.value.code == ErrorCode.BUSY and "queue is full" in caught.value.message
+
+
+def test_remove_and_drop_client():
+    queue = FairQueue(max_total=10, max_per_client=10)
+    for i in range(3):
+        queue.put(_job(b"a", i))
+    queue.put(_job(b"b", 0))
+    assert queue.remove(b"a", 1).request_id == 1
+    assert queue.remove(b"b", 1) is None
+    assert [j.request_id for j in queue.drop_client(b"a")] == [0, 2]
+    assert queue.pending() == 1 and queue.pending(b"a") == 0
+
+
+def test_cancel_hook_runs_once_even_when_registered_late():
+    job = _job(b"a", 0)
+    calls = []
+    job.on_cancel(lambda: calls.append("early"))
+    job.cancel()
+    job.on_cancel(lambda: calls.append("late"))
+    job.cancel()
+    assert calls == ["early", "late"] and job.cancelled
+
+
+def test_worker_survives_a_failing_job_and_cancels_a_running_one():
+    failures: list = []
+    queue = FairQueue(max_total=10, max_per_client=10)
+    worker = Worker(queue, lambda job, exc: failures.append((job.request_id, type(exc))))
+    worker.start()
+    started, finished = threading.Event(), threading.Event()
+
+    def long_job(job: Job) -> None:
+        stop = threading.Event()
+        job.on_cancel(stop.set)
+        started.set()
+        stop.wait(10)
+        finished.set()
+
+    def boom(job: Job) -> None:
+        raise RuntimeError("bug")
+
+    done = threading.Event()
+    queue.put(Job(b"a", 1, "boom", boom))
+    queue.put(Job(b"a", 2, "long", long_job))
+    queue.put(Job(b"a", 3, "after", lambda job: done.set()))
+    assert started.wait(5)
+    assert worker.current.request_id == 2
+    assert worker.cancel(b"b", 2) is None  # another client cannot cancel it
+    assert worker.cancel(b"a", 2).request_id == 2
+    assert finished.wait(5) and done.wait(5)
+    assert failures == [(1, RuntimeError)]
+    worker.stop()
