@@ -1,0 +1,41 @@
+"""Protocol constants and the size limits a daemon enforces (and announces in its `hello` result)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .wire import integer, number, wire
+
+PROTOCOL_VERSION = 1
+SUPPORTED_PROTOCOLS = (1,)  # versions this package can speak; a daemon answers others with version_mismatch
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"
+
+MAX_POINTS_CEILING = 4096  # the decoder's array length limit; no daemon can accept more points than this
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a daemon accepts. Requests beyond these get `too_large` or `limit_exceeded`."""
+
+    # One frame (one message): covers an RGBA image plus its L mask at max_image_pixels.
+    max_frame_bytes: int = wire(integer(1024, 2**40), 256 * 1024 * 1024)
+    max_image_side: int = wire(integer(1, 2**20), 16384)  # width and height, each
+    max_image_pixels: int = wire(integer(1, 2**40), 48_000_000)  # width * height
+    max_points: int = wire(integer(1, MAX_POINTS_CEILING), 128)  # handle/target pairs in one drag
+    max_steps: int = wire(integer(1, 2**31), 2000)  # drag options.max_steps
+    max_sessions: int = wire(integer(0, 2**31), 16)  # open sessions, all clients together
+    max_queue: int = wire(integer(0, 2**31), 32)  # requests waiting behind the running one
+    session_idle_timeout_s: float = wire(number(0, lo_open=True, allow_inf=True), 3600.0)  # then closed
+    keepalive_s: float = wire(number(0, 3600, lo_open=True), 2.0)  # see SPEC.md, "Queueing and liveness"
+
+    @classmethod
+    def permissive(cls) -> Limits:
+        """Limits that only the protocol's own ceilings bound: what a client checks before it knows better."""
+        return cls(
+            max_frame_bytes=2**40, max_image_side=2**20, max_image_pixels=2**40,
+            max_points=MAX_POINTS_CEILING, max_steps=2**31, max_sessions=2**31, max_queue=2**31,
+            session_idle_timeout_s=float("inf"), keepalive_s=3600.0,
+        )
+
+
+DEFAULT_LIMITS = Limits()
