@@ -1,0 +1,347 @@
+"""What the GIMP plug-in does, in plain Python: no GIMP here (that is `adapter.py`), no torch (that is the daemon).
+
+A procedure run is: read the layer, its selection and the active path through a `Document`; turn path strokes
+into handle -> target pairs; ask the daemon (through the shared client) for a session and a drag; hand back
+an `Outcome` that the adapter writes as a new layer plus a path of the tracked handles. Every failure becomes
+`Outcome.error`, a sentence for the user, never an exception.
+
+GIMP runs each procedure call in a new process, so a layer's link to its daemon session lives in a note on the
+layer (`LayerNote`, a GIMP parasite): a drag continues that session when the daemon still has it, and a layer
+generated from a seed is simply generated again when it does not.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from ..protocol import messages
+from ..protocol.errors import DragdError, ErrorCode
+from ..protocol.images import Image, paste
+from .options import DragSettings, GenerateSettings
+
+Point = tuple[float, float]
+Stroke = list[Point]
+TRACKED_PATH_NAME = "DragGAN tracked points"
+RESULT_LAYER_NAME = "DragGAN result"
+CLIENT_NAME = "gimp-plugin"
+PREVIEW_EVERY = 10  # steps between live previews in the interactive dialog
+
+HOW_TO_DRAW_POINTS = (
+    "Draw the points with the Paths tool: one stroke per point, clicking first on the handle (what should move) "
+    "and last on the target (where it should go); Shift+click starts the next stroke."
+)
+
+
+# ---- what the plug-in needs from GIMP and from the daemon ----------------------------------------------------
+
+
+class Document(Protocol):
+    """The image and layer a procedure works on (adapter.GimpDocument; tests use a fake)."""
+
+    width: int
+    height: int
+    offsets: tuple[int, int]  # the layer's top-left corner in image coordinates
+
+    def pixels(self) -> Image: ...
+    def selection(self) -> Image | None: ...  # an L mask the layer's size, None: nothing selected
+    def paths(self) -> list[tuple[str, bool, list[Stroke]]]: ...  # (name, selected?, anchors in image coords)
+    def layer_names(self) -> list[str]: ...
+    def note(self) -> dict[str, Any] | None: ...
+
+
+class Feedback(Protocol):
+    """Where progress shows: GIMP's progress bar, or the live-preview dialog."""
+
+    def progress(self, fraction: float, text: str) -> None: ...
+    def preview(self, pixels: Image) -> None: ...
+
+
+class Daemon(Protocol):
+    """The calls the plug-in makes: a subset of the shared `protocol.client.DragdClient` (tests use a fake)."""
+
+    def generate(self, seed: int, model: str | None = None, truncation: float = 0.7) -> messages.GenerateResult:
+        ...
+
+    def open_session(self, image: Image, model: str | None = None) -> messages.OpenSessionResult: ...
+
+    def drag(self, session: str, points: Sequence[messages.PointPair], mask: Image | None = None,
+             options: messages.DragOptions | None = None,
+             on_progress: Callable[[Any], None] | None = None) -> messages.DragResult: ...
+
+    def cancel(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+Connect = Callable[[str], Daemon]  # address ("" for the default) -> a connected daemon
+
+
+class UserError(Exception):
+    """A problem the user can fix; the message says how."""
+
+
+# ---- the note a layer carries --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerNote:
+    """Where a layer's pixels came from, so a later procedure call can continue from them."""
+
+    session: str  # the daemon session whose current state these pixels are
+    model: str
+    history_index: int = 0  # the session state this layer shows (0: as generated / opened)
+    seed: int | None = None  # set for a layer generated from a seed: it can be generated again
+    truncation: float | None = None
+
+    @classmethod
+    def read(cls, raw: dict[str, Any] | None) -> LayerNote | None:
+        """The note in a parasite's JSON, or None when there is none or it is not one of ours."""
+        if not raw:
+            return None
+        try:
+            note = cls(**raw)
+        except TypeError:
+            return None
+        ok = (isinstance(note.session, str) and isinstance(note.model, str)
+              and isinstance(note.history_index, int) and (note.seed is None or isinstance(note.seed, int))
+              and (note.truncation is None or isinstance(note.truncation, (int, float))))
+        return note if ok else None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---- outcomes the adapter writes -----------------------------------------------------------------------------
+
+
+@dataclass
+class DragOutcome:
+    """A finished drag (`pixels` set), a cancelled one, or an error message."""
+
+    cancelled: bool = False
+    error: str | None = None
+    layer_name: str = ""
+    pixels: Image | None = None  # the whole layer: the source's pixels with the edited part pasted in
+    note: dict[str, Any] | None = None
+    path_name: str = TRACKED_PATH_NAME
+    strokes: list[Stroke] = field(default_factory=list)  # tracked handle -> target, image coordinates
+    summary: str = ""
+
+    def result_args(self) -> tuple[str, Image, dict[str, Any] | None, str, list[Stroke]]:
+        """The arguments of `adapter.GimpDocument.add_result`."""
+        assert self.pixels is not None, "only a finished drag has a result"
+        return self.layer_name, self.pixels, self.note, self.path_name, self.strokes
+
+
+@dataclass
+class GenerateOutcome:
+    error: str | None = None
+    layer_name: str = ""
+    pixels: Image | None = None
+    note: dict[str, Any] | None = None
+
+
+# ---- points ----------------------------------------------------------------------------------------------------
+
+
+def choose_path(paths: list[tuple[str, bool, list[Stroke]]]) -> tuple[str, list[Stroke]]:
+    """The path the points come from: the selected one, else the only one. Raises UserError otherwise."""
+    selected = [p for p in paths if p[1]]
+    if len(selected) == 1:
+        return selected[0][0], selected[0][2]
+    if len(selected) > 1:
+        raise UserError(f"{len(selected)} paths are selected; select the one path that holds the points.")
+    if len(paths) == 1:
+        return paths[0][0], paths[0][2]
+    if not paths:
+        raise UserError(f"DragGAN takes its points from a path, and this image has none. {HOW_TO_DRAW_POINTS}")
+    raise UserError("This image has several paths; select (click in the Paths dialog) the one that holds "
+                    "the points.")
+
+
+def image_to_pixel(point: Point, offsets: tuple[int, int]) -> Point:
+    """A GIMP anchor (image coordinates, origin at the top-left CORNER) -> layer pixel-centre coordinates."""
+    return point[0] - offsets[0] - 0.5, point[1] - offsets[1] - 0.5
+
+
+def pixel_to_image(point: Point, offsets: tuple[int, int]) -> Point:
+    return point[0] + offsets[0] + 0.5, point[1] + offsets[1] + 0.5
+
+
+def point_pairs(path_name: str, strokes: list[Stroke], offsets: tuple[int, int],
+                size: tuple[int, int]) -> list[messages.PointPair]:
+    """Every stroke one pair: first anchor the handle, last anchor the target, in layer pixel-centre coordinates."""
+    if not strokes:
+        raise UserError(f"The path {path_name!r} has no strokes. {HOW_TO_DRAW_POINTS}")
+    pairs = []
+    for number, stroke in enumerate(strokes, start=1):
+        if len(stroke) < 2:
+            raise UserError(f"Stroke {number} of the path {path_name!r} has a single point; each stroke needs "
+                            f"two, the handle and the target. {HOW_TO_DRAW_POINTS}")
+        handle, target = image_to_pixel(stroke[0], offsets), image_to_pixel(stroke[-1], offsets)
+        for role, point in (("handle", handle), ("target", target)):
+            if not (-0.5 <= point[0] <= size[0] - 0.5 and -0.5 <= point[1] <= size[1] - 0.5):
+                raise UserError(f"The {role} of stroke {number} of the path {path_name!r} lies outside the "
+                                f"layer ({size[0]}x{size[1]} pixels); move it onto the layer.")
+        pairs.append(messages.PointPair(handle=handle, target=target))
+    return pairs
+
+
+def next_layer_name(existing: list[str]) -> str:
+    """"DragGAN result N" with the first N not yet used in the image."""
+    taken = set(existing)
+    number = 1
+    while f"{RESULT_LAYER_NAME} {number}" in taken:
+        number += 1
+    return f"{RESULT_LAYER_NAME} {number}"
+
+
+# ---- the procedures ---------------------------------------------------------------------------------------------
+
+
+def drag_layer(document: Document, settings: DragSettings, feedback: Feedback, cancel: threading.Event,
+               connect: Connect | None = None, preview_every: int = 0) -> DragOutcome:
+    """Runs one drag of the layer; never raises for anything the user or the daemon can cause."""
+    try:
+        path_name, strokes = choose_path(document.paths())
+        pairs = point_pairs(path_name, strokes, document.offsets, (document.width, document.height))
+        source = document.pixels()
+        mask = document.selection()
+        note = LayerNote.read(document.note())
+        feedback.progress(0.0, "DragGAN: connecting to the daemon")
+        daemon = (connect or default_connect)(settings.address)
+        try:
+            return _drag(daemon, document, settings, feedback, cancel, pairs, source, mask, note, preview_every)
+        finally:
+            daemon.close()
+    except UserError as exc:
+        return DragOutcome(error=str(exc))
+    except DragdError as exc:
+        if exc.code == ErrorCode.CANCELLED:
+            return DragOutcome(cancelled=True)
+        return DragOutcome(error=describe_error(exc))
+
+
+def _drag(daemon: Daemon, document: Document, settings: DragSettings, feedback: Feedback,
+          cancel: threading.Event, pairs: list[messages.PointPair], source: Image, mask: Image | None,
+          note: LayerNote | None, preview_every: int) -> DragOutcome:
+    session = _session_for(daemon, document, settings, source, note, feedback)
+    options = settings.protocol_options(preview_every)
+    total = options.max_steps
+
+    cancel_sent = False
+
+    def on_progress(progress: Any) -> None:
+        nonlocal cancel_sent
+        if cancel.is_set() and not cancel_sent:
+            cancel_sent = True
+            daemon.cancel()  # the drag ends within a step, with a result that says "cancelled"
+        if not isinstance(progress, messages.DragProgress):
+            feedback.progress(0.0, "DragGAN: waiting for the daemon (busy with other work)")
+            return
+        left = max(_distance(p, pair.target) for p, pair in zip(progress.points, pairs, strict=False))
+        feedback.progress(progress.step / total, f"DragGAN: step {progress.step} of at most {total}, "
+                                                  f"{left:.1f} px to go")
+        if progress.image is not None and progress.offset is not None:
+            feedback.preview(paste(source, progress.image, *progress.offset))
+
+    feedback.progress(0.0, "DragGAN: dragging")
+    result = daemon.drag(session.session, pairs, mask, options, on_progress)
+    if result.stopped == "cancelled" or cancel.is_set():
+        return DragOutcome(cancelled=True)  # Cancel keeps nothing
+    if len(result.points) != len(pairs):
+        return DragOutcome(error=f"DragGAN: the daemon sent {len(result.points)} tracked points for {len(pairs)} "
+                                 "point pairs; the daemon and the plug-in do not match, reinstall both.")
+    feedback.progress(1.0, "DragGAN: done")
+    strokes = [[pixel_to_image(tracked, document.offsets), pixel_to_image(pair.target, document.offsets)]
+               for tracked, pair in zip(result.points, pairs, strict=True)]
+    new_note = LayerNote(session.session, session.model, result.history_index, session.seed, session.truncation)
+    how = "every handle reached its target" if result.reached else "stopped after the maximum number of steps"
+    return DragOutcome(
+        layer_name=next_layer_name(document.layer_names()), pixels=paste(source, result.image, *result.offset),
+        note=new_note.to_json(), strokes=strokes, summary=f"{result.steps} steps, {how}",
+    )
+
+
+def _session_for(daemon: Daemon, document: Document, settings: DragSettings, source: Image,
+                 note: LayerNote | None, feedback: Feedback) -> LayerNote:
+    """The session whose state the layer shows: its own when the daemon still has it at that state, a fresh
+    one from the seed for a generated layer, else one opened from the pixels (needs the daemon's inversion)."""
+    if note is not None and note.seed is not None and note.history_index == 0:
+        # A layer exactly as generated: generating it again is cheap and always matches, whatever happened to
+        # the old session since (other drags moved it on, the daemon restarted).
+        feedback.progress(0.0, "DragGAN: preparing the layer's latent")
+        generated = daemon.generate(note.seed, note.model, note.truncation if note.truncation is not None
+                                    else GenerateSettings().truncation)
+        _check_size(document, generated.width, generated.height)
+        return LayerNote(generated.session, generated.model, 0, note.seed, note.truncation)
+    if note is not None:
+        return note  # a drag result: its session holds the state it shows (an unknown session errors below)
+    feedback.progress(0.0, "DragGAN: opening the layer (inversion)")
+    opened = daemon.open_session(source, settings.model or None)
+    if opened.offset != (0, 0) or (opened.image.width, opened.image.height) != (document.width, document.height):
+        raise UserError("The daemon could only open part of this layer; crop the layer to the area to edit.")
+    return LayerNote(opened.session, settings.model, 0)
+
+
+def generate_layer(settings: GenerateSettings, feedback: Feedback, connect: Connect | None = None,
+                   existing_names: Sequence[str] = ()) -> GenerateOutcome:
+    """Generates an image for "new from model"; the layer's note lets later drags find its latent again."""
+    try:
+        feedback.progress(0.0, "DragGAN: connecting to the daemon")
+        daemon = (connect or default_connect)(settings.address)
+        try:
+            feedback.progress(0.2, f"DragGAN: generating seed {settings.seed}")
+            result = daemon.generate(settings.seed, settings.model or None, settings.truncation)
+        finally:
+            daemon.close()
+    except DragdError as exc:
+        return GenerateOutcome(error=describe_error(exc))
+    feedback.progress(1.0, "DragGAN: generated")
+    note = LayerNote(result.session, result.model, 0, settings.seed, settings.truncation)
+    return GenerateOutcome(layer_name=f"DragGAN {result.model} seed {settings.seed}", pixels=result.image,
+                           note=note.to_json())
+
+
+def _check_size(document: Document, width: int, height: int) -> None:
+    if (document.width, document.height) != (width, height):
+        raise UserError(f"This layer is {document.width}x{document.height} pixels but its DragGAN model makes "
+                        f"{width}x{height}; it was resized since it was generated. Drag an unscaled copy.")
+
+
+def _distance(a: Point, b: Point) -> float:
+    return ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5
+
+
+def describe_error(exc: DragdError) -> str:
+    """A daemon or connection error as a sentence for the user, with what to do where there is something."""
+    advice = {
+        ErrorCode.UNKNOWN_SESSION: "The daemon no longer has this layer's DragGAN session (it was restarted "
+                                   "or the session expired), and only layers made by \"DragGAN new from model\" "
+                                   "can be re-created. Drag the generated layer this result came from.",
+        ErrorCode.UNSUPPORTED: "This layer was not made by DragGAN, and this daemon cannot open other images "
+                               "yet. Use File > Create > DragGAN new from model..., then drag that layer.",
+        ErrorCode.TIMEOUT: "The DragGAN daemon did not answer in time. Check it with `dragd status`.",
+        ErrorCode.UNAVAILABLE: "No DragGAN daemon answers and none could be started. Start one with "
+                               "`dragd serve`, or run the dragd installer again.",
+    }.get(exc.code, "")
+    return f"DragGAN: {exc.message}" + (f"\n{advice}" if advice else "")
+
+
+def default_connect(address: str) -> Daemon:
+    """A client of the daemon at `address` (empty: $DRAGD_ADDRESS, else the default), started if none answers."""
+    import os
+
+    from ..protocol.client import DragdClient
+    from ..protocol.limits import DEFAULT_ADDRESS
+
+    address = address or os.environ.get("DRAGD_ADDRESS") or DEFAULT_ADDRESS
+    client = DragdClient(address, client_name=CLIENT_NAME)
+    try:
+        client.hello(timeout=5.0)
+    except DragdError:
+        client.close()
+        raise
+    return client

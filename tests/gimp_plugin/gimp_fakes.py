@@ -1,0 +1,130 @@
+"""Stand-ins for GIMP (a `drag.Document`), the progress display and the daemon, for the plug-in's unit tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dragd.protocol import messages
+from dragd.protocol.errors import DragdError, ErrorCode
+from dragd.protocol.images import Image
+
+
+def gradient(width: int, height: int) -> Image:
+    """An RGBA picture whose every pixel differs from its neighbours, so misplaced bytes show."""
+    data = bytes(v for y in range(height) for x in range(width) for v in (x % 256, y % 256, (x + y) % 256, 255))
+    return Image.rgba(width, height, data)
+
+
+@dataclass
+class FakeDocument:
+    """A layer of `width` x `height` at `offsets` in an image, with paths, a selection and a note."""
+
+    width: int = 16
+    height: int = 12
+    offsets: tuple[int, int] = (0, 0)
+    path_list: list[tuple[str, bool, list[list[tuple[float, float]]]]] = field(default_factory=list)
+    mask: Image | None = None
+    layer_note: dict[str, Any] | None = None
+    names: list[str] = field(default_factory=lambda: ["Background"])
+    source: Image | None = None
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            self.source = gradient(self.width, self.height)
+
+    def pixels(self) -> Image:
+        return self.source
+
+    def selection(self) -> Image | None:
+        return self.mask
+
+    def paths(self) -> list[tuple[str, bool, list[list[tuple[float, float]]]]]:
+        return self.path_list
+
+    def layer_names(self) -> list[str]:
+        return self.names
+
+    def note(self) -> dict[str, Any] | None:
+        return self.layer_note
+
+
+class RecordingFeedback:
+    def __init__(self) -> None:
+        self.updates: list[tuple[float, str]] = []
+        self.previews: list[Image] = []
+
+    def progress(self, fraction: float, text: str) -> None:
+        self.updates.append((fraction, text))
+
+    def preview(self, pixels: Image) -> None:
+        self.previews.append(pixels)
+
+
+class FakeDaemon:
+    """Answers like a daemon whose drags move every handle by (+2, -1) per step and paint the edit region.
+
+    The edit region is a `patch_size` square at `patch_offset`, filled with `patch_colour`; `steps` progress
+    messages precede the result, each with a preview when the options ask for one.
+    """
+
+    def __init__(self, size: tuple[int, int] = (16, 12), steps: int = 3) -> None:
+        self.size = size
+        self.steps = steps
+        self.calls: list[tuple[str, Any]] = []
+        self.sessions = {"s-existing"}
+        self.closed = False
+        self.cancelled = False
+        self.cancel_at_step: int | None = None  # the test sets the cancel event from on_progress at this step
+        self.on_step: Any = None
+        self.patch_offset = (2, 3)
+        self.patch_size = 4
+        self.patch_colour = (200, 10, 20, 255)
+        self.wrong_point_count = False
+
+    def generate(self, seed: int, model: str | None = None, truncation: float = 0.7) -> messages.GenerateResult:
+        self.calls.append(("generate", (seed, model, truncation)))
+        session = f"s-gen-{seed}"
+        self.sessions.add(session)
+        w, h = self.size
+        return messages.GenerateResult(session, Image.filled("RGBA", w, h, (seed % 256, 1, 2, 255)), w, h,
+                                       model or "faces-128")
+
+    def open_session(self, image: Image, model: str | None = None) -> messages.OpenSessionResult:
+        self.calls.append(("open_session", (image, model)))
+        raise DragdError(ErrorCode.UNSUPPORTED, "opening a session from an image needs GAN inversion, "
+                                                "which this daemon does not offer yet")
+
+    def drag(self, session: str, points: Any, mask: Image | None = None, options: Any = None,
+             on_progress: Any = None) -> messages.DragResult:
+        self.calls.append(("drag", (session, tuple(points), mask, options)))
+        if session not in self.sessions:
+            raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session!r}")
+        tracked = [pair.handle for pair in points]
+        step = 0
+        for step in range(1, self.steps + 1):
+            tracked = [(x + 2, y - 1) for x, y in tracked]
+            preview = options.preview_every and step % options.preview_every == 0
+            if on_progress is not None:
+                on_progress(messages.DragProgress(step, tuple(tracked), 1.0 / step,
+                                                  self._patch() if preview else None,
+                                                  self.patch_offset if preview else None))
+            if self.on_step is not None:
+                self.on_step(step)
+            if self.cancelled:
+                break
+        if self.wrong_point_count:
+            tracked = tracked[:-1]
+        stopped = "cancelled" if self.cancelled else "max_steps"
+        return messages.DragResult(step, tuple(tracked), False, stopped, self._patch(), self.patch_offset, 1)
+
+    def _patch(self) -> Image:
+        return Image.filled("RGBA", self.patch_size, self.patch_size, self.patch_colour)
+
+    def cancel(self) -> bool:
+        self.calls.append(("cancel", None))
+        self.cancelled = True
+        return True
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,253 @@
+"""The GIMP plug-in's logic (gimp_plugin/drag.py) against a fake GIMP document and a fake daemon."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from dragd.gimp_plugin import drag
+from dragd.gimp_plugin.drag import LayerNote
+from dragd.gimp_plugin.options import DragSettings, GenerateSettings
+from dragd.protocol.errors import DragdError, DragdTimeout, ErrorCode
+from dragd.protocol.images import Image
+from gimp_fakes import FakeDaemon, FakeDocument, RecordingFeedback
+
+GENERATED = LayerNote("s-old", "faces-128", 0, seed=7, truncation=0.5).to_json()
+ONE_STROKE = [("Points", True, [[(3.5, 4.5), (5.0, 5.0), (9.5, 2.5)]])]  # handle, a middle anchor, target
+
+
+def run(document: FakeDocument, daemon: FakeDaemon, settings: DragSettings | None = None,
+        cancel: threading.Event | None = None, preview_every: int = 0) -> tuple[drag.DragOutcome,
+                                                                                RecordingFeedback]:
+    feedback = RecordingFeedback()
+    outcome = drag.drag_layer(document, settings or DragSettings(), feedback, cancel or threading.Event(),
+                              connect=lambda address: daemon, preview_every=preview_every)
+    return outcome, feedback
+
+
+# ---- points ------------------------------------------------------------------------------------------------------
+
+
+def test_each_stroke_is_one_pair_from_its_first_to_its_last_anchor_in_pixel_centre_coordinates():
+    strokes = [[(3.5, 4.5), (5.0, 5.0), (9.5, 2.5)], [(0.5, 0.5), (1.5, 0.5)]]
+    pairs = drag.point_pairs("p", strokes, offsets=(0, 0), size=(16, 12))
+    assert [(p.handle, p.target) for p in pairs] == [((3.0, 4.0), (9.0, 2.0)), ((0.0, 0.0), (1.0, 0.0))]
+
+
+def test_points_are_relative_to_the_layer_when_it_is_offset_in_the_image():
+    pairs = drag.point_pairs("p", [[(13.5, 24.5), (19.5, 22.5)]], offsets=(10, 20), size=(16, 12))
+    assert (pairs[0].handle, pairs[0].target) == ((3.0, 4.0), (9.0, 2.0))
+    assert drag.pixel_to_image(pairs[0].handle, (10, 20)) == (13.5, 24.5)  # and back
+
+
+def test_a_stroke_with_one_anchor_gets_a_message_saying_how_to_draw_points():
+    with pytest.raises(drag.UserError, match=r"Stroke 2 .* single point.*Paths tool"):
+        drag.point_pairs("p", [[(1, 1), (2, 2)], [(3, 3)]], (0, 0), (16, 12))
+
+
+def test_a_point_off_the_layer_is_refused_with_its_role():
+    with pytest.raises(drag.UserError, match="target of stroke 1 .* outside the layer"):
+        drag.point_pairs("p", [[(1, 1), (40, 2)]], (0, 0), (16, 12))
+
+
+@pytest.mark.parametrize(("paths", "chosen"), [
+    ([("a", False, []), ("b", True, [[(1, 1), (2, 2)]])], "b"),  # the selected one
+    ([("only", False, [[(1, 1), (2, 2)]])], "only"),  # none selected, but only one exists
+])
+def test_the_points_come_from_the_selected_path_or_the_only_one(paths, chosen):
+    assert drag.choose_path(paths)[0] == chosen
+
+
+@pytest.mark.parametrize(("paths", "message"), [
+    ([], "has none.*Paths tool"),
+    ([("a", False, []), ("b", False, [])], "several paths; select"),
+    ([("a", True, []), ("b", True, [])], "2 paths are selected"),
+])
+def test_no_path_or_an_ambiguous_choice_is_explained(paths, message):
+    with pytest.raises(drag.UserError, match=message):
+        drag.choose_path(paths)
+
+
+def test_no_path_reaches_the_user_as_an_error_outcome_before_any_daemon_call():
+    daemon = FakeDaemon()
+    outcome, _ = run(FakeDocument(layer_note=GENERATED), daemon)
+    assert "Paths tool" in outcome.error and outcome.pixels is None
+    assert daemon.calls == []
+
+
+# ---- dragging ------------------------------------------------------------------------------------------------------
+
+
+def test_a_generated_layer_is_generated_again_from_its_seed_then_dragged():
+    document = FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED, names=["Background", "DragGAN result 1"])
+    daemon = FakeDaemon()
+    settings = DragSettings(step_size=0.01, max_steps=3, latent_space="w", mask_strength=5.0)
+    outcome, feedback = run(document, daemon, settings)
+
+    assert outcome.error is None and not outcome.cancelled
+    assert daemon.calls[0] == ("generate", (7, "faces-128", 0.5))
+    kind, (session, points, mask, options) = daemon.calls[1]
+    assert kind == "drag" and session == "s-gen-7" and mask is None
+    assert [(p.handle, p.target) for p in points] == [((3.0, 4.0), (9.0, 2.0))]
+    assert (options.step_size, options.max_steps, options.latent_space, options.mask_strength) == \
+        (0.01, 3, "w", 5.0)
+    assert daemon.closed
+    assert outcome.layer_name == "DragGAN result 2"
+    assert LayerNote.read(outcome.note) == LayerNote("s-gen-7", "faces-128", 1, 7, 0.5)
+    # The tracked handle (+2, -1 per step, 3 steps) back in GIMP's corner-origin image coordinates, to its target.
+    assert outcome.strokes == [[(3.0 + 6 + 0.5, 4.0 - 3 + 0.5), (9.5, 2.5)]]
+    fractions = [f for f, _ in feedback.updates]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("step 2 of at most 3" in text for _, text in feedback.updates)
+
+
+def test_the_result_is_the_source_outside_the_edited_region_byte_for_byte():
+    document = FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED)
+    daemon = FakeDaemon()
+    outcome, _ = run(document, daemon)
+    result, source = outcome.pixels, document.source
+    assert (result.width, result.height) == (source.width, source.height)
+    (px, py), n = daemon.patch_offset, daemon.patch_size
+    for y in range(source.height):
+        for x in range(source.width):
+            inside = px <= x < px + n and py <= y < py + n
+            assert result.pixel(x, y) == (daemon.patch_colour if inside else source.pixel(x, y)), (x, y)
+
+
+def test_the_selection_is_sent_as_the_mask():
+    mask = Image.mask(16, 12, bytes(16 * 6) + b"\xff" * (16 * 6))
+    daemon = FakeDaemon()
+    run(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED, mask=mask), daemon)
+    assert daemon.calls[1][1][2] is mask
+
+
+def test_a_drag_result_continues_its_own_session_without_generating():
+    note = LayerNote("s-existing", "faces-128", 3, seed=7, truncation=0.5).to_json()
+    daemon = FakeDaemon()
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=note), daemon)
+    assert [c[0] for c in daemon.calls] == ["drag"]
+    assert daemon.calls[0][1][0] == "s-existing" and outcome.error is None
+
+
+def test_a_result_whose_session_is_gone_gets_advice_not_a_traceback():
+    note = LayerNote("s-expired", "faces-128", 2, seed=7, truncation=0.5).to_json()
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=note), FakeDaemon())
+    assert outcome.pixels is None and "no longer has this layer's DragGAN session" in outcome.error
+
+
+def test_a_layer_dragd_did_not_make_is_opened_from_its_pixels_and_unsupported_is_explained():
+    document = FakeDocument(path_list=ONE_STROKE)
+    daemon = FakeDaemon()
+    outcome, _ = run(document, daemon, DragSettings(model="cats"))
+    assert daemon.calls[0][0] == "open_session" and daemon.calls[0][1] == (document.source, "cats")
+    assert "new from model" in outcome.error
+
+
+def test_a_resized_generated_layer_is_refused():
+    outcome, _ = run(FakeDocument(width=20, path_list=[("p", True, [[(1, 1), (2, 2)]])], layer_note=GENERATED),
+                     FakeDaemon(size=(16, 12)))
+    assert "resized" in outcome.error
+
+
+def test_cancel_keeps_nothing_and_tells_the_daemon():
+    cancel = threading.Event()
+    daemon = FakeDaemon(steps=10)
+    daemon.on_step = lambda step: cancel.set() if step == 2 else None
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED), daemon, cancel=cancel)
+    assert outcome.cancelled and outcome.pixels is None and outcome.error is None
+    assert ("cancel", None) in daemon.calls
+    assert sum(1 for c in daemon.calls if c[0] == "cancel") == 1
+
+
+def test_live_previews_show_the_whole_layer_with_the_preview_pasted_in():
+    daemon = FakeDaemon(steps=4)
+    outcome, feedback = run(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED), daemon, preview_every=2)
+    assert daemon.calls[1][1][3].preview_every == 2
+    assert len(feedback.previews) == 2
+    assert feedback.previews[0].pixel(*daemon.patch_offset) == daemon.patch_colour
+    assert feedback.previews[0].pixel(0, 0) == outcome.pixels.pixel(0, 0)
+
+
+def test_a_daemon_that_returns_the_wrong_number_of_points_is_reported():
+    daemon = FakeDaemon()
+    daemon.wrong_point_count = True
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED), daemon)
+    assert "0 tracked points for 1 point pairs" in outcome.error
+
+
+@pytest.mark.parametrize("error", [
+    DragdTimeout("no answer from the dragd daemon at tcp://127.0.0.1:1 within 5 s"),
+    DragdError(ErrorCode.UNAVAILABLE, "no daemon"),
+])
+def test_no_daemon_is_a_message(error):
+    def connect(address: str):
+        raise error
+
+    outcome = drag.drag_layer(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED), DragSettings(),
+                              RecordingFeedback(), threading.Event(), connect=connect)
+    assert outcome.error.startswith("DragGAN: ") and "dragd" in outcome.error
+
+
+def test_the_address_setting_reaches_connect():
+    seen = []
+
+    def connect(address: str):
+        seen.append(address)
+        return FakeDaemon()
+
+    drag.drag_layer(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED), DragSettings(address="tcp://h:1"),
+                    RecordingFeedback(), threading.Event(), connect=connect)
+    assert seen == ["tcp://h:1"]
+
+
+def test_a_zero_step_size_means_the_models_default():
+    assert DragSettings(step_size=0.0).protocol_options().step_size is None
+    assert DragSettings(step_size=0.003).protocol_options(5).step_size == 0.003
+
+
+# ---- new from model, notes, dependencies ---------------------------------------------------------------------
+
+
+def test_new_from_model_returns_the_image_and_a_note_that_finds_the_latent_again():
+    daemon = FakeDaemon()
+    outcome = drag.generate_layer(GenerateSettings(model="", seed=42, truncation=0.6), RecordingFeedback(),
+                                  connect=lambda address: daemon)
+    assert daemon.calls == [("generate", (42, None, 0.6))] and daemon.closed
+    assert outcome.error is None and outcome.pixels.pixel(0, 0) == (42, 1, 2, 255)
+    assert LayerNote.read(outcome.note) == LayerNote("s-gen-42", "faces-128", 0, 42, 0.6)
+    assert outcome.layer_name == "DragGAN faces-128 seed 42"
+
+
+def test_new_from_model_errors_are_messages():
+    def connect(address: str):
+        raise DragdError(ErrorCode.UNKNOWN_MODEL, "no model named 'zebras'")
+
+    outcome = drag.generate_layer(GenerateSettings(model="zebras"), RecordingFeedback(), connect=connect)
+    assert outcome.error == "DragGAN: no model named 'zebras'" and outcome.pixels is None
+
+
+@pytest.mark.parametrize("raw", [None, {}, {"session": 3, "model": "m"}, {"session": "s"}, {"x": 1},
+                                 {"session": "s", "model": "m", "history_index": "0"}])
+def test_a_missing_or_foreign_note_reads_as_none(raw):
+    assert LayerNote.read(raw) is None
+
+
+def test_missing_zmq_or_msgpack_says_what_to_install(monkeypatch):
+    from dragd.gimp_plugin import options
+
+    real = options.importlib.util.find_spec
+    monkeypatch.setattr(options.importlib.util, "find_spec", lambda name: None if name == "zmq" else real(name))
+    message = options.missing_dependencies()
+    assert "pyzmq" in message and "msgpack" not in message.split(" in GIMP")[0]
+    assert "apt install python3-zmq python3-msgpack" in message
+    monkeypatch.setattr(options.importlib.util, "find_spec", real)
+    assert options.missing_dependencies() is None
+
+
+def test_the_plugin_defaults_are_the_protocols():
+    # options.py repeats them so GIMP can register the procedures without pyzmq; they must not drift apart.
+    from dragd.protocol import messages
+
+    protocol, plugin = messages.DragOptions(), DragSettings().protocol_options()
+    assert plugin == protocol
+    assert GenerateSettings().truncation == messages.GenerateRequest(seed=0).truncation
