@@ -1,7 +1,7 @@
 """Every message of the dragd protocol, in one place: fields, types, ranges, defaults (SPEC.md explains them).
 
 Requests arrive as `{"v", "id", "type", ...fields}`; replies as `{"v", "id", "type": "result" | "progress" |
-"queued" | "error", "request_type", ...fields}`. `validate_request` / `validate_reply` turn a decoded map into
+"waiting" | "error", "request_type", ...fields}`. `validate_request` / `validate_reply` turn a decoded map into
 a typed `Request` / `Reply` (or raise `ProtocolError`); `Request.result(...)` and friends, `request_message`
 and `error_message` build the maps to `encode`.
 """
@@ -287,8 +287,8 @@ class DragResult:
 @dataclass(frozen=True)
 class CancelResult:
     # "running": the target stops soon and ends with its own final reply (a drag: a result, stopped=cancelled);
-    # "queued": it never started and ends with the error `cancelled`.
-    target_state: str = wire(one_of("running", "queued"))
+    # "waiting": it never started and ends with the error `cancelled`.
+    target_state: str = wire(one_of("running", "waiting"))
 
 
 @dataclass(frozen=True)
@@ -361,10 +361,11 @@ class InversionProgress:
 
 
 @dataclass(frozen=True)
-class Queued:
-    """The request waits behind others; sent on queueing and again every `keepalive_s` while waiting."""
+class Waiting:
+    """A keepalive: the request is accepted but not finished. Sent when it has to wait behind others, and
+    again whenever `keepalive_s` passed without any other message for it (SPEC.md, "Liveness")."""
 
-    position: int = wire(COUNT)  # requests ahead of it (including the running one)
+    position: int = wire(COUNT)  # requests ahead of it (the running one included); 0: it is running
 
 
 @dataclass(frozen=True)
@@ -375,11 +376,11 @@ class ErrorBody:
 
 
 PROGRESS: dict[str, type] = {"drag": DragProgress, "open_session": InversionProgress}
-REPLY_KINDS = ("result", "progress", "queued", "error")
+REPLY_KINDS = ("result", "progress", "waiting", "error")
 
 
 def _no_envelope_clash() -> None:
-    for cls in [*REQUESTS.values(), *RESULTS.values(), *PROGRESS.values(), Queued, ErrorBody]:
+    for cls in [*REQUESTS.values(), *RESULTS.values(), *PROGRESS.values(), Waiting, ErrorBody]:
         clash = {f.name for f in dataclasses.fields(cls)} & set(ENVELOPE_KEYS)
         assert not clash, f"{cls.__name__} has envelope field names {clash}"
 
@@ -418,8 +419,8 @@ class Request:
     def progress(self, body: Any) -> dict[str, Any]:
         return progress_message(self.id, self.type, body)
 
-    def queued(self, position: int) -> dict[str, Any]:
-        return queued_message(self.id, self.type, position)
+    def waiting(self, position: int) -> dict[str, Any]:
+        return waiting_message(self.id, self.type, position)
 
     def error(self, code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
         return error_message(self.id, code, message, details, request_type=self.type)
@@ -427,7 +428,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Reply:
-    """A validated reply; `body` is a result, progress, `Queued` or `ErrorBody` dataclass."""
+    """A validated reply; `body` is a result, progress, `Waiting` or `ErrorBody` dataclass."""
 
     id: RequestId | None  # None only for an error about a message whose id could not be read
     kind: str  # one of REPLY_KINDS
@@ -457,8 +458,8 @@ def progress_message(request_id: RequestId, request_type: str, body: Any) -> dic
     return _reply(request_id, "progress", request_type, body)
 
 
-def queued_message(request_id: RequestId, request_type: str, position: int) -> dict[str, Any]:
-    return _reply(request_id, "queued", request_type, Queued(position))
+def waiting_message(request_id: RequestId, request_type: str, position: int) -> dict[str, Any]:
+    return _reply(request_id, "waiting", request_type, Waiting(position))
 
 
 def error_message(request_id: RequestId | None, code: str, message: str, details: dict[str, Any] | None = None,
@@ -534,7 +535,7 @@ def validate_reply(obj: Any, limits: Limits | None = None) -> Reply:
         table = RESULTS if kind == "result" else PROGRESS if kind == "progress" else REQUESTS
         if not isinstance(request_type, str) or request_type not in table:
             raise bad("request_type", f"no {kind} for request type {shorten(repr(request_type))}")
-        cls = Queued if kind == "queued" else table[request_type]
+        cls = Waiting if kind == "waiting" else table[request_type]
         body = from_wire(cls, fields, f"{request_type} {kind}", limits)
     except ProtocolError as exc:
         exc.request_id = request_id
