@@ -206,6 +206,41 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server.config import ServerConfig
+    from .server.control import serve
+
+    config = ServerConfig(address=args.address, device=args.device, preload=tuple(args.model or ()),
+                          curve_keys=Path(args.curve_keys) if args.curve_keys else None,
+                          client_timeout_s=args.client_timeout)
+    serve(config, Path(args.log_file) if args.log_file else None)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .server.control import connect, status_lines
+
+    with connect(args.address, Path(args.curve_keys) if args.curve_keys else None, args.client, args.timeout) as c:
+        print("\n".join(status_lines(c)))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from .server.control import connect, stop
+
+    with connect(args.address, Path(args.curve_keys) if args.curve_keys else None, args.client, args.timeout) as c:
+        stop(c)
+    print(f"dragd at {args.address} is stopping")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from .server.control import keys
+
+    print("\n".join(keys(Path(args.folder), args.client)))
+    return 0
+
+
 # --- parser ---------------------------------------------------------------------------------------------
 
 
@@ -256,6 +291,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models dragd knows")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
+    from ..protocol.limits import DEFAULT_ADDRESS
+
+    p = sub.add_parser("serve", help="run the daemon the editor plugins talk to")
+    p.add_argument("--address", default=DEFAULT_ADDRESS,
+                   help=f"tcp://HOST:PORT or ipc://PATH (default {DEFAULT_ADDRESS})")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--model", action="append", help="load this model at start (repeatable)")
+    p.add_argument("--curve-keys", help="folder from `dragd keys`: encrypt, and admit only its clients; "
+                                        "required for a non-loopback address")
+    p.add_argument("--log-file", help="JSON-lines log (default: the user log folder, or $DRAGD_LOG_DIR)")
+    p.add_argument("--client-timeout", type=float, default=60.0,
+                   help="seconds without a message after which an idle client's sessions are freed (default 60)")
+    p.set_defaults(func=cmd_serve)
+
+    for name, func, text in (("status", cmd_status, "show what a running daemon is doing"),
+                             ("stop", cmd_stop, "ask a running daemon to shut down")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--address", default=DEFAULT_ADDRESS)
+        p.add_argument("--curve-keys", help="keys folder, for a daemon served with --curve-keys")
+        p.add_argument("--client", default="client", help="client key name in that folder (default 'client')")
+        p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("keys", help="create CurveZMQ keys: the daemon's pair and an authorised client's pair")
+    p.add_argument("folder")
+    p.add_argument("--client", default="client", help="name of the client key pair (default 'client')")
+    p.set_defaults(func=cmd_keys)
     return parser
 
 
@@ -269,6 +331,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [CliError, DeviceError, DragInputError, ImageFileError, UnknownModelError,
                                          UnsupportedModelError, FileNotFoundError, PermissionError]
+    from ..protocol.errors import DragdError
+    from .server.models import ModelNotFound
+    from .server.security import SecurityError
+
+    errors += [DragdError, ModelNotFound, SecurityError]
     try:
         from .models.checkpoint import CheckpointError
 

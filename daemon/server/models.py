@@ -66,6 +66,12 @@ class ModelCache:
         with self._lock:
             return name in self._loaded
 
+    def resolution(self, info: ModelInfo) -> int | None:
+        """The model's image size, from the loaded generator or else its file's header."""
+        with self._lock:
+            loaded = self._loaded.get(info.name)
+        return loaded.resolution if loaded is not None else file_resolution(info)
+
     def resolve(self, name: str | None) -> ModelInfo:
         name = name or self.default
         for info in self.available():
@@ -83,3 +89,19 @@ class ModelCache:
         generator = self._loader(info, self.device)  # outside the lock: loading can take seconds
         with self._lock:
             return self._loaded.setdefault(info.name, LoadedModel(info, generator))
+
+
+def file_resolution(info: ModelInfo) -> int | None:
+    """The image size a model file declares in its header (without reading its weights); None if unreadable."""
+    import json
+
+    from safetensors import safe_open
+
+    from ..models.checkpoint import config_from_nvidia_kwargs
+
+    try:
+        with safe_open(str(info.path), framework="pt", device="cpu") as file:
+            kwargs = json.loads((file.metadata() or {})["config"])["init_kwargs"]
+        return config_from_nvidia_kwargs(kwargs).img_resolution
+    except Exception:  # a damaged user file must not break listing the others
+        return None

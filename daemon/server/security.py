@@ -72,15 +72,12 @@ def load_server_keys(folder: Path) -> CurveKeys:
     return CurveKeys(public, secret, clients)
 
 
-def secure_server_socket(context: zmq.Context, socket: zmq.Socket, keys: CurveKeys) -> ThreadAuthenticator:
-    """Makes `socket` a CURVE server that admits only the clients in `keys.clients_dir`; stop the returned
-    authenticator when the socket closes."""
+def start_authenticator(context: zmq.Context, keys: CurveKeys) -> ThreadAuthenticator:
+    """Starts pyzmq's ZAP handler admitting only clients whose public key is in `keys.clients_dir`. It must run
+    before the CURVE server socket binds; stop it when the socket closes."""
     authenticator = ThreadAuthenticator(context)
     authenticator.start()
     authenticator.configure_curve(domain="*", location=str(keys.clients_dir))
-    socket.curve_secretkey = keys.server_secret
-    socket.curve_publickey = keys.server_public
-    socket.curve_server = True
     return authenticator
 
 
@@ -108,10 +105,13 @@ def create_keys(folder: Path, client_name: str = DEFAULT_CLIENT_NAME) -> dict[st
             "client_secret": Path(client_secret_path), "client_public": authorised}
 
 
-def secure_client_socket(socket: zmq.Socket, server_public_file: Path, client_secret_file: Path) -> None:
-    """Configures a DEALER to talk to a CURVE daemon (for tests and tools; plugins use the protocol client)."""
-    server_public, _ = zmq.auth.load_certificate(server_public_file)
-    client_public, client_secret = zmq.auth.load_certificate(client_secret_file)
-    socket.curve_serverkey = server_public
-    socket.curve_publickey = client_public
-    socket.curve_secretkey = client_secret
+def client_keys(folder: Path, client_name: str = DEFAULT_CLIENT_NAME) -> tuple[bytes, bytes, bytes]:
+    """(server public, client public, client secret) from a keys folder, for a client of a CURVE daemon."""
+    try:
+        server_public, _ = zmq.auth.load_certificate(folder / f"{SERVER_KEY_NAME}.key")
+        client_public, client_secret = zmq.auth.load_certificate(folder / f"{client_name}.key_secret")
+    except (OSError, ValueError) as exc:
+        raise SecurityError(f"cannot read the client keys in {folder}: {exc}") from None
+    if not client_secret:
+        raise SecurityError(f"{folder / (client_name + '.key_secret')} holds no secret key")
+    return server_public, client_public, client_secret

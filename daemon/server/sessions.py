@@ -77,13 +77,13 @@ class SessionStore:
         self.clock = clock
         self._sessions: dict[str, Session] = {}
         self._closed: dict[str, str] = {}  # id -> why, bounded by RECENTLY_CLOSED
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
 
     # --- opening and finding ----------------------------------------------------------------------
 
     def check_room(self, owner: bytes) -> None:
         """Raises `limit_exceeded` when `owner` may not open another session (checked before any work)."""
-        with self._lock:
+        with self.lock:
             if len(self._sessions) >= self.max_total:
                 raise DragdError(ErrorCode.LIMIT_EXCEEDED,
                                  f"the daemon has {len(self._sessions)} open sessions, its limit; close one first")
@@ -98,14 +98,14 @@ class SessionStore:
             raise DragdError(ErrorCode.LIMIT_EXCEEDED,
                              f"one session needs about {session.estimated_bytes()} bytes, more than the daemon's "
                              f"session memory budget of {self.memory_budget_bytes}")
-        with self._lock:
+        with self.lock:
             self.check_room(owner)
             self._sessions[session.id] = session
             self.enforce_budget(keep=session)
         return session
 
     def get(self, owner: bytes, session_id: str) -> Session:
-        with self._lock:
+        with self.lock:
             session = self._sessions.get(session_id)
             if session is None or session.owner != owner:  # another client's session is as good as absent
                 raise _unknown(session_id, self._closed.get(session_id) if session is None else None)
@@ -121,13 +121,13 @@ class SessionStore:
             del self._closed[next(iter(self._closed))]
 
     def close(self, owner: bytes, session_id: str) -> Session:
-        with self._lock:
+        with self.lock:
             session = self.get(owner, session_id)
             self._remove(session, "closed by its client")
             return session
 
     def drop_client(self, owner: bytes, why: str) -> list[Session]:
-        with self._lock:
+        with self.lock:
             gone = [s for s in self._sessions.values() if s.owner == owner]
             for session in gone:
                 self._remove(session, why)
@@ -135,7 +135,7 @@ class SessionStore:
 
     def expire_idle(self) -> list[Session]:
         now = self.clock()
-        with self._lock:
+        with self.lock:
             stale = [s for s in self._sessions.values()
                      if not s.busy and now - s.last_used > self.idle_timeout_s]
             for session in stale:
@@ -145,7 +145,7 @@ class SessionStore:
     def enforce_budget(self, keep: Session | None = None) -> list[Session]:
         """Evicts least recently used idle sessions (never `keep`) until the estimate fits the budget."""
         evicted = []
-        with self._lock:
+        with self.lock:
             total = self.total_bytes()
             for session in sorted(self._sessions.values(), key=lambda s: s.last_used):
                 if total <= self.memory_budget_bytes:
@@ -160,9 +160,9 @@ class SessionStore:
     # --- reporting ----------------------------------------------------------------------------------
 
     def total_bytes(self) -> int:
-        with self._lock:
+        with self.lock:
             return sum(s.estimated_bytes() for s in self._sessions.values())
 
     def count(self, owner: bytes | None = None) -> int:
-        with self._lock:
+        with self.lock:
             return sum(1 for s in self._sessions.values() if owner is None or s.owner == owner)

@@ -25,6 +25,8 @@ class Job:
     kind: str  # the request type, for logs and status
     run: Callable[[Job], None]  # does the work and sends the final reply itself
     session_id: str | None = None
+    request: Any = None  # the validated request, to address keepalives (`waiting`) to it
+    noticed_at: float = 0.0  # when the client last got a message about this job
     queued_at: float = field(default_factory=time.monotonic)
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _hooks: list[Callable[[], None]] = field(default_factory=list)
@@ -108,6 +110,15 @@ class FairQueue:
     def _count(self) -> int:
         return sum(len(line) for line in self._lines.values())
 
+    def in_order(self) -> list[Job]:
+        """The waiting jobs in the order they will run (the round robin played forward)."""
+        with self._condition:
+            lines = [list(line) for line in self._lines.values()]
+        order: list[Job] = []
+        for depth in range(max(map(len, lines), default=0)):
+            order.extend(line[depth] for line in lines if depth < len(line))
+        return order
+
     def pending(self, client: bytes | None = None) -> int:
         with self._condition:
             return self._count() if client is None else len(self._lines.get(client, ()))
@@ -141,19 +152,26 @@ class Worker:
         with self._lock:
             return self._current
 
-    def cancel(self, client: bytes, request_id: Any) -> Job | None:
-        """Cancels `client`'s request, waiting or running; returns the job, or None if it is not in flight.
-        A job taken out of the queue is returned and never runs: the caller answers it."""
+    def cancel(self, client: bytes, request_id: Any) -> tuple[Job, str] | None:
+        """Cancels `client`'s request; returns it with "waiting" or "running", or None if it is not in flight.
+        A job taken out of the queue never runs: the caller answers it."""
         job = self.queue.remove(client, request_id)
         if job is not None:
             job.cancel()
-            return job
+            return job, "waiting"
         with self._lock:
             current = self._current
         if current is not None and current.client == client and current.request_id == request_id:
             current.cancel()
-            return current
+            return current, "running"
         return None
+
+    def cancel_session(self, session_id: str) -> None:
+        """Cancels the running job on a session that was just closed (waiting ones find it gone when they run)."""
+        with self._lock:
+            current = self._current
+        if current is not None and current.session_id == session_id:
+            current.cancel()
 
     def cancel_client(self, client: bytes) -> list[Job]:
         """Drops everything of a client that went away: its waiting jobs, and cancels its running one."""

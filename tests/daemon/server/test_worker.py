@@ -20,8 +20,9 @@ def test_round_robin_across_clients():
         queue.put(_job(b"a", i))
     queue.put(_job(b"b", 0))
     queue.put(_job(b"c", 0))
+    planned = [(job.client, job.request_id) for job in queue.in_order()]
     order = [(job.client, job.request_id) for job in iter(lambda: queue.get(timeout=0), None)]
-    assert order == [(b"a", 0), (b"b", 0), (b"c", 0), (b"a", 1), (b"a", 2)]
+    assert order == planned == [(b"a", 0), (b"b", 0), (b"c", 0), (b"a", 1), (b"a", 2)]
 
 
 def test_limits_per_client_and_total():
@@ -80,9 +81,10 @@ def test_worker_survives_a_failing_job_and_cancels_a_running_one():
     queue.put(Job(b"a", 2, "long", long_job))
     queue.put(Job(b"a", 3, "after", lambda job: done.set()))
     assert started.wait(5)
-    assert worker.current.request_id == 2
+    running = worker.current
+    assert running.request_id == 2
     assert worker.cancel(b"b", 2) is None  # another client cannot cancel it
-    assert worker.cancel(b"a", 2).request_id == 2
+    assert worker.cancel(b"a", 2) == (running, "running")
     assert finished.wait(5) and done.wait(5)
     assert failures == [(1, RuntimeError)]
     worker.stop()

@@ -1,0 +1,280 @@
+"""The daemon: one ROUTER socket, one socket thread that owns it, one worker thread that runs torch.
+
+    socket thread:  recv -> decode + validate (protocol) -> Handlers: answer now, or queue a Job
+                    <- frames the worker put in the outbox (an inproc PUSH/PULL pair) -> ROUTER
+                    every `housekeeping_s`: forget silent clients, expire idle sessions, remind queued jobs
+    worker thread:  FairQueue -> Job.run (jobs.TorchWork) -> progress/result/error -> outbox
+
+Only the socket thread touches the ROUTER socket. Anything a peer sends ends, at worst, in an error reply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from itertools import count
+from typing import Any
+
+import zmq
+
+from ...protocol import codec
+from ...protocol import messages as m
+from ...protocol.errors import DragdError, ErrorCode, ProtocolError
+from ...protocol.transport import router_socket
+from ..device import describe_device, pick_device
+from .config import ServerConfig
+from .handlers import Handlers
+from .jobs import TorchWork, describe_failure
+from .logs import log, log_event
+from .models import ModelCache
+from .security import SecurityError, is_local_address, load_server_keys, start_authenticator
+from .sessions import SessionStore
+from .worker import FairQueue, Job, Worker
+
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+MAX_BATCH = 64  # messages handled from one source before looking at the other (inbound vs outbox)
+_instances = count()
+
+
+class Outbox:
+    """The worker's way to send: frames go over inproc to the socket thread, which forwards them."""
+
+    def __init__(self, context: zmq.Context, address: str) -> None:
+        self._socket = context.socket(zmq.PUSH)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(address)
+        self._lock = threading.Lock()
+
+    def send(self, client: bytes, message: dict[str, Any]) -> None:
+        frame = encode_or_internal_error(message)
+        with self._lock:
+            self._socket.send_multipart([client, frame], copy=False)
+
+    def close(self) -> None:
+        with self._lock:
+            self._socket.close()
+
+
+def encode_or_internal_error(message: dict[str, Any]) -> bytes:
+    try:
+        return codec.encode(message)
+    except ProtocolError as exc:  # a bug in a reply we built: the client still gets a final answer
+        log_event(log, ERROR, "encode_failed", error=exc.message)
+        return codec.encode(m.error_message(message.get("id"), ErrorCode.INTERNAL, exc.message,
+                                            request_type=message.get("request_type")))
+
+
+class Daemon:
+    def __init__(self, config: ServerConfig, models: ModelCache | None = None) -> None:
+        self.config = config
+        limits = config.limits
+        self.models = models or ModelCache(pick_device(config.device))
+        self.device_description = describe_device(self.models.device)
+        self.sessions = SessionStore(limits.max_sessions, config.max_sessions_per_client,
+                                     config.memory_budget_bytes, limits.session_idle_timeout_s)
+        self.queue = FairQueue(limits.max_queue, config.max_queue_per_client)
+        self.worker = Worker(self.queue, self._job_failed)
+        self.handlers = Handlers(self)
+        self.keys = load_server_keys(config.curve_keys) if config.curve_keys else None
+        if self.keys is None and not is_local_address(config.address):
+            raise SecurityError(f"refusing to listen on {config.address} without encryption: other machines could "
+                                "reach it. Use a loopback or ipc:// address, or create keys with `dragd keys DIR` "
+                                "and pass --curve-keys DIR")
+        for name in config.preload:
+            self.models.resolve(name)  # an unknown name fails now, before anything binds
+        self.clients: dict[bytes, float] = {}  # routing id -> when last heard from
+        self.endpoint: str | None = None  # the bound address (with the real port when 0 or * was asked)
+        self.ready = threading.Event()
+        self.failure: BaseException | None = None  # why serve() could not start, for start_in_thread
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self._router: zmq.Socket | None = None
+        self.work: TorchWork | None = None
+
+    @property
+    def curve(self) -> bool:
+        return self.keys is not None
+
+    def uptime(self) -> float:
+        return time.monotonic() - self._started
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Binds, serves until `request_stop()` (or a `shutdown` request), then cleans up."""
+        context = zmq.Context()
+        authenticator = router = pull = outbox = None
+        try:
+            if self.keys is not None:
+                authenticator = start_authenticator(context, self.keys)
+            router = router_socket(context, self.config.address, self.config.limits,
+                                   curve_secret_key=self.keys.server_secret if self.keys else None)
+            router.setsockopt(zmq.SNDHWM, 10_000)  # progress bursts; a client that stops reading loses some
+            # ZMTP heartbeats: libzmq drops a peer that stops answering (a crashed machine, a pulled cable), so
+            # the next send to it fails and its sessions are freed. Clients answer them without any code.
+            keepalive_ms = int(self.config.limits.keepalive_s * 1000)
+            router.setsockopt(zmq.HEARTBEAT_IVL, keepalive_ms)
+            router.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5 * keepalive_ms)
+            self._router = router
+            self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+            outbox_address = f"inproc://dragd-outbox-{next(_instances)}"
+            pull = context.socket(zmq.PULL)
+            pull.bind(outbox_address)
+            outbox = Outbox(context, outbox_address)
+            self.work = TorchWork(self.models, self.sessions, outbox.send)
+            self.worker.start()
+            for name in self.config.preload:
+                self.queue.put(Job(b"", None, "preload", lambda job, name=name: self.work.preload(name)))
+            log_event(log, INFO, "listening", address=self.endpoint, device=self.device_description,
+                      curve=self.curve)
+            self.ready.set()
+            self._loop(router, pull)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        finally:
+            self.ready.set()
+            self.worker.stop()
+            for socket in (router, pull):
+                if socket is not None:
+                    socket.close(linger=0)
+            if outbox is not None:
+                outbox.close()
+            if authenticator is not None:
+                authenticator.stop()
+            context.term()
+            self._router = None
+            log_event(log, INFO, "stopped")
+
+    def start_in_thread(self, timeout: float = 30.0) -> threading.Thread:
+        """Runs `serve()` on a thread (tests, embedding) and returns once it listens, or raises why not."""
+        thread = threading.Thread(target=self._serve_quietly, name="dragd-socket", daemon=True)
+        thread.start()
+        if not self.ready.wait(timeout):
+            raise TimeoutError("the daemon did not start listening in time")
+        if self.failure is not None:
+            raise self.failure
+        return thread
+
+    def _serve_quietly(self) -> None:
+        with contextlib.suppress(BaseException):  # recorded in self.failure for start_in_thread
+            self.serve()
+
+    # --- the socket loop ------------------------------------------------------------------------------
+
+    def _loop(self, router: zmq.Socket, pull: zmq.Socket) -> None:
+        poller = zmq.Poller()
+        poller.register(router, zmq.POLLIN)
+        poller.register(pull, zmq.POLLIN)
+        next_housekeeping = 0.0
+        while not self._stop.is_set():
+            ready = dict(poller.poll(timeout=self.config.housekeeping_s * 1000))
+            if pull in ready:
+                self._forward_outbox(pull)
+            if router in ready:
+                self._receive(router)
+            if time.monotonic() >= next_housekeeping:
+                self._housekeeping()
+                next_housekeeping = time.monotonic() + self.config.housekeeping_s
+        # Flush what the worker already produced (e.g. the reply before a shutdown) before closing.
+        self._forward_outbox(pull)
+
+    def _forward_outbox(self, pull: zmq.Socket) -> None:
+        for _ in range(MAX_BATCH):
+            try:
+                client, frame = pull.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._send_frame(client.bytes, frame)
+
+    def _receive(self, router: zmq.Socket) -> None:
+        for _ in range(MAX_BATCH):
+            try:
+                frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            client = frames[0].bytes
+            try:
+                self._handle(client, frames[1:])
+            except Exception as exc:  # a bug in a handler: answer, log, keep serving
+                log_event(log, ERROR, "handler_failed", exc_info=True, peer=client.hex(), error=repr(exc))
+                self.send(client, m.error_message(None, ErrorCode.INTERNAL, f"unexpected error in the daemon: "
+                                                                           f"{type(exc).__name__}"))
+
+    def _handle(self, client: bytes, frames: list[zmq.Frame]) -> None:
+        self.clients[client] = time.monotonic()
+        if len(frames) != 1:
+            self.send(client, m.error_message(None, ErrorCode.BAD_REQUEST,
+                                              f"a message is exactly one frame, got {len(frames)}"))
+            return
+        try:
+            request = m.validate_request(codec.decode(frames[0].buffer, self.config.limits.max_frame_bytes),
+                                         self.config.limits)
+        except ProtocolError as exc:
+            log_event(log, INFO, "bad_message", peer=client.hex(), code=exc.code, error=exc.message[:200])
+            self.send(client, m.error_message_from(exc))
+            return
+        log_event(log, DEBUG, "request", peer=client.hex(), type=request.type, id=request.id)
+        try:
+            self.handlers.handle(client, request)
+        except DragdError as exc:
+            self.send(client, request.error(exc.code, exc.message, exc.details))
+
+    def send(self, client: bytes, message: dict[str, Any]) -> None:
+        """Sends from the socket thread (the worker uses the outbox)."""
+        self._send_frame(client, encode_or_internal_error(message))
+
+    def _send_frame(self, client: bytes, frame: Any) -> None:
+        assert self._router is not None
+        try:
+            self._router.send_multipart([client, frame], zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as exc:
+            log_event(log, DEBUG, "send_dropped", peer=client.hex(), error=exc.strerror)
+            if exc.errno == zmq.EHOSTUNREACH:  # its connection is gone (closed, or ZMTP heartbeats timed out)
+                self.clients.pop(client, None)
+                self._forget_client(client, "its client disconnected")
+
+    # --- the worker's failures ------------------------------------------------------------------------
+
+    def _job_failed(self, job: Job, exc: BaseException) -> None:
+        code, text, is_bug = describe_failure(exc)
+        log_event(log, ERROR if is_bug else INFO, "job_failed", exc_info=is_bug, peer=job.client.hex(),
+                  type=job.kind, id=job.request_id, code=code, error=text[:500])
+        if job.request is not None and self.work is not None:
+            self.work.send(job.client, job.request.error(code, text))
+
+    # --- housekeeping ---------------------------------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        busy = {job.client for job in self.queue.in_order()}
+        if self.worker.current is not None:
+            busy.add(self.worker.current.client)
+        for client, heard in list(self.clients.items()):
+            # A client with work in flight is probed by its progress and keepalives instead: a failed send
+            # to it means it is gone (see _send_frame).
+            if now - heard > self.config.client_timeout_s and client not in busy:
+                del self.clients[client]
+                self._forget_client(client, f"its client sent nothing for {self.config.client_timeout_s:g} s")
+        for session in self.sessions.expire_idle():
+            log_event(log, INFO, "session_expired", session=session.id, peer=session.owner.hex())
+            self.worker.cancel_session(session.id)
+        # Keepalives: a request that went keepalive_s without a message hears where it stands (0: running).
+        running = self.worker.current
+        line = ([running] if running is not None else []) + self.queue.in_order()
+        for position, job in enumerate(line):
+            if job.request is not None and now - job.noticed_at >= self.config.limits.keepalive_s:
+                job.noticed_at = now
+                self.send(job.client, job.request.waiting(position))
+
+    def _forget_client(self, client: bytes, why: str) -> None:
+        """A client that went away: free its sessions, drop its waiting jobs, cancel its running one."""
+        sessions = self.sessions.drop_client(client, why)
+        dropped = self.worker.cancel_client(client)
+        if sessions or dropped:
+            log_event(log, INFO, "client_gone", peer=client.hex(), why=why, sessions=len(sessions),
+                      jobs=len(dropped))

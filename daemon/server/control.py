@@ -1,0 +1,65 @@
+"""What `dragd serve | status | stop | keys` do; the CLI only parses arguments and calls these."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from ...protocol.client import DragdClient
+from .config import ServerConfig
+from .logs import setup_logging
+from .security import DEFAULT_CLIENT_NAME, client_keys, create_keys
+
+
+def serve(config: ServerConfig, log_file: Path | None = None) -> None:
+    """Runs the daemon in the foreground until Ctrl+C, SIGTERM or a `shutdown` request."""
+    from .app import Daemon
+
+    path = setup_logging(log_file)
+    daemon = Daemon(config)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: daemon.request_stop())
+    print(f"dragd: serving on {config.address} (device {daemon.device_description}); log: {path}", flush=True)
+    daemon.serve()
+
+
+def connect(address: str, keys: Path | None, client_name: str = DEFAULT_CLIENT_NAME,
+            timeout: float = 5.0) -> DragdClient:
+    """A protocol client for a running daemon; with `keys`, CurveZMQ keys from a `dragd keys` folder."""
+    if keys is None:
+        return DragdClient(address, timeout, client_name="dragd-cli")
+    server_public, public, secret = client_keys(keys, client_name)
+    return DragdClient(address, timeout, client_name="dragd-cli", curve_server_key=server_public,
+                       curve_public_key=public, curve_secret_key=secret)
+
+
+def status_lines(client: DragdClient) -> list[str]:
+    hello = client.hello()
+    status = client.status()
+    mib = 1 << 20
+    memory = [f"process {status.memory.rss_bytes / mib:.0f} MiB"] if status.memory.rss_bytes is not None else []
+    if status.memory.device_allocated_bytes is not None:
+        memory.append(f"device {status.memory.device_allocated_bytes / mib:.0f} MiB")
+    return [
+        f"dragd {status.daemon_version} on {status.device}, up {status.uptime_s:.0f} s, protocol {hello.protocol}",
+        f"sessions {status.sessions}, clients {status.clients}, waiting requests {status.queue}, "
+        f"running: {status.running or 'nothing'}",
+        "memory: " + (", ".join(memory) or "unknown"),
+        "models: " + ", ".join(f"{model.name} ({model.resolution[0]} px)" for model in hello.models),
+        "capabilities: " + ", ".join(hello.capabilities),
+    ]
+
+
+def stop(client: DragdClient) -> None:
+    client.shutdown()
+
+
+def keys(folder: Path, client_name: str) -> list[str]:
+    made = create_keys(folder, client_name)
+    return [
+        f"server key pair: {made['server_secret']} (stays here; serve with --curve-keys {folder})",
+        f"authorised client {client_name!r}: {made['client_public']}",
+        f"give the client {made['server_public']} and {made['client_secret']} (its secret: copy it securely)",
+    ]

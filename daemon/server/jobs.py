@@ -1,0 +1,151 @@
+"""The requests that run torch, executed on the worker thread: generate, drag, undo, redo, model preloading.
+
+Each method does its work and sends its own final reply (and progress on the way) through `send`; an
+exception it raises is turned into an error reply by `describe_failure`. Pixels cross between numpy and the
+wire's `Image` here, and only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...protocol import messages as m
+from ...protocol.errors import DragdError, ErrorCode
+from ...protocol.images import Image
+from ..engine.drag import DragInputError, DragOptions, DragRun, with_model_defaults
+from ..models.stylegan2 import Generator, to_uint8_image
+from .models import ModelCache, ModelNotFound
+from .sessions import Session, SessionStore
+from .worker import Job
+
+Send = Callable[[bytes, dict[str, Any]], None]
+ORIGIN = (0, 0)  # generated sessions: the result covers the whole session frame
+
+
+def rgba(pixels: np.ndarray) -> Image:
+    """H x W x 3 (or 4) uint8 -> an RGBA wire image (opaque when there is no alpha)."""
+    height, width, channels = pixels.shape
+    if channels == 3:
+        pixels = np.concatenate([pixels, np.full((height, width, 1), 255, np.uint8)], axis=2)
+    return Image.rgba(width, height, np.ascontiguousarray(pixels).tobytes())
+
+
+def movable_region(mask: Image) -> np.ndarray:
+    """An L wire mask -> H x W bool, True where the image may move."""
+    rows = np.frombuffer(mask.data, np.uint8, count=mask.stride * mask.height).reshape(mask.height, mask.stride)
+    return rows[:, :mask.width] != 0
+
+
+def render(generator: Generator, ws: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return to_uint8_image(generator.synthesis(ws))
+
+
+def engine_options(options: m.DragOptions) -> DragOptions:
+    return DragOptions(
+        step_size=options.step_size, latent_space=options.latent_space, feature_block=options.feature_block,
+        r1=options.r1, r2=None if options.r2 is None else round(options.r2), mask_strength=options.mask_strength,
+        stop_distance=options.stop_distance, max_steps=options.max_steps,
+    )
+
+
+def describe_failure(exc: BaseException) -> tuple[str, str, bool]:
+    """(error code, message for the user, whether it is a bug worth a traceback in the log)."""
+    if isinstance(exc, DragdError):
+        return exc.code, exc.message, False
+    if isinstance(exc, DragInputError):
+        return ErrorCode.BAD_REQUEST, str(exc), False
+    if isinstance(exc, ModelNotFound):
+        return ErrorCode.UNKNOWN_MODEL, str(exc), False
+    if isinstance(exc, torch.OutOfMemoryError):
+        return ErrorCode.INTERNAL, "the device ran out of memory; close sessions or use a smaller model", True
+    from ..models.checkpoint import CheckpointError
+
+    if isinstance(exc, CheckpointError):
+        return ErrorCode.INTERNAL, f"the model file cannot be used: {exc}", False
+    return ErrorCode.INTERNAL, f"unexpected error in the daemon: {type(exc).__name__}: {exc}", True
+
+
+class TorchWork:
+    def __init__(self, models: ModelCache, sessions: SessionStore, send: Send) -> None:
+        self.models = models
+        self.sessions = sessions
+        self.send = send
+
+    @contextlib.contextmanager
+    def _using(self, job: Job, session_id: str) -> Iterator[Session]:
+        """The client's session, marked busy (never evicted) while the job works on it."""
+        with self.sessions.lock:
+            session = self.sessions.get(job.client, session_id)
+            session.busy = True
+        try:
+            yield session
+        finally:
+            with self.sessions.lock:
+                session.busy = False
+            self.sessions.enforce_budget(keep=session)
+
+    def preload(self, name: str) -> None:
+        self.models.get(name)
+
+    def generate(self, job: Job, request: m.Request) -> None:
+        body: m.GenerateRequest = request.body
+        self.sessions.check_room(job.client)  # before the work, so a refused client costs nothing
+        model = self.models.get(body.model)
+        ws = model.generator.ws_for_seed(body.seed, body.truncation)
+        image = render(model.generator, ws)
+        session = self.sessions.create(job.client, model, ws, image)
+        height, width = image.shape[:2]
+        self.send(job.client, request.result(m.GenerateResult(session.id, rgba(image), width, height,
+                                                              model.info.name)))
+
+    def open_session(self, job: Job, request: m.Request) -> None:
+        """Opening a session from the user's own image needs GAN inversion (projection + pivotal tuning).
+        That is a later issue: it goes here, and its handler in `handlers.py` then queues this job."""
+        raise DragdError(ErrorCode.UNSUPPORTED, "opening a session from an image (GAN inversion) is not "
+                                                "implemented yet; generate an image from a seed instead")
+
+    def drag(self, job: Job, request: m.Request) -> None:
+        body: m.DragRequest = request.body
+        with self._using(job, body.session) as session:
+            info = session.model.info
+            options = with_model_defaults(engine_options(body.options), info.default_step_size, info.feature_block)
+            mask = None if body.mask is None else movable_region(body.mask)
+            handles = [pair.handle for pair in body.points]
+            targets = [pair.target for pair in body.points]
+            run = DragRun(session.model.generator, session.ws, handles, targets, mask, options)
+            job.on_cancel(run.cancel)
+            for step in run.steps(preview_every=body.options.preview_every):
+                if step.done:
+                    break
+                preview = None if step.image is None else rgba(step.image)
+                job.noticed_at = time.monotonic()  # progress is a sign of life: no keepalive needed
+                self.send(job.client, request.progress(m.DragProgress(
+                    step.step + 1, tuple(step.points), step.loss, preview, None if preview is None else ORIGIN)))
+            result = run.result
+            assert result is not None
+            session.push(result.ws, result.image)  # a cancelled drag keeps what it reached, as an undo step
+            self.send(job.client, request.result(m.DragResult(
+                result.steps, tuple(result.points), result.reached, result.stopped, rgba(result.image), ORIGIN,
+                session.index)))
+
+    def undo(self, job: Job, request: m.Request) -> None:
+        self._move_in_history(job, request, -1)
+
+    def redo(self, job: Job, request: m.Request) -> None:
+        self._move_in_history(job, request, +1)
+
+    def _move_in_history(self, job: Job, request: m.Request, delta: int) -> None:
+        with self._using(job, request.body.session) as session:
+            if not 0 <= session.index + delta < len(session.history):
+                raise DragdError(ErrorCode.BAD_REQUEST, f"nothing to {request.type} in this session")
+            session.index += delta
+            session.image = render(session.model.generator, session.ws)
+            self.send(job.client, request.result(m.HistoryResult(
+                rgba(session.image), ORIGIN, session.index, session.can_undo, session.can_redo)))
