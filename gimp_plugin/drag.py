@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..protocol import messages
+from ..protocol.editor import build_drag_request, centre_to_corner
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image, paste
 from .options import DragSettings, GenerateSettings
@@ -27,11 +28,12 @@ Stroke = list[Point]
 TRACKED_PATH_NAME = "DragGAN tracked points"
 RESULT_LAYER_NAME = "DragGAN result"
 CLIENT_NAME = "gimp-plugin"
+PENDING_SESSION = "pending"  # stands in for the session id while a request is checked before connecting
 PREVIEW_EVERY = 10  # steps between live previews in the interactive dialog
 
 HOW_TO_DRAW_POINTS = (
-    "Draw the points with the Paths tool: one stroke per point, clicking first on the handle (what should move) "
-    "and last on the target (where it should go); Shift+click starts the next stroke."
+    "In GIMP: draw the points with the Paths tool, one stroke per point, clicking first on the handle (what "
+    "should move) and last on the target (where it should go); Shift+click starts the next stroke."
 )
 
 
@@ -161,32 +163,15 @@ def choose_path(paths: list[tuple[str, bool, list[Stroke]]]) -> tuple[str, list[
                     "the points.")
 
 
-def image_to_pixel(point: Point, offsets: tuple[int, int]) -> Point:
-    """A GIMP anchor (image coordinates, origin at the top-left CORNER) -> layer pixel-centre coordinates."""
-    return point[0] - offsets[0] - 0.5, point[1] - offsets[1] - 0.5
+def layer_polylines(strokes: list[Stroke], offsets: tuple[int, int]) -> list[Stroke]:
+    """Path anchors (image coordinates) -> the layer's corner-origin coordinates that `editor` pairs up."""
+    return [[(x - offsets[0], y - offsets[1]) for x, y in stroke] for stroke in strokes]
 
 
-def pixel_to_image(point: Point, offsets: tuple[int, int]) -> Point:
-    return point[0] + offsets[0] + 0.5, point[1] + offsets[1] + 0.5
-
-
-def point_pairs(path_name: str, strokes: list[Stroke], offsets: tuple[int, int],
-                size: tuple[int, int]) -> list[messages.PointPair]:
-    """Every stroke one pair: first anchor the handle, last anchor the target, in layer pixel-centre coordinates."""
-    if not strokes:
-        raise UserError(f"The path {path_name!r} has no strokes. {HOW_TO_DRAW_POINTS}")
-    pairs = []
-    for number, stroke in enumerate(strokes, start=1):
-        if len(stroke) < 2:
-            raise UserError(f"Stroke {number} of the path {path_name!r} has a single point; each stroke needs "
-                            f"two, the handle and the target. {HOW_TO_DRAW_POINTS}")
-        handle, target = image_to_pixel(stroke[0], offsets), image_to_pixel(stroke[-1], offsets)
-        for role, point in (("handle", handle), ("target", target)):
-            if not (-0.5 <= point[0] <= size[0] - 0.5 and -0.5 <= point[1] <= size[1] - 0.5):
-                raise UserError(f"The {role} of stroke {number} of the path {path_name!r} lies outside the "
-                                f"layer ({size[0]}x{size[1]} pixels); move it onto the layer.")
-        pairs.append(messages.PointPair(handle=handle, target=target))
-    return pairs
+def to_image(point: Point, offsets: tuple[int, int]) -> Point:
+    """A layer pixel-centre point (the protocol's) -> GIMP image coordinates, for a path anchor."""
+    x, y = centre_to_corner(point)
+    return x + offsets[0], y + offsets[1]
 
 
 def next_layer_name(existing: list[str]) -> str:
@@ -206,14 +191,16 @@ def drag_layer(document: Document, settings: DragSettings, feedback: Feedback, c
     """Runs one drag of the layer; never raises for anything the user or the daemon can cause."""
     try:
         path_name, strokes = choose_path(document.paths())
-        pairs = point_pairs(path_name, strokes, document.offsets, (document.width, document.height))
         source = document.pixels()
-        mask = document.selection()
+        # Built (and so checked) before any network talk; the session is filled in once there is one.
+        request = build_drag_request(PENDING_SESSION, layer_polylines(strokes, document.offsets), document.width,
+                                     document.height, document.selection(),
+                                     settings.protocol_options(preview_every))
         note = LayerNote.read(document.note())
         feedback.progress(0.0, "DragGAN: connecting to the daemon")
         daemon = (connect or default_connect)(settings.address)
         try:
-            return _drag(daemon, document, settings, feedback, cancel, pairs, source, mask, note, preview_every)
+            return _drag(daemon, document, settings, feedback, cancel, request, source, note)
         finally:
             daemon.close()
     except UserError as exc:
@@ -221,16 +208,16 @@ def drag_layer(document: Document, settings: DragSettings, feedback: Feedback, c
     except DragdError as exc:
         if exc.code == ErrorCode.CANCELLED:
             return DragOutcome(cancelled=True)
+        if exc.code in (ErrorCode.BAD_REQUEST, ErrorCode.LIMIT_EXCEEDED) and "drag line" in exc.message.lower():
+            return DragOutcome(error=f"{exc.message}\n{HOW_TO_DRAW_POINTS}")  # the shared text, plus GIMP's way
         return DragOutcome(error=describe_error(exc))
 
 
 def _drag(daemon: Daemon, document: Document, settings: DragSettings, feedback: Feedback,
-          cancel: threading.Event, pairs: list[messages.PointPair], source: Image, mask: Image | None,
-          note: LayerNote | None, preview_every: int) -> DragOutcome:
+          cancel: threading.Event, request: messages.DragRequest, source: Image,
+          note: LayerNote | None) -> DragOutcome:
     session = _session_for(daemon, document, settings, source, note, feedback)
-    options = settings.protocol_options(preview_every)
-    total = options.max_steps
-
+    pairs, total = request.points, request.options.max_steps
     cancel_sent = False
 
     def on_progress(progress: Any) -> None:
@@ -248,14 +235,14 @@ def _drag(daemon: Daemon, document: Document, settings: DragSettings, feedback: 
             feedback.preview(paste(source, progress.image, *progress.offset))
 
     feedback.progress(0.0, "DragGAN: dragging")
-    result = daemon.drag(session.session, pairs, mask, options, on_progress)
+    result = daemon.drag(session.session, pairs, request.mask, request.options, on_progress)
     if result.stopped == "cancelled" or cancel.is_set():
         return DragOutcome(cancelled=True)  # Cancel keeps nothing
     if len(result.points) != len(pairs):
         return DragOutcome(error=f"DragGAN: the daemon sent {len(result.points)} tracked points for {len(pairs)} "
                                  "point pairs; the daemon and the plug-in do not match, reinstall both.")
     feedback.progress(1.0, "DragGAN: done")
-    strokes = [[pixel_to_image(tracked, document.offsets), pixel_to_image(pair.target, document.offsets)]
+    strokes = [[to_image(tracked, document.offsets), to_image(pair.target, document.offsets)]
                for tracked, pair in zip(result.points, pairs, strict=True)]
     new_note = LayerNote(session.session, session.model, result.history_index, session.seed, session.truncation)
     how = "every handle reached its target" if result.reached else "stopped after the maximum number of steps"
@@ -267,18 +254,18 @@ def _drag(daemon: Daemon, document: Document, settings: DragSettings, feedback: 
 
 def _session_for(daemon: Daemon, document: Document, settings: DragSettings, source: Image,
                  note: LayerNote | None, feedback: Feedback) -> LayerNote:
-    """The session whose state the layer shows: its own when the daemon still has it at that state, a fresh
-    one from the seed for a generated layer, else one opened from the pixels (needs the daemon's inversion)."""
+    """The session whose state the layer shows: a fresh one from the seed for a generated layer, the layer's
+    own for a drag result, else one opened from the pixels (which needs the daemon's inversion)."""
     if note is not None and note.seed is not None and note.history_index == 0:
         # A layer exactly as generated: generating it again is cheap and always matches, whatever happened to
-        # the old session since (other drags moved it on, the daemon restarted).
+        # the old session since (it belongs to the plug-in process that made it, which has ended).
         feedback.progress(0.0, "DragGAN: preparing the layer's latent")
-        generated = daemon.generate(note.seed, note.model, note.truncation if note.truncation is not None
-                                    else GenerateSettings().truncation)
+        truncation = note.truncation if note.truncation is not None else GenerateSettings().truncation
+        generated = daemon.generate(note.seed, note.model, truncation)
         _check_size(document, generated.width, generated.height)
         return LayerNote(generated.session, generated.model, 0, note.seed, note.truncation)
     if note is not None:
-        return note  # a drag result: its session holds the state it shows (an unknown session errors below)
+        return note  # a drag result: its session holds the state it shows (an unknown session errors later)
     feedback.progress(0.0, "DragGAN: opening the layer (inversion)")
     opened = daemon.open_session(source, settings.model or None)
     if opened.offset != (0, 0) or (opened.image.width, opened.image.height) != (document.width, document.height):
@@ -331,17 +318,21 @@ def describe_error(exc: DragdError) -> str:
 
 
 def default_connect(address: str) -> Daemon:
-    """A client of the daemon at `address` (empty: $DRAGD_ADDRESS, else the default), started if none answers."""
+    """A client of the daemon at `address` (empty: $DRAGD_ADDRESS, else the default), started if none answers
+    (on this computer only; `$DRAGD_DAEMON_COMMAND` overrides the command, e.g. a full path to `dragd`)."""
     import os
+    import shlex
 
-    from ..protocol.client import DragdClient
+    from ..protocol.editor import DEFAULT_DAEMON_COMMAND, find_or_start_daemon
     from ..protocol.limits import DEFAULT_ADDRESS
 
     address = address or os.environ.get("DRAGD_ADDRESS") or DEFAULT_ADDRESS
-    client = DragdClient(address, client_name=CLIENT_NAME)
+    custom = os.environ.get("DRAGD_DAEMON_COMMAND")
+    command = [*shlex.split(custom), "serve", "--address", "{address}"] if custom else DEFAULT_DAEMON_COMMAND
+    client = find_or_start_daemon(address, command, client_name=CLIENT_NAME)
     try:
-        client.hello(timeout=5.0)
-    except DragdError:
+        client.hello()  # a daemon of another protocol version says so here, clearly
+    except BaseException:
         client.close()
         raise
     return client

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import threading
 
 import pytest
@@ -28,26 +30,37 @@ def run(document: FakeDocument, daemon: FakeDaemon, settings: DragSettings | Non
 # ---- points ------------------------------------------------------------------------------------------------------
 
 
+def sent_pairs(daemon: FakeDaemon) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    drags = [args for kind, args in daemon.calls if kind == "drag"]
+    return [(p.handle, p.target) for p in drags[-1][1]]
+
+
 def test_each_stroke_is_one_pair_from_its_first_to_its_last_anchor_in_pixel_centre_coordinates():
-    strokes = [[(3.5, 4.5), (5.0, 5.0), (9.5, 2.5)], [(0.5, 0.5), (1.5, 0.5)]]
-    pairs = drag.point_pairs("p", strokes, offsets=(0, 0), size=(16, 12))
-    assert [(p.handle, p.target) for p in pairs] == [((3.0, 4.0), (9.0, 2.0)), ((0.0, 0.0), (1.0, 0.0))]
+    paths = [("p", True, [[(3.5, 4.5), (5.0, 5.0), (9.5, 2.5)], [(0.5, 0.5), (1.5, 0.5)]])]
+    daemon = FakeDaemon()
+    run(FakeDocument(path_list=paths, layer_note=GENERATED), daemon)
+    assert sent_pairs(daemon) == [((3.0, 4.0), (9.0, 2.0)), ((0.0, 0.0), (1.0, 0.0))]
 
 
 def test_points_are_relative_to_the_layer_when_it_is_offset_in_the_image():
-    pairs = drag.point_pairs("p", [[(13.5, 24.5), (19.5, 22.5)]], offsets=(10, 20), size=(16, 12))
-    assert (pairs[0].handle, pairs[0].target) == ((3.0, 4.0), (9.0, 2.0))
-    assert drag.pixel_to_image(pairs[0].handle, (10, 20)) == (13.5, 24.5)  # and back
+    document = FakeDocument(offsets=(10, 20), path_list=[("p", True, [[(13.5, 24.5), (19.5, 22.5)]])],
+                            layer_note=GENERATED)
+    daemon = FakeDaemon()
+    outcome, _ = run(document, daemon)
+    assert sent_pairs(daemon) == [((3.0, 4.0), (9.0, 2.0))]
+    # The tracked path comes back in image coordinates: +2, -1 per step for 3 steps, then the offsets.
+    assert outcome.strokes == [[(3.0 + 6 + 0.5 + 10, 4.0 - 3 + 0.5 + 20), (19.5, 22.5)]]
 
 
-def test_a_stroke_with_one_anchor_gets_a_message_saying_how_to_draw_points():
-    with pytest.raises(drag.UserError, match=r"Stroke 2 .* single point.*Paths tool"):
-        drag.point_pairs("p", [[(1, 1), (2, 2)], [(3, 3)]], (0, 0), (16, 12))
-
-
-def test_a_point_off_the_layer_is_refused_with_its_role():
-    with pytest.raises(drag.UserError, match="target of stroke 1 .* outside the layer"):
-        drag.point_pairs("p", [[(1, 1), (40, 2)]], (0, 0), (16, 12))
+@pytest.mark.parametrize(("strokes", "message"), [
+    ([[(1, 1), (2, 2)], [(3, 3)]], "Drag line 2 has only one point"),
+    ([[(1, 1), (40, 2)]], "end \\(the target\\) of drag line 1 lies outside the layer"),
+])
+def test_bad_strokes_get_the_shared_message_plus_how_to_draw_them_in_gimp(strokes, message):
+    daemon = FakeDaemon()
+    outcome, _ = run(FakeDocument(path_list=[("p", True, strokes)], layer_note=GENERATED), daemon)
+    assert re.search(message, outcome.error) and "Paths tool" in outcome.error
+    assert daemon.calls == []  # refused before any daemon call
 
 
 @pytest.mark.parametrize(("paths", "chosen"), [
@@ -115,10 +128,17 @@ def test_the_result_is_the_source_outside_the_edited_region_byte_for_byte():
 
 
 def test_the_selection_is_sent_as_the_mask():
-    mask = Image.mask(16, 12, bytes(16 * 6) + b"\xff" * (16 * 6))
+    mask = Image.mask(16, 12, b"\xff" * (16 * 6) + bytes(16 * 6))  # the top half, where the handle is
     daemon = FakeDaemon()
     run(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED, mask=mask), daemon)
     assert daemon.calls[1][1][2] is mask
+
+
+def test_a_handle_outside_the_selection_is_refused_before_dragging():
+    mask = Image.mask(16, 12, bytes(16 * 6) + b"\xff" * (16 * 6))  # the bottom half; the handle is at y=4
+    daemon = FakeDaemon()
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED, mask=mask), daemon)
+    assert "outside the selection" in outcome.error and daemon.calls == []
 
 
 def test_a_drag_result_continues_its_own_session_without_generating():
@@ -251,3 +271,14 @@ def test_the_plugin_defaults_are_the_protocols():
     protocol, plugin = messages.DragOptions(), DragSettings().protocol_options()
     assert plugin == protocol
     assert GenerateSettings().truncation == messages.GenerateRequest(seed=0).truncation
+
+
+def test_without_a_daemon_the_plugin_tries_to_start_one_and_says_why_it_could_not(monkeypatch):
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("DRAGD_ADDRESS", f"tcp://127.0.0.1:{port}")
+    monkeypatch.setenv("DRAGD_DAEMON_COMMAND", "/nonexistent/bin/dragd")
+    outcome = drag.drag_layer(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED), DragSettings(),
+                              RecordingFeedback(), threading.Event())
+    assert "Cannot start the dragd daemon" in outcome.error and "/nonexistent/bin/dragd" in outcome.error
