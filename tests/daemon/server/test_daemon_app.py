@@ -1,0 +1,299 @@
+"""The daemon over real sockets: sessions, concurrent clients, progress, cancel, undo/redo, errors."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import torch
+import zmq
+from conftest import make_generator
+from dragd.daemon.engine.drag import DragRun, with_model_defaults
+from dragd.daemon.server.jobs import engine_options, render
+from dragd.daemon.server.models import ModelCache
+from dragd.protocol import DragOptions, DragProgress, Image, codec, messages
+from dragd.protocol.errors import DragdError, ErrorCode
+from server_fixtures import connect, running_daemon
+
+
+def pixels(image: Image) -> np.ndarray:
+    return np.frombuffer(image.data, np.uint8).reshape(image.height, image.width, 4)
+
+
+def expected_drag(seed: int, handles, targets, options: DragOptions):
+    """The same drag run directly on the engine, to check the daemon returned *this* client's result."""
+    generator = make_generator()
+    run = DragRun(generator, generator.ws_for_seed(seed, 0.7), handles, targets, None,
+                  with_model_defaults(engine_options(options), 0.02, None))
+    return run.run()
+
+
+def raw_request(daemon, message: dict, timeout_ms: int = 5000) -> list[dict]:
+    """Sends one message on a fresh DEALER and returns the decoded replies up to the final one."""
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(daemon.endpoint)
+    try:
+        socket.send(msgpack.packb(message))
+        replies = []
+        while socket.poll(timeout_ms):
+            reply = codec.decode(socket.recv(), 1 << 30)
+            replies.append(reply)
+            if reply["type"] in ("result", "error"):
+                return replies
+        raise AssertionError(f"no final reply; got {replies}")
+    finally:
+        socket.close()
+
+
+def test_hello_lists_models_limits_and_capabilities():
+    with running_daemon() as daemon, connect(daemon) as client:
+        hello = client.hello()
+        assert hello.protocol == 1 and hello.device == "cpu"
+        assert [(m.name, m.resolution, m.default) for m in hello.models] == [("tiny", (32, 32), True)]
+        assert hello.limits == daemon.config.limits
+        assert {"generate", "drag", "undo", "previews"} <= set(hello.capabilities)
+        assert client.ping().uptime_s >= 0
+        assert [m.name for m in client.list_models()] == ["tiny"]
+
+
+def test_generate_returns_the_seeds_image_as_rgba():
+    with running_daemon() as daemon, connect(daemon) as client:
+        result = client.generate(seed=3)
+        generator = make_generator()
+        expected = render(generator, generator.ws_for_seed(3, 0.7))
+        image = pixels(result.image)
+        assert (result.width, result.height, result.model) == (32, 32, "tiny")
+        assert np.array_equal(image[..., :3], expected) and (image[..., 3] == 255).all()
+
+
+def test_concurrent_clients_each_get_their_own_drag():
+    jobs = {0: ((8.0, 8.0), (12.0, 10.0)), 1: ((20.0, 20.0), (16.0, 22.0)), 2: ((15.0, 9.0), (15.0, 14.0))}
+    options = DragOptions(max_steps=40, preview_every=5)
+    results, progress, errors = {}, {}, []
+    with running_daemon() as daemon:
+        def work(seed: int) -> None:
+            try:
+                with connect(daemon) as client:
+                    session = client.generate(seed=seed).session
+                    seen = progress.setdefault(seed, [])
+                    results[seed] = (session, client.drag(session, [jobs[seed]], options=options,
+                                                          on_progress=seen.append))
+            except BaseException as exc:  # reported below, in the test's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    assert not errors
+    assert len({session for session, _ in results.values()}) == 3
+    for seed, (handle, target) in jobs.items():
+        _, result = results[seed]
+        expected = expected_drag(seed, [handle], [target], options)
+        assert result.points == tuple(expected.points) and result.steps == expected.steps
+        assert result.stopped == expected.stopped and np.array_equal(pixels(result.image)[..., :3], expected.image)
+        steps = [p.step for p in progress[seed] if isinstance(p, DragProgress)]
+        assert steps == list(range(1, result.steps + 1))
+        previews = [p for p in progress[seed] if isinstance(p, DragProgress) and p.image is not None]
+        assert [p.step for p in previews] == [s for s in steps if (s - 1) % 5 == 0]
+        assert all(p.offset == (0, 0) and (p.image.width, p.image.height) == (32, 32) for p in previews)
+
+
+def test_cancel_mid_drag_ends_with_the_result_so_far_and_keeps_it():
+    with running_daemon() as daemon, connect(daemon) as client:
+        session = client.generate(seed=0).session
+        steps: list[int] = []
+
+        def on_progress(update) -> None:
+            if isinstance(update, DragProgress):
+                steps.append(update.step)
+                if update.step == 3:
+                    threading.Thread(target=client.cancel).start()  # from another thread, as a plugin would
+
+        result = client.drag(session, [((5.0, 5.0), (28.0, 28.0))], options=DragOptions(
+            max_steps=2000, stop_distance=0.0), on_progress=on_progress)
+        assert result.stopped == "cancelled" and not result.reached
+        assert 3 <= result.steps <= 6, "cancel must take effect within about one step"
+        assert result.history_index == 1
+        undone = client.undo(session)
+        assert undone.history_index == 0 and undone.can_redo
+
+
+def test_ping_and_status_answer_while_a_drag_runs():
+    with running_daemon() as daemon, connect(daemon) as dragger, connect(daemon, timeout=2) as watcher:
+        session = dragger.generate(seed=0).session
+        started = threading.Event()
+        thread = threading.Thread(target=lambda: dragger.drag(
+            session, [((5.0, 5.0), (28.0, 28.0))], options=DragOptions(max_steps=2000, stop_distance=0.0),
+            on_progress=lambda update: started.set()))
+        thread.start()
+        assert started.wait(20)
+        before = time.perf_counter()
+        watcher.ping()
+        assert watcher.status().running == "drag"
+        assert time.perf_counter() - before < 1.0
+        assert dragger.cancel()
+        thread.join(20)
+
+
+def test_cancel_of_a_waiting_request_fails_it_with_cancelled():
+    with running_daemon() as daemon, connect(daemon) as first, connect(daemon) as second:
+        session = first.generate(seed=0).session
+        started = threading.Event()
+        drag = threading.Thread(target=lambda: first.drag(
+            session, [((5.0, 5.0), (28.0, 28.0))], options=DragOptions(max_steps=2000, stop_distance=0.0),
+            on_progress=lambda update: started.set()))
+        drag.start()
+        assert started.wait(20)
+        waiting: list = []
+        outcome: list = []
+
+        def generate() -> None:
+            try:
+                second.generate(seed=1)
+            except DragdError as exc:
+                outcome.append(exc.code)
+
+        thread = threading.Thread(target=generate)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not waiting and time.monotonic() < deadline:
+            waiting = list(second.in_flight())
+            time.sleep(0.01)
+        time.sleep(0.2)  # let the generate reach the daemon's queue
+        assert second.cancel(waiting[0])
+        thread.join(10)
+        assert outcome == [ErrorCode.CANCELLED]
+        first.cancel()
+        drag.join(20)
+
+
+def test_undo_redo_walk_the_history_and_a_new_drag_drops_the_redo_tail():
+    options = DragOptions(max_steps=15)
+    with running_daemon() as daemon, connect(daemon) as client:
+        start = client.generate(seed=2)
+        first = client.drag(start.session, [((10.0, 10.0), (14.0, 10.0))], options=options)
+        second = client.drag(start.session, [((20.0, 20.0), (20.0, 16.0))], options=options)
+        assert (first.history_index, second.history_index) == (1, 2)
+        back = client.undo(start.session)
+        assert back.history_index == 1 and back.can_undo and back.can_redo
+        assert np.array_equal(pixels(back.image), pixels(first.image))
+        back = client.undo(start.session)
+        assert back.history_index == 0 and not back.can_undo
+        assert np.array_equal(pixels(back.image), pixels(start.image))
+        with pytest.raises(DragdError) as caught:
+            client.undo(start.session)
+        assert caught.value.code == ErrorCode.BAD_REQUEST
+        forward = client.redo(start.session)
+        assert forward.history_index == 1 and np.array_equal(pixels(forward.image), pixels(first.image))
+        again = client.drag(start.session, [((8.0, 20.0), (8.0, 24.0))], options=options)
+        assert again.history_index == 2
+        with pytest.raises(DragdError) as caught:
+            client.redo(start.session)
+        assert caught.value.code == ErrorCode.BAD_REQUEST
+
+
+def test_a_client_that_vanishes_mid_drag_is_forgotten(caplog):
+    caplog.set_level(logging.INFO, "dragd.server")
+    with running_daemon() as daemon, connect(daemon, timeout=5) as observer:
+        leaver = connect(daemon)
+        session = leaver.generate(seed=0).session
+        steps: list[int] = []
+
+        def on_progress(update) -> None:
+            steps.append(update.step)
+            if len(steps) == 3:
+                raise KeyboardInterrupt  # the plugin dies: no cancel gets through, the socket closes
+
+        leaver._cancel_quietly = lambda rid: None  # a crash sends nothing more
+        with pytest.raises(KeyboardInterrupt):
+            leaver.drag(session, [((5.0, 5.0), (28.0, 28.0))], options=DragOptions(
+                max_steps=2000, stop_distance=0.0), on_progress=on_progress)
+        leaver.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = observer.status()
+            if status.sessions == 0 and status.running is None:
+                break
+            time.sleep(0.05)
+        assert (status.sessions, status.running) == (0, None)
+    gone = [r for r in caplog.records if r.getMessage() == "client_gone"]
+    assert [(r.fields["why"], r.fields["sessions"]) for r in gone] == [("its client disconnected", 1)]
+
+
+def test_errors_for_bad_requests_leave_the_daemon_serving():
+    with running_daemon() as daemon, connect(daemon) as client:
+        session = client.generate(seed=0).session
+        cases = [
+            (lambda: client.generate(seed=0, model="nope"), ErrorCode.UNKNOWN_MODEL),
+            (lambda: client.drag("no-such-session", [((1, 1), (2, 2))]), ErrorCode.UNKNOWN_SESSION),
+            (lambda: client.drag(session, [((1, 1), (200, 2))]), ErrorCode.BAD_REQUEST),  # outside the image
+            (lambda: client.drag(session, [((1, 1), (2, 2))], mask=Image.filled("L", 8, 8, 255)),
+             ErrorCode.BAD_REQUEST),  # mask of the wrong size
+            (lambda: client.open_session(Image.filled("RGBA", 32, 32, (1, 2, 3, 255))), ErrorCode.UNSUPPORTED),
+            (lambda: client.close_session("no-such-session"), ErrorCode.UNKNOWN_SESSION),
+        ]
+        for call, code in cases:
+            with pytest.raises(DragdError) as caught:
+                call()
+            assert caught.value.code == code, caught.value
+        client.close_session(session)
+        with pytest.raises(DragdError) as caught:
+            client.undo(session)
+        assert caught.value.code == ErrorCode.UNKNOWN_SESSION and "closed by its client" in caught.value.message
+        assert client.generate(seed=1).width == 32
+
+
+def test_nan_coordinates_and_wrong_types_get_bad_request_replies():
+    with running_daemon() as daemon:
+        base = {"v": 1, "id": 7, "type": "drag", "session": "x"}
+        nan = raw_request(daemon, base | {"points": [{"handle": [float("nan"), 1.0], "target": [1.0, 1.0]}]})
+        wrong = raw_request(daemon, base | {"points": "everywhere"})
+        missing = raw_request(daemon, {"v": 1, "id": 8, "type": "generate"})
+        unknown = raw_request(daemon, {"v": 1, "id": 9, "type": "teleport"})
+        for replies, code in ((nan, "bad_request"), (wrong, "bad_request"), (missing, "bad_request"),
+                              (unknown, "unsupported")):
+            assert replies[-1]["type"] == "error" and replies[-1]["code"] == code, replies
+            messages.validate_reply(replies[-1])
+        assert nan[-1]["id"] == 7 and "points[0].handle[0]" in nan[-1]["message"]
+
+
+def test_an_unexpected_exception_in_a_job_is_an_internal_error_and_the_worker_goes_on():
+    with running_daemon() as daemon, connect(daemon) as client:
+        def broken(job, request):
+            raise RuntimeError("simulated bug")
+
+        original, daemon.work.generate = daemon.work.generate, broken
+        with pytest.raises(DragdError) as caught:
+            client.generate(seed=0)
+        assert caught.value.code == ErrorCode.INTERNAL and "simulated bug" in caught.value.message
+        daemon.work.generate = original
+        assert client.generate(seed=0).width == 32
+
+
+def test_version_mismatch_is_a_clear_error():
+    with running_daemon() as daemon:
+        hello = raw_request(daemon, {"v": 1, "id": 1, "type": "hello", "client": "old plugin", "protocol": 99})
+        envelope = raw_request(daemon, {"v": 2, "id": 2, "type": "ping"})
+        for replies in (hello, envelope):
+            error = messages.validate_reply(replies[-1])
+            assert error.kind == "error" and error.body.code == ErrorCode.VERSION_MISMATCH
+            assert "not supported" in error.body.message and error.body.details["daemon"] == 1
+
+
+def test_embedded_model_generates_and_drags_through_the_daemon():
+    with running_daemon(models=ModelCache(torch.device("cpu"))) as daemon, connect(daemon, timeout=60) as client:
+        default = [m for m in client.hello().models if m.default]
+        assert [(m.name, m.resolution) for m in default] == [("faces-128-cpu", (128, 128))]
+        start = client.generate(seed=0)
+        assert (start.width, start.model) == (128, "faces-128-cpu")
+        result = client.drag(start.session, [((76.0, 89.0), (80.0, 87.0))], options=DragOptions(max_steps=30))
+        assert result.steps >= 1 and math.dist(result.points[0], (80, 87)) < math.dist((76, 89), (80, 87))
+        assert not np.array_equal(pixels(result.image), pixels(start.image))
