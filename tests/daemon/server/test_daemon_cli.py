@@ -1,0 +1,70 @@
+"""`dragd serve | status | stop | keys` as a user runs them: a daemon in its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dragd.daemon import cli
+from dragd.protocol.client import DragdClient
+from dragd.protocol.errors import DragdError
+
+DRAGD = [sys.executable, "-m", "dragd.daemon.cli"]
+
+
+def test_serve_status_stop_in_a_subprocess(tmp_path):
+    socket_dir = Path(tempfile.mkdtemp(prefix="dragd-", dir="/tmp"))  # ipc paths must be short
+    address = f"ipc://{socket_dir}/d.sock"
+    env = os.environ | {"DRAGD_LOG_DIR": str(tmp_path / "logs")}
+    server = subprocess.Popen([*DRAGD, "serve", "--address", address, "--device", "cpu"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with DragdClient(address, 0.5) as probe:
+                try:
+                    probe.ping()
+                    break
+                except DragdError:
+                    assert server.poll() is None and time.monotonic() < deadline, server.communicate()
+        status = subprocess.run([*DRAGD, "status", "--address", address], capture_output=True, text=True, env=env)
+        assert status.returncode == 0, status.stderr
+        assert "sessions 0" in status.stdout and "faces-128-cpu (128 px)" in status.stdout
+        stop = subprocess.run([*DRAGD, "stop", "--address", address], capture_output=True, text=True, env=env)
+        assert stop.returncode == 0 and "stopping" in stop.stdout
+        out, err = server.communicate(timeout=30)
+        assert server.returncode == 0, err
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    events = [json.loads(line) for line in (tmp_path / "logs" / "dragd.jsonl").read_text().splitlines()]
+    names = [event["event"] for event in events]
+    assert names[0] == "listening" and "shutdown_requested" in names and names[-1] == "stopped"
+    assert events[0]["address"] == address and "listening" in err  # readable lines on the terminal too
+
+
+def test_status_without_a_daemon_is_one_clear_line(capsys):
+    address = f"ipc:///tmp/dragd-absent-{os.getpid()}.sock"
+    assert cli.main(["status", "--address", address, "--timeout", "0.3"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("dragd: error: timeout") and "is it running" in err and len(err.splitlines()) == 1
+
+
+def test_serve_refuses_a_public_address_without_keys(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("DRAGD_LOG_DIR", str(tmp_path))
+    assert cli.main(["serve", "--address", "tcp://0.0.0.0:5557", "--device", "cpu"]) == cli.EXIT_USAGE
+    assert "refusing to listen on tcp://0.0.0.0:5557 without encryption" in capsys.readouterr().err
+
+
+def test_keys_command(tmp_path, capsys):
+    assert cli.main(["keys", str(tmp_path / "k"), "--client", "studio"]) == 0
+    assert (tmp_path / "k" / "clients" / "studio.key").is_file()
+    assert (tmp_path / "k" / "studio.key_secret").is_file() and "studio.key_secret" in capsys.readouterr().out
+    assert cli.main(["keys", str(tmp_path / "k"), "--client", "studio"]) == cli.EXIT_USAGE
+    assert cli.main(["keys", str(tmp_path / "k"), "--client", "not a name"]) == cli.EXIT_USAGE
