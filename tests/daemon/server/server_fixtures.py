@@ -9,10 +9,13 @@ from pathlib import Path
 
 import torch
 from conftest import make_generator
+from dragd.daemon.engine.drag import DragResult, DragRun, with_model_defaults
 from dragd.daemon.models.registry import ModelInfo
 from dragd.daemon.server.app import Daemon
 from dragd.daemon.server.config import ServerConfig
+from dragd.daemon.server.jobs import engine_options
 from dragd.daemon.server.models import ModelCache
+from dragd.protocol import DragOptions
 from dragd.protocol.client import DragdClient
 from dragd.protocol.limits import Limits
 
@@ -49,3 +52,11 @@ def connect(daemon: Daemon, timeout: float = 20.0, **kwargs: object) -> DragdCli
 
 def limits(**changes: object) -> Limits:
     return dataclasses.replace(Limits(), **changes)
+
+
+def expected_drag(seed: int, handles, targets, options: DragOptions) -> DragResult:
+    """The same drag run directly on the engine, to check the daemon returned *this* client's result."""
+    generator = make_generator()
+    run = DragRun(generator, generator.ws_for_seed(seed, 0.7), handles, targets, None,
+                  with_model_defaults(engine_options(options), 0.02, None))
+    return run.run()

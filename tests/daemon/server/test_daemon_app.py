@@ -13,24 +13,15 @@ import pytest
 import torch
 import zmq
 from conftest import make_generator
-from dragd.daemon.engine.drag import DragRun, with_model_defaults
-from dragd.daemon.server.jobs import engine_options, render
+from dragd.daemon.server.jobs import render
 from dragd.daemon.server.models import ModelCache
 from dragd.protocol import DragOptions, DragProgress, Image, codec, messages
 from dragd.protocol.errors import DragdError, ErrorCode
-from server_fixtures import connect, running_daemon
+from server_fixtures import connect, expected_drag, running_daemon
 
 
 def pixels(image: Image) -> np.ndarray:
     return np.frombuffer(image.data, np.uint8).reshape(image.height, image.width, 4)
-
-
-def expected_drag(seed: int, handles, targets, options: DragOptions):
-    """The same drag run directly on the engine, to check the daemon returned *this* client's result."""
-    generator = make_generator()
-    run = DragRun(generator, generator.ws_for_seed(seed, 0.7), handles, targets, None,
-                  with_model_defaults(engine_options(options), 0.02, None))
-    return run.run()
 
 
 def raw_request(daemon, message: dict, timeout_ms: int = 5000) -> list[dict]:
