@@ -14,7 +14,9 @@ set -euo pipefail
 ROOT=${1:-${DRAGD_GIMP_CHROOT:-/var/cache/dragd-gimp-chroot}}
 ROOT=${ROOT%/}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-PACKAGES="gimp python3-gi gir1.2-gimp-3.0 python3-zmq python3-msgpack python3-numpy"
+# xvfb, xauth, xdotool: the end-to-end test runs GIMP's window on a virtual screen and presses Ctrl+Z in it,
+# because GIMP has no procedure a script could call to undo.
+PACKAGES="gimp python3-gi gir1.2-gimp-3.0 python3-zmq python3-msgpack python3-numpy xvfb xauth xdotool"
 STAMP="$ROOT/.dragd-gimp-chroot"
 WANT="trixie minbase: $PACKAGES"
 LOG="$ROOT.log"

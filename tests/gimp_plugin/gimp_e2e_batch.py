@@ -1,0 +1,129 @@
+"""Runs INSIDE GIMP 3 (gimp-3.0 --batch-interpreter=python-fu-eval, under Xvfb) for test_gimp_e2e.py.
+
+Drives the installed dragd plug-in through GIMP's procedure database exactly as a script would: "DragGAN new from
+model" (a new 128x128 image), a path with one stroke (handle -> target), a rectangle selection, "DragGAN drag".
+Then it shows the image in a window and presses Ctrl+Z there once (xdotool): GIMP has no undo procedure, so
+this is the user's own undo. It writes what it saw to $DRAGD_E2E_OUT (report.json and raw RGBA bytes of the
+layers) and raises at the end when a step failed, so the batch command exits non-zero. The test asserts.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+from gi.repository import Gegl, Gimp
+
+OUT = os.environ["DRAGD_E2E_OUT"]
+ADDRESS = os.environ["DRAGD_ADDRESS"]
+SEED = int(os.environ["DRAGD_E2E_SEED"])
+HANDLE = tuple(json.loads(os.environ["DRAGD_E2E_HANDLE"]))  # GIMP image coordinates (corner origin)
+TARGET = tuple(json.loads(os.environ["DRAGD_E2E_TARGET"]))
+SELECTION = tuple(json.loads(os.environ["DRAGD_E2E_SELECTION"]))  # x, y, width, height
+MAX_STEPS = int(os.environ["DRAGD_E2E_STEPS"])
+
+report = {"calls": []}
+failed = []
+
+
+def call(name, **arguments):
+    procedure = Gimp.get_pdb().lookup_procedure(name)
+    if procedure is None:
+        failed.append(f"{name}: no such procedure (the plug-in did not register)")
+        report["calls"].append({"name": name, "status": "missing"})
+        return None
+    config = procedure.create_config()
+    for key, value in arguments.items():
+        if key == "drawables":
+            config.set_core_object_array(key, value)
+        else:
+            config.set_property(key, value)
+    values = procedure.run(config)
+    status = values.index(0)
+    entry = {"name": name, "status": status.value_nick}
+    if status != Gimp.PDBStatusType.SUCCESS:
+        entry["error"] = values.index(1) if values.length() > 1 else ""
+        failed.append(f"{name}: {status.value_nick}: {entry['error']}")
+    report["calls"].append(entry)
+    return values if status == Gimp.PDBStatusType.SUCCESS else None
+
+
+def rgba(drawable):
+    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
+    return bytes(drawable.get_buffer().get(rect, 1.0, "R'G'B'A u8", Gegl.AbyssPolicy.CLAMP))
+
+
+def save(name, data):
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data)
+
+
+def describe(image):
+    return {
+        "layers": [{"name": layer.get_name(), "size": [layer.get_width(), layer.get_height()],
+                    "offsets": list(layer.get_offsets()[1:])} for layer in image.get_layers()],
+        "paths": [{"name": path.get_name(),
+                   "strokes": [list(path.stroke_get_points(s)[1]) for s in path.get_strokes()]}
+                  for path in image.get_paths()],
+    }
+
+
+def press_undo_once(image):
+    """Shows `image` in a window, sends it one Ctrl+Z, waits for the layer count to change (at most 10 s)."""
+    Gimp.Display.new(image)
+    Gimp.displays_flush()
+    layers = len(image.get_layers())
+    found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "Untitled"],
+                           capture_output=True, text=True, timeout=30)
+    windows = found.stdout.split()
+    if not windows:
+        failed.append(f"undo: no GIMP image window found ({found.stderr.strip()})")
+        return {"pressed": False}
+    for command in (["windowfocus", "--sync", windows[-1]], ["key", "--clearmodifiers", "ctrl+z"]):
+        done = subprocess.run(["xdotool", *command], capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            failed.append(f"undo: xdotool {' '.join(command)} failed: {done.stderr.strip()}")
+            return {"pressed": False}
+    deadline = time.monotonic() + 10
+    while len(image.get_layers()) == layers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # a second undo step, if the plug-in had made one, must not be mistaken for this one
+    return {"pressed": True, "windows": windows}
+
+
+try:
+    values = call("dragd-new-from-model", **{"run-mode": Gimp.RunMode.NONINTERACTIVE, "seed": SEED,
+                                            "address": ADDRESS})
+    if values is not None:
+        image, source = values.index(1), values.index(2)
+        report["generated"] = describe(image)
+        parasite = source.get_parasite("dragd-layer")
+        report["note"] = json.loads(bytes(parasite.get_data())) if parasite else None
+        save("source_before.rgba", rgba(source))
+
+        path = Gimp.Path.new(image, "points")
+        image.insert_path(path, None, 0)
+        path.stroke_new_from_points(Gimp.PathStrokeType.BEZIER, [*HANDLE] * 3 + [*TARGET] * 3, False)
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, *SELECTION)
+        save("selection.l", bytes(image.get_selection().get_buffer().get(
+            Gegl.Rectangle.new(0, 0, image.get_width(), image.get_height()), 1.0, "Y u8", Gegl.AbyssPolicy.NONE)))
+
+        values = call("dragd-drag", **{"run-mode": Gimp.RunMode.NONINTERACTIVE, "image": image,
+                                       "drawables": [source], "address": ADDRESS, "max-steps": MAX_STEPS})
+        report["after_drag"] = describe(image)
+        save("source_after.rgba", rgba(source))
+        if values is not None:
+            result, tracked = values.index(1), values.index(2)
+            report["result_layer"] = result.get_name()
+            report["tracked_path"] = tracked.get_name()
+            report["result_above_source"] = image.get_item_position(result) < image.get_item_position(source)
+            save("result.rgba", rgba(result))
+            report["undo"] = press_undo_once(image)
+            report["after_undo"] = describe(image)
+            save("source_after_undo.rgba", rgba(source))
+finally:
+    with open(os.path.join(OUT, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+
+if failed:
+    raise RuntimeError("; ".join(failed))
