@@ -328,7 +328,7 @@ def _run_with_live_preview(work):  # noqa: ANN001, ANN202 - work(feedback, cance
     from .drag import DragOutcome
 
     GimpUi.init(sys.argv[0])
-    dialog = GimpUi.Dialog(title="DragGAN drag", role="dragd-drag")
+    dialog = GimpUi.Dialog(title="DragGAN drag: running", role="dragd-drag-progress")
     dialog.add_button("_Cancel", Gtk.ResponseType.CANCEL)
     box = dialog.get_content_area()
     box.set_spacing(8)
@@ -410,7 +410,7 @@ class DragdPlugIn(Gimp.PlugIn):
                 "anchor: target). The selection is the region allowed to move. The result is a new layer above "
                 "the source; the tracked handles come back as a new path.", name)
             _common_options(procedure)
-            procedure.add_double_argument("step-size", "_Step size", "Optimiser learning rate; 0: the "
+            procedure.add_double_argument("step-size", "Step si_ze", "Optimiser learning rate; 0: the "
                                           "model's default", 0.0, 1.0,
                                           DEFAULTS_DRAG.step_size, flags)
             procedure.add_int_argument("max-steps", "Max s_teps", "Stop after this many steps", 1, 100000,
@@ -418,7 +418,7 @@ class DragdPlugIn(Gimp.PlugIn):
             spaces = Gimp.Choice.new()
             spaces.add("w+", 0, "W+ (one latent per layer)", "")
             spaces.add("w", 1, "W (one latent)", "")
-            procedure.add_choice_argument("latent-space", "_Latent space", "Which latent the drag optimises",
+            procedure.add_choice_argument("latent-space", "Latent s_pace", "Which latent the drag optimises",
                                           spaces, DEFAULTS_DRAG.latent_space, flags)
             procedure.add_double_argument("mask-strength", "Mask stren_gth", "How firmly the area outside the "
                                           "selection is held in place", 0.0, 1000.0, DEFAULTS_DRAG.mask_strength, flags)
@@ -436,7 +436,7 @@ class DragdPlugIn(Gimp.PlugIn):
             procedure.add_image_argument("image", "Image", "Add the layer to this image; none: a new image",
                                          True, flags)
             _common_options(procedure)
-            procedure.add_int_argument("seed", "_Seed", "Random seed of the latent", 0, 2**31 - 1,
+            procedure.add_int_argument("seed", "Se_ed", "Random seed of the latent", 0, 2**31 - 1,
                                        DEFAULTS_GENERATE.seed, flags)
             procedure.add_double_argument("truncation", "_Truncation", "1: full variety; lower: closer to the "
                                           "average", 0.0, 2.0, DEFAULTS_GENERATE.truncation, flags)

@@ -3,8 +3,10 @@
 Drives the installed dragd plug-in through GIMP's procedure database exactly as a script would: "DragGAN new from
 model" (a new 128x128 image), a path with one stroke (handle -> target), a rectangle selection, "DragGAN drag".
 Then it shows the image in a window and presses Ctrl+Z there once (xdotool): GIMP has no undo procedure, so
-this is the user's own undo. It writes what it saw to $DRAGD_E2E_OUT (report.json and raw RGBA bytes of the
-layers) and raises at the end when a step failed, so the batch command exits non-zero. The test asserts.
+this is the user's own undo. Last, it runs the drag interactively: Return accepts the options dialog, Escape
+cancels the running drag in the live-preview dialog, and nothing may be kept. It writes what it saw to
+$DRAGD_E2E_OUT (report.json and raw RGBA bytes of the layers) and raises at the end when a step failed, so the
+batch command exits non-zero. The test asserts.
 """
 
 import json
@@ -91,6 +93,34 @@ def press_undo_once(image):
     return {"pressed": True, "windows": windows}
 
 
+def drag_interactively_then_cancel(image, source):
+    """The interactive drag: a helper presses Return in the options dialog, then Escape once the drag runs."""
+    # `key` without a window goes through XTEST to the focused window (GTK ignores XSendEvent's synthetic keys).
+    keys = """
+        press() {  # press KEY in the newest visible window titled exactly TITLE, waiting for it to appear
+            w=$(xdotool search --sync --onlyvisible --name "^$2\\$" | tail -n 1)
+            xdotool windowfocus --sync "$w" && xdotool key --clearmodifiers "$1" && echo "pressed $1 in $2"
+        }
+        press Return 'DragGAN drag' && xdotool search --sync --onlyvisible --name '^DragGAN drag: running$' \\
+            >/dev/null && sleep 2 && press Escape 'DragGAN drag: running'
+    """
+    helper = subprocess.Popen(["timeout", "60", "sh", "-c", keys], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    procedure = Gimp.get_pdb().lookup_procedure("dragd-drag")
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [source])
+    config.set_property("address", ADDRESS)
+    config.set_property("max-steps", 2000)  # far more than two seconds' worth: only Escape ends it
+    status = procedure.run(config).index(0).value_nick
+    seconds = time.monotonic() - started
+    out, err = helper.communicate(timeout=60)
+    return {"status": status, "seconds": seconds, "helper_rc": helper.returncode, "helper_out": out[-500:],
+            "helper_err": err[-500:]}
+
+
 try:
     values = call("dragd-new-from-model", **{"run-mode": Gimp.RunMode.NONINTERACTIVE, "seed": SEED,
                                             "address": ADDRESS})
@@ -121,6 +151,9 @@ try:
             report["undo"] = press_undo_once(image)
             report["after_undo"] = describe(image)
             save("source_after_undo.rgba", rgba(source))
+            report["interactive"] = drag_interactively_then_cancel(image, source)
+            report["after_cancel"] = describe(image)
+            save("source_after_cancel.rgba", rgba(source))
 finally:
     with open(os.path.join(OUT, "report.json"), "w") as f:
         json.dump(report, f, indent=1)

@@ -2,8 +2,8 @@
 
 GIMP 3 runs inside a Debian 13 root that install/gimp_chroot.sh builds once and caches (Debian 12 only has GIMP
 2.10); the daemon runs on the host with the embedded 128 px model, on a free loopback port the chroot shares.
-One GIMP start (its window on Xvfb, so that Ctrl+Z can be pressed) runs gimp_e2e_batch.py, which drives the
-plug-in's procedures and undoes once; this file checks what it saw.
+One GIMP start (its window on Xvfb, so that keys can be pressed) runs gimp_e2e_batch.py, which drives the
+plug-in's procedures, undoes once, and cancels an interactive drag; this file checks what it saw.
 When the root cannot be built (not root, no debootstrap, no mirror) the test FAILS, saying why: it never skips.
 """
 
@@ -132,7 +132,8 @@ def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
     assert done.returncode == 0, (f"gimp-3.0 exited with {done.returncode}\nstderr:\n{done.stderr[-6000:]}"
                                   f"\nstdout:\n{done.stdout[-2000:]}\nreport: {json.dumps(report)[:3000]}")
-    print(f"GIMP run (start, new from model, {STEPS}-step drag, undo, quit): {seconds:.1f} s")
+    print(f"GIMP run (start, new from model, {STEPS}-step drag, undo, "
+          f"interactive drag cancelled after 2 s, quit): {seconds:.1f} s")
     assert [c["status"] for c in report["calls"]] == ["success", "success"], report["calls"]
 
     # New from model: a 128x128 layer holding exactly the daemon's image for that seed, noted for later drags.
@@ -168,3 +169,15 @@ def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str
     assert [layer["name"] for layer in report["after_undo"]["layers"]] == [f"DragGAN faces-128-cpu seed {SEED}"]
     assert [path["name"] for path in report["after_undo"]["paths"]] == ["points"]
     assert (out / "source_after_undo.rgba").read_bytes() == source_before
+
+    # Interactive: the options dialog, then the live-preview dialog whose Cancel (Escape) stops the drag and
+    # keeps nothing: no new layer, no new path, the source as it was.
+    interactive = report["interactive"]
+    assert interactive["helper_rc"] == 0, f"the dialogs did not appear as expected: {interactive}"
+    assert interactive["helper_out"].split("\n")[:2] == ["pressed Return in DragGAN drag",
+                                                          "pressed Escape in DragGAN drag: running"], interactive
+    assert interactive["status"] == "cancel", interactive
+    assert interactive["seconds"] >= 2, interactive  # the drag ran until Escape, it did not fail at once
+    print(f"interactive drag, from the call to its cancelled return: {interactive['seconds']:.1f} s")
+    assert report["after_cancel"] == report["after_undo"]
+    assert (out / "source_after_cancel.rgba").read_bytes() == source_before
