@@ -1,0 +1,183 @@
+"""Face alignment: find a face's landmarks and the similarity transform that puts it where the model expects.
+
+Landmarks come from dlib's 68-point predictor, shipped as data by the `face_recognition_models` package
+(PyPI) and loaded by `dlib` (PyPI `dlib-bin`); both are the optional extra `faces`. Nothing is downloaded
+at run time. Without them, or when no face is found, the caller falls back to the plain region and says so.
+
+Two alignments exist:
+- a template: the mean landmark positions of the model's training faces (eye centres, nose tip, mouth
+  centre), fitted by least squares. Used for models that say where their faces sit (faces-128-cpu).
+- FFHQ's rule (Karras et al. 2019, used by every FFHQ-trained model): an oriented square built from the eye
+  and mouth centres. Used for other face models.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .region import Frame, Rect
+
+NO_LANDMARK_MODEL = "no face landmark model installed: using the plain region (install dragd[faces] for alignment)"
+NO_FACE = "no face found in the region: using the plain region"
+
+# dlib 68-point indices.
+LEFT_EYE = slice(36, 42)  # the eye on the image's left
+RIGHT_EYE = slice(42, 48)
+NOSE_TIP = 30
+MOUTH = slice(48, 68)
+MOUTH_LEFT, MOUTH_RIGHT = 48, 54
+DETECT_MAX_SIDE = 800  # the detector runs on a copy no larger than this (it is slow on big photos)
+
+
+class LandmarksUnavailable(RuntimeError):
+    """dlib or its landmark model is not installed."""
+
+
+@dataclass(frozen=True)
+class FaceTemplate:
+    """Where a model's faces sit: eye centres, nose tip, mouth centre in pixels at `resolution`."""
+
+    points: tuple[tuple[float, float], ...]
+    resolution: int
+
+    def scaled(self, resolution: int) -> np.ndarray:
+        # Pixel centres scale about the image's edge: c' + 0.5 = (c + 0.5) * k.
+        k = resolution / self.resolution
+        return (np.array(self.points) + 0.5) * k - 0.5
+
+
+# Measured on the training faces of faces-128-cpu (its README: mean dlib positions on 390 faces).
+FACES_128_CPU = FaceTemplate(((38.4, 38.1), (87.5, 38.2), (62.7, 65.1), (62.9, 88.6)), 128)
+TEMPLATES: dict[str, FaceTemplate] = {"faces-128-cpu": FACES_128_CPU}
+
+
+@dataclass(frozen=True)
+class FaceAlignment:
+    """How a face model wants its faces placed: a template, or FFHQ's rule when `template` is None."""
+
+    template: FaceTemplate | None = None
+
+
+def alignment_for(model_name: str, domain: str) -> FaceAlignment | None:
+    """The alignment a model was trained with; None for models that are not of faces."""
+    if model_name in TEMPLATES:
+        return FaceAlignment(TEMPLATES[model_name])
+    return FaceAlignment(None) if domain == "faces" else None
+
+
+# --- landmarks ----------------------------------------------------------------------------------------------
+
+
+def _predictor_path() -> Path | None:
+    # face_recognition_models' own __init__ needs pkg_resources; only its data file is wanted, so find the
+    # package folder without importing it.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "shape_predictor_68_face_landmarks.dat"
+    return path if path.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def _dlib_models():
+    try:
+        import dlib
+    except ImportError:
+        raise LandmarksUnavailable(NO_LANDMARK_MODEL) from None
+    path = _predictor_path()
+    if path is None:
+        raise LandmarksUnavailable(NO_LANDMARK_MODEL)
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(path)), dlib.rectangle
+
+
+def landmarks_available() -> bool:
+    try:
+        _dlib_models()
+    except LandmarksUnavailable:
+        return False
+    return True
+
+
+def find_landmarks(rgb: np.ndarray, within: Rect | None = None) -> np.ndarray | None:
+    """68 x 2 landmarks (photo pixels) of the largest face whose box centre lies in `within`, or None.
+
+    Raises LandmarksUnavailable when dlib or its model is missing.
+    """
+    detector, predictor, rectangle = _dlib_models()
+    height, width = rgb.shape[:2]
+    shrink = max(1, math.ceil(max(height, width) / DETECT_MAX_SIDE))
+    small = np.ascontiguousarray(rgb[::shrink, ::shrink, :3])
+    faces = detector(small, 1)
+    best, best_area = None, 0
+    for face in faces:
+        left, top, right, bottom = (v * shrink for v in (face.left(), face.top(), face.right(), face.bottom()))
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        if within is not None:
+            x, y, w, h = within
+            if not (x <= cx < x + w and y <= cy < y + h):
+                continue
+        area = (right - left) * (bottom - top)
+        if area > best_area:
+            best, best_area = (left, top, right, bottom), area
+    if best is None:
+        return None
+    shape = predictor(np.ascontiguousarray(rgb[:, :, :3]), rectangle(*(int(v) for v in best)))
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
+# --- transforms --------------------------------------------------------------------------------------------
+
+
+def face_points(landmarks: np.ndarray) -> np.ndarray:
+    """Eye centres, nose tip, mouth centre: the template's four points."""
+    return np.stack([landmarks[LEFT_EYE].mean(0), landmarks[RIGHT_EYE].mean(0), landmarks[NOSE_TIP],
+                     landmarks[MOUTH].mean(0)])
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2 x 3 similarity (no reflection) mapping src points onto dst with least squared error."""
+    # Write the map as [a -b; b a] p + t and solve the linear least-squares problem in (a, b, tx, ty).
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(src, dst, strict=True):
+        rows += [[x, -y, 1, 0], [y, x, 0, 1]]
+        rhs += [u, v]
+    a, b, tx, ty = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)[0]
+    return np.array([[a, -b, tx], [b, a, ty]])
+
+
+def template_frame(landmarks: np.ndarray, template: FaceTemplate, resolution: int) -> Frame:
+    return Frame(similarity_fit(face_points(landmarks), template.scaled(resolution)), resolution)
+
+
+def ffhq_frame(landmarks: np.ndarray, resolution: int) -> Frame:
+    """FFHQ's alignment: a square centred a little below the eyes, oriented by the eye line and the
+    eye-to-mouth direction, with half-side max(2 |eye to eye|, 1.8 |eye to mouth|)."""
+    eye_left, eye_right = landmarks[LEFT_EYE].mean(0), landmarks[RIGHT_EYE].mean(0)
+    eye_avg = (eye_left + eye_right) / 2
+    mouth_avg = (landmarks[MOUTH_LEFT] + landmarks[MOUTH_RIGHT]) / 2
+    eye_to_eye, eye_to_mouth = eye_right - eye_left, mouth_avg - eye_avg
+    # The x axis blends the eye line with the eye-to-mouth direction turned a quarter turn anticlockwise
+    # (for an upright face, (d, 0) and (0, m) give (d + m, 0)).
+    x_axis = eye_to_eye + np.array([eye_to_mouth[1], -eye_to_mouth[0]])
+    x_axis /= np.hypot(*x_axis)
+    half = max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y_axis = np.array([-x_axis[1], x_axis[0]])
+    centre = eye_avg + eye_to_mouth * 0.1
+    # The photo point centre + half (xi x_axis + eta y_axis), xi, eta in [-1, 1], lands on the model's edge
+    # coordinate (xi + 1) R / 2, i.e. its pixel centre coordinate (xi + 1) R / 2 - 0.5.
+    k = resolution / (2 * half)
+    linear = k * np.stack([x_axis, y_axis])  # rows: model x, model y
+    offset = resolution / 2 - 0.5 - linear @ centre
+    return Frame(np.hstack([linear, offset[:, None]]), resolution)
+
+
+def face_frame(landmarks: np.ndarray, alignment: FaceAlignment, resolution: int) -> Frame:
+    if alignment.template is not None:
+        return template_frame(landmarks, alignment.template, resolution)
+    return ffhq_frame(landmarks, resolution)
