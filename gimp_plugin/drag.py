@@ -12,6 +12,7 @@ generated from a seed is simply generated again when it does not.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -74,6 +75,7 @@ class Daemon(Protocol):
              on_progress: Callable[[Any], None] | None = None) -> messages.DragResult: ...
 
     def cancel(self) -> bool: ...
+    def close_session(self, session: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -217,6 +219,21 @@ def _drag(daemon: Daemon, document: Document, settings: DragSettings, feedback: 
           cancel: threading.Event, request: messages.DragRequest, source: Image,
           note: LayerNote | None) -> DragOutcome:
     session = _session_for(daemon, document, settings, source, note, feedback)
+    try:
+        return _drag_session(daemon, document, feedback, cancel, request, source, session)
+    finally:
+        _close_quietly(daemon, session.session)
+
+
+def _close_quietly(daemon: Daemon, session: str) -> None:
+    """Frees a session now rather than when the daemon notices this process has gone: the daemon keeps a session
+    for the connection that made it only, and this plug-in process ends with this procedure call."""
+    with contextlib.suppress(DragdError):  # already gone, or never ours: nothing to free
+        daemon.close_session(session)
+
+
+def _drag_session(daemon: Daemon, document: Document, feedback: Feedback, cancel: threading.Event,
+                  request: messages.DragRequest, source: Image, session: LayerNote) -> DragOutcome:
     pairs, total = request.points, request.options.max_steps
     cancel_sent = False
 
@@ -282,6 +299,7 @@ def generate_layer(settings: GenerateSettings, feedback: Feedback, connect: Conn
         try:
             feedback.progress(0.2, f"DragGAN: generating seed {settings.seed}")
             result = daemon.generate(settings.seed, settings.model or None, settings.truncation)
+            _close_quietly(daemon, result.session)  # drags generate it again from the seed in the layer's note
         finally:
             daemon.close()
     except DragdError as exc:
@@ -305,9 +323,11 @@ def _distance(a: Point, b: Point) -> float:
 def describe_error(exc: DragdError) -> str:
     """A daemon or connection error as a sentence for the user, with what to do where there is something."""
     advice = {
-        ErrorCode.UNKNOWN_SESSION: "The daemon no longer has this layer's DragGAN session (it was restarted "
-                                   "or the session expired), and only layers made by \"DragGAN new from model\" "
-                                   "can be re-created. Drag the generated layer this result came from.",
+        ErrorCode.UNKNOWN_SESSION: "This layer's DragGAN state is no longer available: the daemon keeps a "
+                                   "session only for the connection that made it, and each GIMP drag is a new "
+                                   "connection (or the daemon was restarted). Layers made by \"DragGAN new from "
+                                   "model\" can always be dragged: drag the generated layer this result came "
+                                   "from, with all the points at once.",
         ErrorCode.UNSUPPORTED: "This layer was not made by DragGAN, and this daemon cannot open other images "
                                "yet. Use File > Create > DragGAN new from model..., then drag that layer.",
         ErrorCode.TIMEOUT: "The DragGAN daemon did not answer in time. Check it with `dragd status`.",

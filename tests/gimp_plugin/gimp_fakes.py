@@ -126,5 +126,11 @@ class FakeDaemon:
         self.cancelled = True
         return True
 
+    def close_session(self, session: str) -> None:
+        self.calls.append(("close_session", session))
+        if session not in self.sessions:
+            raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session!r}")
+        self.sessions.discard(session)
+
     def close(self) -> None:
         self.closed = True

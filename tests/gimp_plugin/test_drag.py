@@ -104,7 +104,7 @@ def test_a_generated_layer_is_generated_again_from_its_seed_then_dragged():
     assert [(p.handle, p.target) for p in points] == [((3.0, 4.0), (9.0, 2.0))]
     assert (options.step_size, options.max_steps, options.latent_space, options.mask_strength) == \
         (0.01, 3, "w", 5.0)
-    assert daemon.closed
+    assert daemon.calls[2] == ("close_session", "s-gen-7") and daemon.closed  # freed, not left to time out
     assert outcome.layer_name == "DragGAN result 2"
     assert LayerNote.read(outcome.note) == LayerNote("s-gen-7", "faces-128", 1, 7, 0.5)
     # The tracked handle (+2, -1 per step, 3 steps) back in GIMP's corner-origin image coordinates, to its target.
@@ -145,14 +145,14 @@ def test_a_drag_result_continues_its_own_session_without_generating():
     note = LayerNote("s-existing", "faces-128", 3, seed=7, truncation=0.5).to_json()
     daemon = FakeDaemon()
     outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=note), daemon)
-    assert [c[0] for c in daemon.calls] == ["drag"]
+    assert [c[0] for c in daemon.calls] == ["drag", "close_session"]
     assert daemon.calls[0][1][0] == "s-existing" and outcome.error is None
 
 
 def test_a_result_whose_session_is_gone_gets_advice_not_a_traceback():
     note = LayerNote("s-expired", "faces-128", 2, seed=7, truncation=0.5).to_json()
     outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=note), FakeDaemon())
-    assert outcome.pixels is None and "no longer has this layer's DragGAN session" in outcome.error
+    assert outcome.pixels is None and "drag the generated layer this result came from" in outcome.error
 
 
 def test_a_layer_dragd_did_not_make_is_opened_from_its_pixels_and_unsupported_is_explained():
@@ -232,7 +232,8 @@ def test_new_from_model_returns_the_image_and_a_note_that_finds_the_latent_again
     daemon = FakeDaemon()
     outcome = drag.generate_layer(GenerateSettings(model="", seed=42, truncation=0.6), RecordingFeedback(),
                                   connect=lambda address: daemon)
-    assert daemon.calls == [("generate", (42, None, 0.6))] and daemon.closed
+    # The session is closed at once: it belongs to this plug-in process, which ends; drags generate it again.
+    assert daemon.calls == [("generate", (42, None, 0.6)), ("close_session", "s-gen-42")] and daemon.closed
     assert outcome.error is None and outcome.pixels.pixel(0, 0) == (42, 1, 2, 255)
     assert LayerNote.read(outcome.note) == LayerNote("s-gen-42", "faces-128", 0, 42, 0.6)
     assert outcome.layer_name == "DragGAN faces-128 seed 42"
