@@ -33,6 +33,7 @@ from .sessions import SessionStore
 from .worker import FairQueue, Job, Worker
 
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+FLUSH_MS = 2000  # how long closing waits for replies still on their way out
 MAX_BATCH = 64  # messages handled from one source before looking at the other (inbound vs outbox)
 _instances = count()
 
@@ -139,9 +140,10 @@ class Daemon:
         finally:
             self.ready.set()
             self.worker.stop()
-            for socket in (router, pull):
-                if socket is not None:
-                    socket.close(linger=0)
+            if pull is not None:
+                pull.close(linger=0)
+            if router is not None:
+                router.close(linger=FLUSH_MS)  # the last replies (the shutdown's own) still go out
             if outbox is not None:
                 outbox.close()
             if authenticator is not None:
@@ -180,8 +182,17 @@ class Daemon:
             if time.monotonic() >= next_housekeeping:
                 self._housekeeping()
                 next_housekeeping = time.monotonic() + self.config.housekeeping_s
-        # Flush what the worker already produced (e.g. the reply before a shutdown) before closing.
-        self._forward_outbox(pull)
+        self._wind_down(pull)
+
+    def _wind_down(self, pull: zmq.Socket) -> None:
+        """SPEC, `shutdown`: waiting requests end with `cancelled`; a running drag is cancelled and still sends
+        its result. Everything the worker produced is forwarded before the sockets close."""
+        for job in self.queue.in_order():
+            if self.queue.remove(job.client, job.request_id) is not None and job.request is not None:
+                self.send(job.client, job.request.error(ErrorCode.CANCELLED, "the daemon is shutting down"))
+        self.worker.stop()
+        while pull.poll(0):
+            self._forward_outbox(pull)
 
     def _forward_outbox(self, pull: zmq.Socket) -> None:
         for _ in range(MAX_BATCH):

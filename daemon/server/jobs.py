@@ -100,6 +100,8 @@ class TorchWork:
         model = self.models.get(body.model)
         ws = model.generator.ws_for_seed(body.seed, body.truncation)
         image = render(model.generator, ws)
+        if job.cancelled:  # SPEC: a cancelled generate opens no session and ends with `cancelled`
+            raise DragdError(ErrorCode.CANCELLED, "generate was cancelled")
         session = self.sessions.create(job.client, model, ws, image)
         height, width = image.shape[:2]
         self.send(job.client, request.result(m.GenerateResult(session.id, rgba(image), width, height,

@@ -6,6 +6,7 @@ import logging
 import math
 import threading
 import time
+from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import torch
 import zmq
 from conftest import make_generator
+from dragd.daemon.models.registry import ModelInfo
 from dragd.daemon.server.jobs import render
 from dragd.daemon.server.models import ModelCache
 from dragd.protocol import DragOptions, DragProgress, Image, codec, messages
@@ -288,3 +290,60 @@ def test_embedded_model_generates_and_drags_through_the_daemon():
         result = client.drag(start.session, [((76.0, 89.0), (80.0, 87.0))], options=DragOptions(max_steps=30))
         assert result.steps >= 1 and math.dist(result.points[0], (80, 87)) < math.dist((76, 89), (80, 87))
         assert not np.array_equal(pixels(result.image), pixels(start.image))
+
+
+def test_a_cancelled_running_generate_opens_no_session():
+    loading = threading.Event()
+
+    def slow_loader(info, device):
+        loading.set()
+        time.sleep(1.0)  # a model loading from disk
+        return make_generator()
+
+    slow = ModelInfo("slow", Path("slow.safetensors"))
+    models = ModelCache(torch.device("cpu"), loader=slow_loader, catalogue=lambda: [slow], default="slow")
+    with running_daemon(models=models) as daemon, connect(daemon) as client:
+        outcome = []
+
+        def generate() -> None:
+            try:
+                client.generate(seed=0)
+            except DragdError as exc:
+                outcome.append(exc.code)
+
+        thread = threading.Thread(target=generate)
+        thread.start()
+        assert loading.wait(10)
+        [request_id] = client.in_flight()
+        assert client.cancel(request_id)
+        thread.join(10)
+        assert outcome == [ErrorCode.CANCELLED] and client.status().sessions == 0
+        assert client.generate(seed=0).model == "slow"  # loaded once; works after the cancelled one
+
+
+def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone():
+    with running_daemon() as daemon, connect(daemon) as dragger, connect(daemon) as other:
+        session = dragger.generate(seed=0).session
+        started, results = threading.Event(), {}
+
+        def drag() -> None:
+            results["drag"] = dragger.drag(session, [((5.0, 5.0), (28.0, 28.0))], options=DragOptions(
+                max_steps=2000, stop_distance=0.0), on_progress=lambda update: started.set())
+
+        def generate() -> None:
+            try:
+                other.generate(seed=1)
+            except DragdError as exc:
+                results["generate"] = exc.code
+
+        threads = [threading.Thread(target=drag)]
+        threads[0].start()
+        assert started.wait(20)
+        threads.append(threading.Thread(target=generate))
+        threads[1].start()
+        time.sleep(0.3)  # the generate is now waiting behind the drag
+        with connect(daemon) as admin:
+            admin.shutdown()
+        for thread in threads:
+            thread.join(20)
+        assert results["drag"].stopped == "cancelled" and results["generate"] == ErrorCode.CANCELLED
