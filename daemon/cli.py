@@ -122,6 +122,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_drag(args: argparse.Namespace) -> int:
+    if args.image:
+        from .invert.command import drag_photo
+
+        return drag_photo(args)
     from .engine.drag import DragOptions, DragRun, with_model_defaults
     from .images import draw_points, load_mask, save_gif, save_png, side_by_side
 
@@ -265,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--seed", type=int)
     source.add_argument("--latent", help=".npy latent from `dragd generate` or an earlier drag")
+    source.add_argument("--image", help="a photo: invert it, drag there (points in photo pixels), paste back")
     p.add_argument("--trunc", type=float, default=0.7)
     p.add_argument("--points", required=True, help="'hx,hy:tx,ty;...' in pixels (centre of top-left pixel = 0,0)")
     p.add_argument("--mask", help="grey PNG of the image's size: white (>= 128) may move, black stays")
@@ -281,6 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gif", action="store_true", help="also write an animation of the drag")
     p.add_argument("--preview-every", type=int, default=0, help="GIF frame every N steps (default: ~40 frames)")
     p.add_argument("--out", required=True, help="result PNG; .npy, .json, _before_after.png, .gif beside it")
+    photo = p.add_argument_group("with --image (GAN inversion and paste-back)")
+    photo.add_argument("--region", help="X,Y,W,H in photo pixels to edit (default: the whole photo)")
+    photo.add_argument("--w-steps", type=int, default=200, help="projection steps in W (default 200)")
+    photo.add_argument("--wplus-steps", type=int, default=100, help="projection steps in W+ (default 100)")
+    photo.add_argument("--tuning-steps", type=int, default=100, help="pivotal tuning steps (default 100)")
+    photo.add_argument("--align", choices=("auto", "plain"), default="auto",
+                       help="auto: align faces for face models (needs dragd[faces]); plain: never")
+    photo.add_argument("--feather", type=int, help="paste-back feather width in photo pixels (default: 4%% of "
+                                                   "the region)")
     p.set_defaults(func=cmd_drag)
 
     p = sub.add_parser("convert", help="convert any supported checkpoint to dragd's safetensors format")
@@ -326,11 +340,15 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from .device import DeviceError
     from .engine.drag import DragInputError
     from .images import ImageFileError
+    from .invert.download import DownloadError
+    from .invert.lpips import LpipsWeightsError
+    from .invert.region import InvertInputError
     from .models.registry import UnknownModelError
     from .models.stylegan2 import UnsupportedModelError
 
     errors: list[type[BaseException]] = [CliError, DeviceError, DragInputError, ImageFileError, UnknownModelError,
-                                         UnsupportedModelError, FileNotFoundError, PermissionError]
+                                         UnsupportedModelError, FileNotFoundError, PermissionError,
+                                         InvertInputError, LpipsWeightsError, DownloadError]
     from ..protocol.errors import DragdError
     from .server.models import ModelNotFound
     from .server.security import SecurityError

@@ -169,3 +169,12 @@ def warp_to_photo(model_rgb: np.ndarray, frame: Frame, box: Rect) -> np.ndarray:
     out = F.grid_sample(image, grid, mode="bicubic", padding_mode="border", align_corners=False)
     return out[0].permute(1, 2, 0).clamp(0, 255).numpy()
 
+
+
+def mask_to_model(mask: np.ndarray, frame: Frame) -> np.ndarray:
+    """A photo-sized boolean mask seen on the model's grid (nearest photo pixel; outside the photo: False)."""
+    height, width = mask.shape
+    image = torch.from_numpy(mask.astype(np.float32))[None, None]
+    res = frame.resolution
+    grid = _grid(frame.inverse, res, res, height, width, (0.0, 0.0), image.device)
+    return F.grid_sample(image, grid, mode="nearest", padding_mode="zeros", align_corners=False)[0, 0].numpy() > 0.5

@@ -1,0 +1,140 @@
+"""`dragd drag --image PHOTO`: invert a photo (or a region of it), drag there, paste the edit back.
+
+Points, region and mask are in photo pixels. Writes OUT (photo-sized, equal to the photo outside the edit
+region), OUT_inversion.png (what the model saw | its reconstruction | the edit) and OUT.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..images import ImageFileError
+from .align import alignment_for
+from .lpips import LpipsWeightsError, load_lpips
+from .pipeline import InversionOptions, invert
+from .project import ProjectionOptions
+from .pti import TuningOptions
+from .region import InvertInputError, mask_to_model
+
+
+def load_photo(path: str | Path) -> np.ndarray:
+    """H x W x 3 uint8, or H x W x 4 when the file has transparency (kept untouched by paste-back)."""
+    try:
+        with Image.open(path) as im:
+            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+            return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+    except FileNotFoundError:
+        raise ImageFileError(f"no such image: {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageFileError(f"cannot read image {path}: {exc}") from None
+
+
+def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise InvertInputError(f"malformed region {text!r}; expected X,Y,W,H in pixels") from None
+    return x, y, w, h
+
+
+def inversion_options(args: argparse.Namespace) -> InversionOptions:
+    return InversionOptions(ProjectionOptions(w_steps=args.w_steps, wplus_steps=args.wplus_steps),
+                            TuningOptions(steps=args.tuning_steps), align=args.align, feather=args.feather)
+
+
+def drag_photo(args: argparse.Namespace) -> int:
+    from ..cli import Progress, _check_out, _load_model, parse_points
+    from ..engine.drag import DragOptions, DragRun, with_model_defaults
+    from ..images import save_png
+
+    out = _check_out(args.out)
+    handles, targets = parse_points(args.points)
+    photo = load_photo(args.image)
+    height, width = photo.shape[:2]
+    region = parse_region(args.region)
+    options = inversion_options(args)
+    photo_mask = load_photo_mask(args.mask, width, height) if args.mask else None
+    info, generator, device = _load_model(args.model, args.device)
+    try:
+        lpips = load_lpips(device=device)
+    except LpipsWeightsError as exc:
+        print(f"dragd: {exc}; using pixel losses only", file=sys.stderr)
+        lpips = None
+
+    bars: dict[str, Progress] = {}
+
+    def on_progress(stage: str, step: int, total: int) -> None:
+        bar = bars.setdefault(stage, Progress(total))
+        bar.update(step, stage)
+        if step == total:
+            bar.close()
+
+    inversion = invert(generator, photo, region, None, options, alignment=alignment_for(info.name, info.domain),
+                       lpips=lpips, on_progress=on_progress)
+    for note in inversion.notes:
+        print(f"note: {note}")
+    lp = "" if inversion.quality.lpips is None else f", LPIPS {inversion.quality.lpips:.3f}"
+    print(f"inverted in {sum(inversion.seconds.values()):.1f} s: PSNR {inversion.quality.psnr:.2f} dB{lp} "
+          f"({'face aligned' if inversion.aligned else 'plain region'})")
+
+    size = generator.img_resolution
+    model_handles, model_targets = inversion.to_model(handles), inversion.to_model(targets)
+    for photo_point, (x, y) in zip([*handles, *targets], [*model_handles, *model_targets], strict=True):
+        if not (-0.5 <= x <= size - 0.5 and -0.5 <= y <= size - 0.5):
+            raise InvertInputError(f"point ({photo_point[0]:g}, {photo_point[1]:g}) lies outside the inverted "
+                                   "region of the photo")
+    mask = None if photo_mask is None else mask_to_model(photo_mask, inversion.frame)
+    drag_options = with_model_defaults(
+        DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
+                    feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
+                    stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm),
+        info.default_step_size, info.feature_block, info.mask_strength)
+    run = DragRun(inversion.generator, inversion.ws, model_handles, model_targets, mask, drag_options)
+    progress = Progress(args.steps)
+    for step in run.steps():
+        if step.done:
+            break
+        progress.update(step.step, f"loss {step.loss:.4f}  max distance {max(step.distances):.1f} px")
+    progress.close()
+    result = run.result
+    assert result is not None
+
+    save_png(inversion.paste(photo, result.image), out)
+    strip = np.hstack([inversion.target, inversion.reconstruction, result.image])
+    save_png(strip, out.with_name(out.stem + "_inversion.png"))
+    final = inversion.to_photo(result.points)
+    record = {
+        "model": info.name, "image": str(args.image), "region": region, "handles": handles, "targets": targets,
+        "inversion": {"psnr": inversion.quality.psnr, "lpips": inversion.quality.lpips,
+                      "projection_psnr": inversion.projection_psnr, "aligned": inversion.aligned,
+                      "notes": inversion.notes, "seconds": inversion.seconds, "transform": inversion.transform,
+                      "edit_box": inversion.plan.box},
+        "steps": result.steps, "reached": result.reached, "stopped": result.stopped, "final_points": final,
+    }
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    distances = ", ".join(f"{math.dist(p, t):.1f}" for p, t in zip(final, targets, strict=True))
+    print(f"{result.stopped} after {result.steps} steps; handles {distances} photo px from their targets; wrote {out}")
+    return 0
+
+
+
+def load_photo_mask(path: str, width: int, height: int) -> np.ndarray:
+    """A grey mask of the photo's size: pixels >= 128 may move."""
+    try:
+        with Image.open(path) as im:
+            if im.size != (width, height):
+                raise ImageFileError(f"mask {path} is {im.size[0]}x{im.size[1]}, the image is {width}x{height}")
+            return np.asarray(im.convert("L")) >= 128
+    except FileNotFoundError:
+        raise ImageFileError(f"no such mask: {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageFileError(f"cannot read mask {path}: {exc}") from None
