@@ -15,7 +15,7 @@ fi
 # Reinstall when pyproject.toml changed since the last install.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "installing dragd and its dependencies into $VENV (log: $VENV/install.log)"
-    if ! "$VENV/bin/python" -m pip install -e ".[test]" >"$VENV/install.log" 2>&1; then
+    if ! "$VENV/bin/python" -m pip install -e ".[test,faces]" >"$VENV/install.log" 2>&1; then
         tail -30 "$VENV/install.log" >&2
         echo "install failed; the whole log is in $VENV/install.log" >&2
         exit 1
