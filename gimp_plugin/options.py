@@ -51,7 +51,7 @@ DEFAULTS_GENERATE = GenerateSettings()
 INSTALL_HINT = (
     "On Debian or Ubuntu: sudo apt install python3-zmq python3-msgpack. On Fedora: sudo dnf install "
     "python3-zmq python3-msgpack. For a GIMP with its own bundled Python (Windows, macOS, Flatpak, AppImage), "
-    "re-run the dragd installer: it puts matching wheels next to the plug-in."
+    "install the plug-in again with wheels that match that Python: python -m dragd.install.gimp --wheel FILE ..."
 )
 
 
