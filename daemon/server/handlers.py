@@ -111,8 +111,9 @@ class Handlers:
         return request.result(m.ListModelsResult(tuple(self._models())))
 
     def open_session(self, client: bytes, request: m.Request) -> dict[str, Any] | None:
-        # GAN inversion is a later issue; when it lands, this becomes
-        # `self.enqueue(client, request, self.daemon.work.open_session)` (jobs.TorchWork.open_session).
+        # THE hook for GAN inversion (a later issue): write `TorchWork.open_session(job, request)` in jobs.py
+        # (invert, create the session, stream InversionProgress, send OpenSessionResult), add "open_session"
+        # to JOB_REQUESTS and drop this handler; limits and cancel then work as for generate.
         return request.error(ErrorCode.UNSUPPORTED, "opening a session from an image (GAN inversion) is not "
                                                     "implemented yet; generate an image from a seed instead")
 

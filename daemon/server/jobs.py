@@ -20,10 +20,12 @@ from ...protocol.errors import DragdError, ErrorCode
 from ...protocol.images import Image
 from ..engine.drag import DragInputError, DragOptions, DragRun, with_model_defaults
 from ..models.stylegan2 import Generator, to_uint8_image
+from .logs import log, log_event
 from .models import ModelCache, ModelNotFound
 from .sessions import Session, SessionStore
 from .worker import Job
 
+INFO = 20
 Send = Callable[[bytes, dict[str, Any]], None]
 ORIGIN = (0, 0)  # generated sessions: the result covers the whole session frame
 
@@ -103,15 +105,11 @@ class TorchWork:
         if job.cancelled:  # SPEC: a cancelled generate opens no session and ends with `cancelled`
             raise DragdError(ErrorCode.CANCELLED, "generate was cancelled")
         session = self.sessions.create(job.client, model, ws, image)
+        log_event(log, INFO, "session_opened", session=session.id, model=model.info.name, seed=body.seed,
+                  peer=job.client.hex())
         height, width = image.shape[:2]
         self.send(job.client, request.result(m.GenerateResult(session.id, rgba(image), width, height,
                                                               model.info.name)))
-
-    def open_session(self, job: Job, request: m.Request) -> None:
-        """Opening a session from the user's own image needs GAN inversion (projection + pivotal tuning).
-        That is a later issue: it goes here, and its handler in `handlers.py` then queues this job."""
-        raise DragdError(ErrorCode.UNSUPPORTED, "opening a session from an image (GAN inversion) is not "
-                                                "implemented yet; generate an image from a seed instead")
 
     def drag(self, job: Job, request: m.Request) -> None:
         body: m.DragRequest = request.body
@@ -122,6 +120,7 @@ class TorchWork:
             handles = [pair.handle for pair in body.points]
             targets = [pair.target for pair in body.points]
             run = DragRun(session.model.generator, session.ws, handles, targets, mask, options)
+            started = time.monotonic()
             job.on_cancel(run.cancel)
             for step in run.steps(preview_every=body.options.preview_every):
                 if step.done:
@@ -132,6 +131,8 @@ class TorchWork:
                     step.step + 1, tuple(step.points), step.loss, preview, None if preview is None else ORIGIN)))
             result = run.result
             assert result is not None
+            log_event(log, INFO, "drag_done", session=session.id, steps=result.steps, stopped=result.stopped,
+                      seconds=round(time.monotonic() - started, 3))
             session.push(result.ws, result.image)  # a cancelled drag keeps what it reached, as an undo step
             self.send(job.client, request.result(m.DragResult(
                 result.steps, tuple(result.points), result.reached, result.stopped, rgba(result.image), ORIGIN,
