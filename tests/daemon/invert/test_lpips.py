@@ -1,0 +1,61 @@
+"""The LPIPS network: weights loading (layout checked, nothing executed), distances, and its absence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from dragd.daemon.invert.losses import ReconstructionLoss, multiscale_loss, noise_regularisation
+from dragd.daemon.invert.lpips import HEADS_FILE, TAP_CHANNELS, VGG16_FILE, LpipsVgg, LpipsWeightsError, load_lpips
+
+
+def _write_weights(folder: Path, seed: int = 0) -> None:
+    """Random weights in the real files' layout: torchvision VGG16 keys and LPIPS head keys."""
+    torch.manual_seed(seed)
+    vgg = {f"features.{k}": v.clone() for k, v in LpipsVgg().features.state_dict().items()}
+    vgg["classifier.0.weight"] = torch.zeros(4, 4)  # the real file has the classifier too; it is ignored
+    heads = {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1) for k, c in enumerate(TAP_CHANNELS)}
+    torch.save(vgg, folder / VGG16_FILE.name)
+    torch.save(heads, folder / HEADS_FILE.name)
+
+
+def test_absent_weights_mean_no_network(tmp_path: Path):
+    assert load_lpips(tmp_path) is None
+
+
+def test_loaded_network_measures_distances(tmp_path: Path):
+    _write_weights(tmp_path)
+    net = load_lpips(tmp_path)
+    assert net is not None
+    a = torch.rand(1, 3, 64, 64) * 2 - 1
+    b = (a + 0.3 * torch.randn_like(a)).clamp(-1, 1)
+    assert float(net(a, a)) == pytest.approx(0, abs=1e-6)
+    assert float(net(a, b)) > 0
+    assert float(net(a, b)) == pytest.approx(float(net(b, a)), rel=1e-5)
+    loss = ReconstructionLoss(net)
+    assert loss.perceptual and float(loss(a, b)) > float(net(a, b))  # LPIPS + pixel MSE
+
+
+def test_wrong_files_are_refused(tmp_path: Path):
+    _write_weights(tmp_path)
+    torch.save({"lin0.model.1.weight": torch.zeros(1, 3, 1, 1)}, tmp_path / HEADS_FILE.name)
+    with pytest.raises(LpipsWeightsError, match="lin0"):
+        load_lpips(tmp_path)
+    (tmp_path / HEADS_FILE.name).write_bytes(b"not a checkpoint")
+    with pytest.raises(LpipsWeightsError, match="cannot read"):
+        load_lpips(tmp_path)
+
+
+def test_pixel_losses():
+    a, b = torch.zeros(1, 3, 32, 32), torch.ones(1, 3, 32, 32)
+    assert float(multiscale_loss(a, b)) == pytest.approx(1.0)
+    loss = ReconstructionLoss(None)
+    assert not loss.perceptual and float(loss(a, a)) == 0 and float(loss(a, b)) == pytest.approx(2.0)
+
+
+def test_noise_regularisation_prefers_white_noise():
+    white = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))
+    smooth = torch.nn.functional.avg_pool2d(white[None, None], 5, 1, 2)[0, 0]
+    smooth = smooth / smooth.std()
+    assert float(noise_regularisation([white])) < float(noise_regularisation([smooth])) / 100
