@@ -111,6 +111,9 @@ def set_config_value(text: str, group: str, key: str, value: str | None) -> str:
         del lines[found]
         if all(line.strip() == "" for line in lines[start + 1:end - 1]):
             del lines[start:end - 1]  # the group and the blank lines after it
+            while start == len(lines) and lines and lines[-1].strip() == "":
+                lines.pop()  # it was the last group: also the blank line that set it apart
+                start -= 1
     elif found is not None:
         lines[found] = f"{key}={value}"
     elif value is not None:

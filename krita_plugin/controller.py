@@ -514,12 +514,9 @@ class DragController:
                                                                     f"{item.total}")
 
         def done(result: OpenSessionResult) -> None:
-            width, height = canvas.size()
-            if result.offset != (0, 0) or (result.image.width, result.image.height) != (width, height):
-                self._fail("The daemon opened only part of this layer; crop the document to the area to edit.")
-                return
-            session = Session(result.session, request.model or "", canvas, active[0], active[1],
-                              [result.image.tight()])
+            # The session's frame is the whole layer; the daemon's reconstruction covers the region (offset).
+            frame = paste(request.image, result.image, *result.offset)
+            session = Session(result.session, request.model or "", canvas, active[0], active[1], [frame])
             self.sessions[session.id] = session
             self.current = session
             self._show(busy=False)

@@ -106,6 +106,8 @@ def apply(matrix: Matrix, point: Point) -> Point:
 def path_nodes(d: str) -> list[Point]:
     """The nodes (end points of every segment; control points are not nodes) of an SVG path, absolute."""
     tokens = _TOKEN.findall(d)
+    if tokens and tokens[0][0] not in ("M", "m"):
+        raise SvgError(f"the path {d[:80]!r} does not start with a moveto")
     if "".join(command + number for command, number in tokens).replace(" ", "") != re.sub(r"[\s,]", "", d):
         raise SvgError(f"cannot read the path {d[:80]!r}")
     nodes: list[Point] = []

@@ -1,0 +1,323 @@
+"""Stand-ins for Krita (a workspace of documents with layers, a selection and drag lines), for the daemon (the
+calls of DragdClient the docker makes, answering with real protocol messages) and for the Qt runner (runs each
+job at once, on the calling thread). They record what the controller did, so tests can check it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dragd.krita_plugin.controller import Canvas, PanelState
+from dragd.protocol import (
+    DEFAULT_LIMITS,
+    PROTOCOL_VERSION,
+    Capability,
+    DragdError,
+    DragOptions,
+    DragProgress,
+    DragResult,
+    ErrorCode,
+    GenerateResult,
+    HelloResult,
+    HistoryResult,
+    Image,
+    ModelInfo,
+    OpenSessionResult,
+    PointPair,
+    Quality,
+    paste,
+)
+
+MODEL = ModelInfo("faces-8", (8, 6), "faces", 0.002, "a tiny model for tests", True)
+SIZE = MODEL.resolution
+
+
+def seed_image(seed: int, width: int = SIZE[0], height: int = SIZE[1]) -> Image:
+    return Image.filled("RGBA", width, height, (seed % 256, 10, 20, 255))
+
+
+def dragged_image(base: Image, step: int) -> Image:
+    """The fake drag's image after `step` steps: every pixel's green channel set to the step."""
+    data = bytearray(base.tight().data)
+    data[1::4] = bytes([step % 256]) * (base.width * base.height)
+    return Image.rgba(base.width, base.height, bytes(data))
+
+
+# ---- Krita ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeLayer:
+    id: str
+    name: str
+    type: str
+    pixels: Image | None = None
+    writes: int = 0  # how often its pixels were set
+
+
+@dataclass
+class FakeCanvas:
+    """A document: layers bottom to top, an optional selection, drag lines as lists of corner-origin pixels."""
+
+    width: int = SIZE[0]
+    height: int = SIZE[1]
+    name: str = "doc"
+    colour: str = ""  # a non-empty `problem()`
+    layers: list[FakeLayer] = field(default_factory=list)
+    active: str | None = None
+    mask: Image | None = None
+    lines: list[list[tuple[float, float]]] = field(default_factory=list)
+    handle_moves: list[list[tuple[float, float]]] = field(default_factory=list)
+    previews: list[Image] = field(default_factory=list)
+    _ids: int = 0
+
+    def __post_init__(self) -> None:
+        self.layers.append(self._new("Background", "paintlayer", Image.filled("RGBA", self.width, self.height,
+                                                                               (255, 255, 255, 255))))
+        self.active = self.layers[0].id
+
+    def _new(self, name: str, kind: str, pixels: Image | None = None) -> FakeLayer:
+        self._ids += 1
+        return FakeLayer(f"{self.name}-{self._ids}", name, kind, pixels)
+
+    def layer(self, name: str) -> FakeLayer:
+        return next(layer for layer in self.layers if layer.name == name)
+
+    def names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    # controller.Canvas
+
+    def key(self) -> str:
+        return self.name
+
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    def problem(self) -> str:
+        return self.colour
+
+    def active_layer(self) -> tuple[str, str, str] | None:
+        layer = next((layer for layer in self.layers if layer.id == self.active), None)
+        return (layer.id, layer.name, layer.type) if layer else None
+
+    def layer_exists(self, layer: str) -> bool:
+        return any(candidate.id == layer for candidate in self.layers)
+
+    def layer_names(self) -> list[str]:
+        return self.names()
+
+    def layer_pixels(self, layer: str) -> Image:
+        found = next(candidate for candidate in self.layers if candidate.id == layer)
+        assert found.pixels is not None
+        return found.pixels
+
+    def selection(self) -> Image | None:
+        return self.mask
+
+    def ensure_points_layer(self) -> None:
+        if "DragGAN points" not in self.names():
+            self.layers.append(self._new("DragGAN points", "vectorlayer"))
+        self.active = self.layer("DragGAN points").id
+
+    def point_lines(self) -> list[list[tuple[float, float]]]:
+        return [list(line) for line in self.lines]
+
+    def move_handles(self, handles: Sequence[tuple[float, float]]) -> None:
+        assert len(handles) == len(self.lines)
+        self.handle_moves.append(list(handles))
+        for line, handle in zip(self.lines, handles, strict=True):
+            line[0] = tuple(handle)
+
+    def add_layer(self, name: str, pixels: Image, above: str | None) -> str:
+        layer = self._new(name, "paintlayer", pixels)
+        layer.writes = 1
+        if above is None:
+            names = self.names()
+            index = names.index("DragGAN points") if "DragGAN points" in names else len(self.layers)
+        else:
+            index = next(i for i, candidate in enumerate(self.layers) if candidate.id == above) + 1
+        self.layers.insert(index, layer)
+        return layer.id
+
+    def remove_layer(self, layer: str) -> None:
+        self.layers = [candidate for candidate in self.layers if candidate.id != layer]
+
+    def show_preview(self, pixels: Image, above: str) -> None:
+        self.previews.append(pixels)
+        if "DragGAN preview" not in self.names():
+            index = next(i for i, candidate in enumerate(self.layers) if candidate.id == above) + 1
+            self.layers.insert(index, self._new("DragGAN preview", "paintlayer"))
+        self.layer("DragGAN preview").pixels = pixels
+
+    def remove_preview(self) -> None:
+        self.layers = [layer for layer in self.layers if layer.name != "DragGAN preview"]
+
+
+@dataclass
+class FakeWorkspace:
+    canvases: list[FakeCanvas] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def active_canvas(self) -> Canvas | None:
+        return self.canvases[-1] if self.canvases else None
+
+    def new_canvas(self, width: int, height: int, name: str) -> FakeCanvas:
+        canvas = FakeCanvas(width, height, name=f"new-{len(self.canvases)}")
+        self.canvases.append(canvas)
+        return canvas
+
+    def setting(self, name: str, default: str = "") -> str:
+        return self.settings.get(name, default)
+
+
+class RecordingView:
+    def __init__(self) -> None:
+        self.states: list[PanelState] = []
+
+    def render(self, state: PanelState) -> None:
+        self.states.append(state)
+
+
+class SyncRunner:
+    """Runs every job at once on this thread; `hold` keeps the next drag job waiting until `release()`."""
+
+    def __init__(self) -> None:
+        self.jobs = 0
+        self.held: list[Callable[[], None]] = []
+        self.hold_next = False
+
+    def submit(self, work: Callable[[Callable[[Any], None]], Any], done: Callable[[Any], None],
+               failed: Callable[[BaseException], None], progress: Callable[[Any], None] | None = None) -> None:
+        self.jobs += 1
+
+        def run() -> None:
+            try:
+                result = work(progress or (lambda item: None))
+            except Exception as exc:
+                failed(exc)
+                return
+            try:
+                done(result)
+            except Exception as exc:  # the Qt runner sends a bug in `done` to `failed` too
+                failed(exc)
+
+        if self.hold_next:
+            self.hold_next = False
+            self.held.append(run)
+        else:
+            run()
+
+    def release(self) -> None:
+        while self.held:
+            self.held.pop(0)()
+
+
+# ---- the daemon ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeDaemon:
+    """The DragdClient calls of the docker. A drag runs `steps` steps, each moving every handle 1 px towards
+    its target, with a preview at `preview_every`; `fail` maps a method name to the DragdError it raises."""
+
+    address: str = "tcp://127.0.0.1:5557"
+    steps: int = 3
+    capabilities: tuple[str, ...] = (Capability.GENERATE, Capability.DRAG, Capability.UNDO, Capability.PREVIEWS)
+    fail: dict[str, DragdError] = field(default_factory=dict)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    sessions: dict[str, list[Image]] = field(default_factory=dict)  # session -> history
+    index: dict[str, int] = field(default_factory=dict)
+    cancel_requested: bool = False
+    closed: bool = False
+
+    def _call(self, name: str, detail: Any = None) -> None:
+        self.calls.append((name, detail))
+        if name in self.fail:
+            raise self.fail[name]
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def hello(self, timeout: float | None = None) -> HelloResult:
+        self._call("hello")
+        return HelloResult(PROTOCOL_VERSION, "0.test", "cpu", (MODEL,), DEFAULT_LIMITS, self.capabilities)
+
+    def generate(self, seed: int, model: str | None = None, truncation: float = 0.7) -> GenerateResult:
+        self._call("generate", (seed, model, truncation))
+        session = f"s{len(self.sessions) + 1}"
+        self.sessions[session] = [seed_image(seed)]
+        self.index[session] = 0
+        return GenerateResult(session, self.sessions[session][0], SIZE[0], SIZE[1], MODEL.name)
+
+    def open_session(self, image: Image, model: str | None = None, region: Any = None, mask: Image | None = None,
+                     on_progress: Callable[[Any], None] | None = None) -> OpenSessionResult:
+        """The reconstruction of the region (the selection's box): its pixels with the blue channel zeroed."""
+        self._call("open_session", (image, model, region, mask))
+        x, y, width, height = region or (0, 0, image.width, image.height)
+        part = bytearray(image.crop(x, y, width, height).data)
+        part[2::4] = bytes(width * height)
+        reconstruction = Image.rgba(width, height, bytes(part))
+        session = f"s{len(self.sessions) + 1}"
+        self.sessions[session] = [paste(image, reconstruction, x, y)]
+        self.index[session] = 0
+        return OpenSessionResult(session, reconstruction, (x, y), Quality(30.0))
+
+    def drag(self, session: str, points: Sequence[PointPair], mask: Image | None = None,
+             options: DragOptions | None = None, on_progress: Callable[[Any], None] | None = None) -> DragResult:
+        self._call("drag", {"session": session, "points": tuple(points), "mask": mask, "options": options})
+        if session not in self.sessions:
+            raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session}")
+        options = options or DragOptions()
+        base = self.sessions[session][self.index[session]]
+        handles = [list(pair.handle) for pair in points]
+        step = 0
+        stopped = "max_steps"
+        for step in range(1, min(self.steps, options.max_steps) + 1):
+            for handle, pair in zip(handles, points, strict=True):
+                handle[1] += 1.0 if pair.target[1] > handle[1] else -1.0 if pair.target[1] < handle[1] else 0.0
+            preview = options.preview_every and step % options.preview_every == 0
+            if on_progress is not None:
+                on_progress(DragProgress(step, tuple(tuple(h) for h in handles), 1.0 / step,
+                                         dragged_image(base, step) if preview else None, (0, 0) if preview else None))
+            if self.cancel_requested:
+                stopped = "cancelled"
+                break
+        history = self.sessions[session][:self.index[session] + 1]
+        history.append(dragged_image(base, step))
+        self.sessions[session] = history
+        self.index[session] = len(history) - 1
+        return DragResult(step, tuple(tuple(h) for h in handles), False, stopped, history[-1], (0, 0),
+                          self.index[session])
+
+    def cancel(self, target: Any = None) -> bool:
+        self._call("cancel", target)
+        self.cancel_requested = True
+        return True
+
+    def _move(self, name: str, session: str, delta: int) -> HistoryResult:
+        self._call(name, session)
+        history, index = self.sessions[session], self.index[session] + delta
+        if not 0 <= index < len(history):
+            raise DragdError(ErrorCode.BAD_REQUEST, f"nothing to {name} in this session")
+        self.index[session] = index
+        return HistoryResult(history[index], (0, 0), index, index > 0, index + 1 < len(history))
+
+    def undo(self, session: str) -> HistoryResult:
+        return self._move("undo", session, -1)
+
+    def redo(self, session: str) -> HistoryResult:
+        return self._move("redo", session, +1)
+
+    def heartbeat(self, sessions: Sequence[str] = ()) -> tuple[str, ...]:
+        self._call("heartbeat", tuple(sessions))
+        return tuple(s for s in sessions if s in self.sessions)
+
+    def close_session(self, session: str) -> None:
+        self._call("close_session", session)
+        self.sessions.pop(session, None)
+
+    def close(self) -> None:
+        self.closed = True
