@@ -130,7 +130,7 @@ class DragRun:
         self.generator = generator
         self.options = options or DragOptions()
         self.options.validate(generator)
-        self.size = generator.img_resolution
+        self.height, self.width = generator.img_shape  # StyleGAN-Human's models are twice as high as wide
         self.device = generator.mapping.w_avg.device
         self._check_points(handles, targets)
         if ws.shape != (1, generator.num_ws, generator.cfg.w_dim):
@@ -139,7 +139,7 @@ class DragRun:
         if not torch.isfinite(ws).all():
             raise DragInputError("latent contains NaN or infinite values")
         self.fixed = self._fixed_region(mask)
-        r1, r2 = default_radii(self.size)
+        r1, r2 = default_radii(self.height)  # DragGAN scales them by the height (its human images are padded)
         self.r1 = self.options.r1 if self.options.r1 is not None else r1
         self.r2 = self.options.r2 if self.options.r2 is not None else r2
         self.feature_block = (self.options.feature_block if self.options.feature_block is not None
@@ -172,16 +172,17 @@ class DragRun:
         for x, y in [*handles, *targets]:
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise DragInputError("points must be finite numbers")
-            if not (-0.5 <= x <= self.size - 0.5 and -0.5 <= y <= self.size - 0.5):
-                raise DragInputError(f"point ({x:g}, {y:g}) is outside the {self.size}x{self.size} image")
+            if not (-0.5 <= x <= self.width - 0.5 and -0.5 <= y <= self.height - 0.5):
+                raise DragInputError(f"point ({x:g}, {y:g}) is outside the {self.width}x{self.height} image")
 
     def _fixed_region(self, mask: np.ndarray | None) -> torch.Tensor | None:
         """The region that must not move (outside the mask), or None when everything may move."""
         if mask is None:
             return None
         mask = np.asarray(mask)
-        if mask.shape != (self.size, self.size):
-            raise DragInputError(f"mask must be {self.size}x{self.size}, got {'x'.join(map(str, mask.shape))}")
+        if mask.shape != (self.height, self.width):
+            raise DragInputError(f"mask must be {self.height}x{self.width} (rows x columns), "
+                                 f"got {'x'.join(map(str, mask.shape))}")
         fixed = torch.from_numpy(~(mask.astype(bool))).to(self.device, torch.float32)
         return None if not fixed.any() else fixed
 
@@ -209,13 +210,13 @@ class DragRun:
         points = torch.tensor(self.points, device=self.device).round().long()  # [N, 2] as x, y
         ys = points[:, 1:2] + offsets[:, 0]
         xs = points[:, 0:1] + offsets[:, 1]
-        inside = (ys >= 0) & (ys < self.size) & (xs >= 0) & (xs < self.size)
-        return ys.clamp(0, self.size - 1), xs.clamp(0, self.size - 1), inside
+        inside = (ys >= 0) & (ys < self.height) & (xs >= 0) & (xs < self.width)
+        return ys.clamp(0, self.height - 1), xs.clamp(0, self.width - 1), inside
 
     def _track(self, feat: torch.Tensor) -> None:
         """Moves every handle to the pixel of its search square whose feature is nearest its initial one."""
         ys, xs, inside = self._neighbourhoods(self.window_offsets)
-        window = upsampled_at(feat, (self.size, self.size), ys, xs)  # [C, N, M]
+        window = upsampled_at(feat, (self.height, self.width), ys, xs)  # [C, N, M]
         diff = window - self.references[:, :, None]
         dist = diff.norm(dim=0) if self.options.tracking_norm == "l2" else diff.abs().sum(dim=0)
         best = dist.masked_fill(~inside, math.inf).argmin(dim=1, keepdim=True)
@@ -232,8 +233,8 @@ class DragRun:
             return feat.new_zeros(())
         unit = directions / norms.clamp(min=1e-7)[:, None]
         ys, xs, inside = self._neighbourhoods(self.disc_offsets)
-        here = upsampled_at(feat, (self.size, self.size), ys, xs).detach()  # [C, N, K]
-        ahead = upsampled_bilinear(feat, (self.size, self.size), ys + unit[:, 1:2], xs + unit[:, 0:1])
+        here = upsampled_at(feat, (self.height, self.width), ys, xs).detach()  # [C, N, K]
+        ahead = upsampled_bilinear(feat, (self.height, self.width), ys + unit[:, 1:2], xs + unit[:, 0:1])
         weight = (inside & active[:, None]).to(feat.dtype)
         per_handle = ((ahead - here).abs() * weight).sum(dim=(0, 2)) / (weight.sum(dim=1) * feat.shape[1]).clamp(min=1)
         return per_handle.sum()
@@ -241,7 +242,7 @@ class DragRun:
     def _mask_loss(self, feat: torch.Tensor) -> torch.Tensor:
         if self.fixed is None or self.mask_strength == 0:
             return feat.new_zeros(())
-        resized = F.interpolate(feat, (self.size, self.size), mode="bilinear")
+        resized = F.interpolate(feat, (self.height, self.width), mode="bilinear")
         return self.mask_strength * F.l1_loss(resized * self.fixed, self.feat0_resized * self.fixed)
 
     def _distances(self) -> list[float]:
@@ -261,7 +262,7 @@ class DragRun:
             feat = state.x
             if step == 0:
                 detached = feat.detach()
-                size = (self.size, self.size)
+                size = (self.height, self.width)
                 ys, xs, _ = self._neighbourhoods(torch.zeros(1, 2, dtype=torch.long, device=self.device))
                 self.references = upsampled_at(detached, size, ys[:, 0], xs[:, 0])  # [C, N]: f_i = F0(p_i)
                 if self.fixed is not None:

@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 
 def nvidia_kwargs(config: GeneratorConfig) -> dict[str, Any]:
     """Init kwargs for NVIDIA's Generator that `GeneratorConfig.from_nvidia_kwargs` reads back as `config`."""
-    return {
+    kwargs: dict[str, Any] = {
         "z_dim": config.z_dim,
         "w_dim": config.w_dim,
         "c_dim": 0,
@@ -39,6 +39,9 @@ def nvidia_kwargs(config: GeneratorConfig) -> dict[str, Any]:
         "conv_clamp": config.conv_clamp,
         "architecture": "skip",
     }
+    if not config.square:  # StyleGAN-Human's name for its portrait layout; square files stay as they were
+        kwargs["square"] = False
+    return kwargs
 
 
 def write_canonical(checkpoint: Checkpoint, path: str | Path) -> None:

@@ -74,6 +74,18 @@ def config_from_nvidia_kwargs(kwargs: dict[str, Any]) -> GeneratorConfig:
         raise CorruptCheckpointError(f"the generator's init kwargs are malformed: {exc!r}") from exc
 
 
+def with_layout_from_weights(kwargs: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """`kwargs` with `square` set from the 4 px constant's shape when they do not say it.
+
+    StyleGAN-Human's released pickles hold a portrait (H x H/2) generator whose init kwargs do not
+    mention it (DragGAN passes `square=False` itself when it rebuilds them): the weights are the record.
+    """
+    const = state_dict.get("synthesis.b4.const")
+    if "square" in kwargs or not isinstance(const, torch.Tensor) or const.ndim != 3:
+        return kwargs
+    return {**kwargs, "square": const.shape[1] == const.shape[2]}
+
+
 def check_state_dict(config: GeneratorConfig, state_dict: dict[str, torch.Tensor]) -> None:
     """Raises `StateDictMismatchError` unless `state_dict` has exactly the generator's keys and shapes."""
     with torch.device("meta"):

@@ -29,6 +29,7 @@ from .checkpoint import (
     UnsupportedCheckpointError,
     config_from_nvidia_kwargs,
     weights_only_refusal,
+    with_layout_from_weights,
 )
 
 FORMAT = "nvidia-pickle"
@@ -262,7 +263,7 @@ def checkpoint_from_pickle_data(data: Any, source: str = "") -> Checkpoint:
     state_dict = {k: v.to(torch.float32).contiguous() for k, v in flatten_state(network).items()}
     if any(k.startswith("synthesis.input.") for k in state_dict):
         raise UnsupportedCheckpointError("this is a StyleGAN3 (alias-free) generator; dragd runs StyleGAN2 only")
-    config = config_from_nvidia_kwargs(kwargs)
+    config = config_from_nvidia_kwargs(with_layout_from_weights(kwargs, state_dict))
     metadata = {"source": source, "network": key, "class_name": network.class_name, "init_kwargs": kwargs}
     return Checkpoint(config=config, state_dict=state_dict, source_format=FORMAT, metadata=metadata)
 

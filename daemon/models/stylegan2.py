@@ -35,7 +35,7 @@ class UnsupportedModelError(ValueError):
 class GeneratorConfig:
     """Everything that fixes the generator's shapes and arithmetic."""
 
-    img_resolution: int
+    img_resolution: int  # the image height, and its width unless `square` is False
     z_dim: int = 512
     w_dim: int = 512
     img_channels: int = 3
@@ -44,11 +44,16 @@ class GeneratorConfig:
     channel_base: int = 32768
     channel_max: int = 512
     conv_clamp: float | None = 256.0
+    # False: StyleGAN-Human's portrait layout, where every block (from the 4x2 constant on) and the image
+    # are half as wide as they are high, e.g. 512x256.
+    square: bool = True
 
     def __post_init__(self) -> None:
         res = self.img_resolution
         if res < 4 or res & (res - 1):
             raise UnsupportedModelError(f"image resolution must be a power of two >= 4, not {res}")
+        if not isinstance(self.square, bool):
+            raise UnsupportedModelError(f"square must be true or false, not {self.square!r}")
         for name in ("z_dim", "w_dim", "img_channels", "mapping_layers", "channel_base", "channel_max"):
             if int(getattr(self, name)) < 1:
                 raise UnsupportedModelError(f"{name} must be positive")
@@ -59,6 +64,15 @@ class GeneratorConfig:
 
     def channels(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
+
+    def block_shape(self, res: int) -> tuple[int, int]:
+        """(height, width) of the feature maps of the block of resolution `res`."""
+        return (res, res) if self.square else (res, res // 2)
+
+    @property
+    def img_shape(self) -> tuple[int, int]:
+        """(height, width) of the generated image."""
+        return self.block_shape(self.img_resolution)
 
     @property
     def num_ws(self) -> int:
@@ -96,6 +110,9 @@ class GeneratorConfig:
             raise UnsupportedModelError("only the [1, 3, 3, 1] resampling filter is supported")
         # NVIDIA's SynthesisBlock defaults conv_clamp to 256 when the training config did not set it.
         clamp = pick("conv_clamp", 256)
+        square = pick("square", True)
+        if not isinstance(square, bool):
+            raise UnsupportedModelError(f"the 'square' kwarg must be true or false, not {square!r}")
         return cls(
             img_resolution=int(kwargs["img_resolution"]),
             z_dim=int(kwargs.get("z_dim", 512)),
@@ -106,6 +123,7 @@ class GeneratorConfig:
             channel_base=int(pick("channel_base", 32768)),
             channel_max=int(pick("channel_max", 512)),
             conv_clamp=None if clamp is None else float(clamp),
+            square=square,
         )
 
 
@@ -222,18 +240,18 @@ class MappingNetwork(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv, optional 2x upsampling, noise, bias, leaky ReLU, clamp."""
 
-    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, up: int,
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, shape: tuple[int, int], up: int,
                  conv_clamp: float | None) -> None:
         super().__init__()
         self.up = up
-        self.resolution = resolution
+        self.shape = shape  # (height, width) of the output
         self.conv_clamp = conv_clamp
         self.affine = FullyConnected(w_dim, in_ch, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("resample_filter", fir_filter())
-        self.register_buffer("noise_const", torch.randn(resolution, resolution))
+        self.register_buffer("noise_const", torch.randn(*shape))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
         styles = self.affine(w)
@@ -242,7 +260,7 @@ class SynthesisLayer(nn.Module):
         if noise_mode == "const":
             x = x + self.noise_const * self.noise_strength
         elif noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device)
+            noise = torch.randn(x.shape[0], 1, *self.shape, device=x.device)
             x = x + noise * self.noise_strength
         return bias_act(x, self.bias, lrelu=True, gain=LRELU_GAIN,
                         clamp=None if self.conv_clamp is None else self.conv_clamp)
@@ -270,11 +288,12 @@ class SynthesisBlock(nn.Module):
         super().__init__()
         self.resolution = resolution
         self.first = in_ch == 0
+        shape = cfg.block_shape(resolution)
         if self.first:
-            self.const = nn.Parameter(torch.randn(out_ch, resolution, resolution))
+            self.const = nn.Parameter(torch.randn(out_ch, *shape))
         else:
-            self.conv0 = SynthesisLayer(in_ch, out_ch, cfg.w_dim, resolution, up=2, conv_clamp=cfg.conv_clamp)
-        self.conv1 = SynthesisLayer(out_ch, out_ch, cfg.w_dim, resolution, up=1, conv_clamp=cfg.conv_clamp)
+            self.conv0 = SynthesisLayer(in_ch, out_ch, cfg.w_dim, shape, up=2, conv_clamp=cfg.conv_clamp)
+        self.conv1 = SynthesisLayer(out_ch, out_ch, cfg.w_dim, shape, up=1, conv_clamp=cfg.conv_clamp)
         self.torgb = ToRGB(out_ch, cfg.img_channels, cfg.w_dim, cfg.conv_clamp)
         self.register_buffer("resample_filter", fir_filter())
         self.num_conv = 1 if self.first else 2
@@ -358,6 +377,11 @@ class Generator(nn.Module):
     @property
     def img_resolution(self) -> int:
         return self.cfg.img_resolution
+
+    @property
+    def img_shape(self) -> tuple[int, int]:
+        """(height, width) of the generated image."""
+        return self.cfg.img_shape
 
     @property
     def num_ws(self) -> int:
