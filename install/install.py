@@ -1,0 +1,782 @@
+"""The dragd installer: the daemon's own environment, torch for this machine, and the Krita and GIMP plugins.
+
+    install/install.sh  [--torch auto|cpu|cuda|mps|skip] [--data-dir D] [--krita-dir D] [--gimp-dir D]
+                        [--no-editors] [--uninstall] [--dry-run] ...
+    install/install.ps1  (the same options, on Windows)
+
+Both wrappers only find a Python 3.10+ and run this file, which uses nothing but the standard library (the
+package's own dependencies are not there yet). What it does, in order:
+
+1. creates a virtual environment in the user's data folder (platformdirs' user data dir for "dragd": on Linux
+   ~/.local/share/dragd/venv), or reuses the one there (re-running upgrades in place);
+2. installs torch for this machine: the CUDA build where `nvidia-smi` lists an NVIDIA GPU, the default wheel
+   on Apple silicon (it has MPS), a CPU build otherwise;
+3. installs dragd itself from this checkout, and links `dragd` into ~/.local/bin;
+4. finds Krita and GIMP 3 profiles and runs their installer steps (install/krita.py, install/gimp.py); when the
+   editor's own Python cannot import pyzmq and msgpack, it fetches wheels matching that Python and puts them
+   next to the plugin;
+5. writes a manifest of every file and folder it created (`install-manifest.json` in the data folder), so that
+   `--uninstall` removes exactly those and nothing else (your downloaded models stay).
+
+`dragd doctor` (daemon/doctor.py) reuses the editor and Python discovery below to check an installation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform as platform_module
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    from . import gimp as gimp_step
+    from . import krita as krita_step
+except ImportError:  # run as a file by install.sh / install.ps1: the package is not installed yet
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import gimp as gimp_step  # type: ignore[no-redef]
+    import krita as krita_step  # type: ignore[no-redef]
+
+APP_NAME = "dragd"
+MANIFEST_NAME = "install-manifest.json"
+LOG_NAME = "install.log"
+VENV_NAME = "venv"
+MIN_PYTHON = (3, 10)
+TORCH_CHOICES = ("auto", "cpu", "cuda", "mps", "skip")
+# The CUDA wheels of torch live on PyTorch's own index (PyPI's Linux wheel bundles CUDA too, its Windows one
+# does not); used only on a machine where nvidia-smi shows a GPU. --torch-index-url overrides it.
+CUDA_INDEX_URL = "https://download.pytorch.org/whl/cu128"
+FALLBACK_TORCH_REQUIREMENT = "torch==2.13.0"  # when the package's metadata cannot be read
+# What the editor plugins need in the editor's own Python (module, distribution); the protocol imports both.
+EDITOR_DEPENDENCIES = (("zmq", "pyzmq>=24"), ("msgpack", "msgpack>=1.0"))
+PIP_TIMEOUT_S = 3600  # torch with CUDA is a few GB
+SUBPROCESS_TIMEOUT_S = 60
+
+
+class InstallError(Exception):
+    """Something the user has to fix; the message says what."""
+
+
+# ---- where things go ----------------------------------------------------------------------------------------
+
+
+def default_data_dir(env: dict[str, str] | None = None, home: Path | None = None,
+                     platform: str | None = None) -> Path:
+    """platformdirs' `user_data_dir("dragd")`, which the daemon uses for its models. The installer runs before
+    platformdirs is installed, so this mirrors its rules (a test keeps the two equal)."""
+    env = dict(os.environ) if env is None else env
+    home = Path.home() if home is None else home
+    platform = sys.platform if platform is None else platform
+    if platform == "win32":  # platformdirs: %LOCALAPPDATA%\<appauthor = appname>\<appname>
+        return Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local") / APP_NAME / APP_NAME
+    if platform == "darwin":
+        return home / "Library" / "Application Support" / APP_NAME
+    xdg = env.get("XDG_DATA_HOME", "").strip()
+    return Path(xdg if xdg else home / ".local" / "share") / APP_NAME
+
+
+def default_bin_dir(home: Path | None = None, platform: str | None = None) -> Path | None:
+    """Where the `dragd` command is linked so that a shell and the GIMP plug-in find it (None on Windows: the
+    installer prints the full path instead)."""
+    platform = sys.platform if platform is None else platform
+    return None if platform == "win32" else (Path.home() if home is None else home) / ".local" / "bin"
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "Scripts" / "python.exe" if os.name == "nt" else venv / "bin" / "python"
+
+
+def venv_command(venv: Path, name: str) -> Path:
+    return venv / "Scripts" / f"{name}.exe" if os.name == "nt" else venv / "bin" / name
+
+
+def manifest_path(data_dir: Path) -> Path:
+    return data_dir / MANIFEST_NAME
+
+
+# ---- which torch ----------------------------------------------------------------------------------------------
+
+
+def nvidia_gpus(run=subprocess.run) -> list[str]:
+    """The GPUs `nvidia-smi -L` lists ("GPU 0: NVIDIA H100 ..."); empty without nvidia-smi or a working driver."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listed = run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if listed.returncode != 0:
+        return []
+    return [line.strip() for line in listed.stdout.splitlines() if line.strip().startswith("GPU ")]
+
+
+def choose_torch(requested: str, system: str | None = None, machine: str | None = None,
+                 gpus: Sequence[str] | None = None) -> tuple[str, str]:
+    """(variant, why): which torch build this machine gets. `auto` looks for an NVIDIA GPU, then Apple silicon."""
+    if requested != "auto":
+        return requested, "asked for with --torch"
+    system = platform_module.system() if system is None else system
+    machine = platform_module.machine() if machine is None else machine
+    gpus = nvidia_gpus() if gpus is None else gpus
+    if gpus and system in ("Linux", "Windows"):
+        return "cuda", f"nvidia-smi shows {gpus[0]}"
+    if system == "Darwin" and machine == "arm64":
+        return "mps", "Apple silicon: the default torch wheel uses its GPU through MPS"
+    if system == "Darwin":
+        return "cpu", "an Intel Mac has no GPU torch can use"
+    return "cpu", "no NVIDIA GPU found (nvidia-smi is missing or lists none)"
+
+
+def torch_pip_args(variant: str, requirement: str, index_url: str | None) -> list[str]:
+    """The `pip install` arguments for torch; empty for `skip`."""
+    if variant == "skip":
+        return []
+    if variant == "cuda":
+        index_url = index_url or CUDA_INDEX_URL
+    return [requirement, *(["--index-url", index_url] if index_url else [])]
+
+
+# ---- an editor's own Python -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditorPython:
+    """The Python an editor runs its plugins with: an executable we can run, or only its version and platform
+    (a Python bundled inside the application), or neither (`note` says why)."""
+
+    executable: Path | None = None
+    version: str | None = None  # "3.11"
+    platforms: tuple[str, ...] = ()  # pip platform tags, e.g. ("manylinux_2_36_x86_64",)
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.executable is not None:
+            return str(self.executable)
+        if self.version:
+            return f"Python {self.version} bundled with the editor ({self.platforms[0]})"
+        return self.note or "unknown"
+
+
+_FACTS_CODE = ("import json, platform, sys, sysconfig; print(json.dumps({'version': '%d.%d' % sys.version_info[:2], "
+               "'platform': sysconfig.get_platform(), 'libc': platform.libc_ver(), "
+               "'implementation': sys.implementation.name}))")
+
+
+def pip_platforms(sysconfig_platform: str, libc: Sequence[str] = ()) -> tuple[str, ...]:
+    """pip `--platform` tags for a Python whose sysconfig.get_platform() is `sysconfig_platform`."""
+    name = sysconfig_platform.replace("-", "_").replace(".", "_")
+    if name.startswith("linux_"):
+        arch = name[len("linux_"):]
+        glibc = libc[1].split(".") if len(libc) == 2 and libc[0] == "glibc" else []
+        newest = int(glibc[1]) if len(glibc) == 2 and glibc[0] == "2" and glibc[1].isdigit() else 17
+        # pip takes the tags literally: every glibc from this one down to manylinux2014's 2.17 is acceptable
+        return (*(f"manylinux_2_{minor}_{arch}" for minor in range(newest, 16, -1)), f"manylinux2014_{arch}")
+    if name.startswith("macosx_"):
+        arch = name.rsplit("_", 1)[-1]
+        return (name, f"{name.rsplit('_', 1)[0]}_universal2") if arch in ("arm64", "x86_64") else (name,)
+    return (name,)  # win_amd64, win_arm64
+
+
+def describe_python(executable: Path, run=subprocess.run) -> EditorPython:
+    """Runs `executable` to learn its version and platform; an EditorPython with a note when it will not run."""
+    try:
+        done = run([str(executable), "-c", _FACTS_CODE], capture_output=True, text=True,
+                   timeout=SUBPROCESS_TIMEOUT_S)
+        facts = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        facts = None
+    if not isinstance(facts, dict) or not isinstance(facts.get("version"), str):
+        return EditorPython(executable, note=f"{executable} does not run as a Python")
+    return EditorPython(executable, facts["version"], pip_platforms(str(facts.get("platform", "")),
+                                                                    facts.get("libc") or ()))
+
+
+_IMPORT_CODE = """
+import json, sys
+sys.path.extend(sys.argv[2:])  # the plugin's lib/, as the plugins themselves add it
+missing = {}
+for module in sys.argv[1].split(","):
+    try:
+        __import__(module)
+    except Exception as exc:  # an ImportError, or a wheel built for another Python
+        missing[module] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(missing))
+"""
+
+
+EDITOR_MODULES = tuple(module for module, _ in EDITOR_DEPENDENCIES)
+
+
+def missing_modules(executable: Path, modules: Iterable[str] = EDITOR_MODULES,
+                    extra_paths: Iterable[Path] = (), run=subprocess.run) -> dict[str, str] | str:
+    """{module: why} for the modules `executable` cannot import (empty: all import), or a string saying why
+    that Python could not be asked at all."""
+    argv = [str(executable), "-c", _IMPORT_CODE, ",".join(modules), *(str(p) for p in extra_paths)]
+    try:
+        done = run(argv, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"cannot run {executable}: {exc}"
+    try:
+        missing = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        missing = None
+    if done.returncode != 0 or not isinstance(missing, dict):
+        return f"{executable} failed (exit status {done.returncode}): {(done.stderr or done.stdout).strip()[-300:]}"
+    return missing
+
+
+def _bundled_version(folder: Path, pattern: str, prefix: str) -> str | None:
+    """'3.10' from a bundled Python's file name, e.g. python310.dll or Versions/3.10."""
+    for found in sorted(folder.glob(pattern), reverse=True):
+        digits = found.name.removeprefix(prefix).split(".dll")[0]
+        if "." in digits:
+            return digits
+        if digits.isdigit() and len(digits) >= 2:
+            return f"{digits[0]}.{digits[1:]}"
+    return None
+
+
+def krita_python(resources: Path, env: dict[str, str] | None = None, platform: str | None = None) -> EditorPython:
+    """The Python Krita runs plugins with. A Linux distribution's Krita uses the system python3; the Windows and
+    macOS builds bundle their own (only its version is known); a Flatpak or AppImage bundles one we cannot see."""
+    env = dict(os.environ) if env is None else env
+    platform = sys.platform if platform is None else platform
+    if env.get("DRAGD_KRITA_PYTHON"):
+        return EditorPython(Path(env["DRAGD_KRITA_PYTHON"]))
+    if platform == "win32":
+        for root in filter(None, (env.get("ProgramFiles"), env.get("ProgramW6432"))):
+            version = _bundled_version(Path(root) / "Krita (x64)" / "bin", "python3*.dll", "python")
+            if version:
+                return EditorPython(version=version, platforms=("win_amd64",))
+        return EditorPython(note="Krita's bundled Python was not found under Program Files")
+    if platform == "darwin":
+        framework = Path("/Applications/krita.app/Contents/Frameworks/Python.framework/Versions")
+        version = _bundled_version(framework, "3.*", "") if framework.is_dir() else None
+        if version:
+            arch = "arm64" if platform_module.machine() == "arm64" else "x86_64"
+            return EditorPython(version=version, platforms=(f"macosx_11_0_{arch}", "macosx_10_9_universal2"))
+        return EditorPython(note="Krita's bundled Python was not found in /Applications/krita.app")
+    if ".var/app/org.kde.krita" in resources.as_posix():
+        return EditorPython(note="the Flatpak Krita bundles its own Python")
+    system = Path("/usr/bin/python3")
+    found = system if system.exists() else (Path(p) if (p := shutil.which("python3")) else None)
+    return describe_python(found) if found else EditorPython(note="no python3 found")
+
+
+def gimp_interpreter_files() -> list[Path]:
+    """GIMP 3's interpreter files (lines like `python3=/usr/bin/python3`) on a Linux system."""
+    return sorted({*Path("/usr/lib").glob("gimp/3.0/interpreters/*.interp"),
+                   *Path("/usr/lib").glob("*/gimp/3.0/interpreters/*.interp"),
+                   *Path("/usr/local/lib").glob("gimp/3.0/interpreters/*.interp")})
+
+
+def gimp_python(profile: Path, env: dict[str, str] | None = None, platform: str | None = None,
+                interpreter_files: Iterable[Path] | None = None) -> EditorPython:
+    """The Python GIMP 3 runs the plug-in with: the one its interpreter file names for `python3` (else the
+    python3 on PATH, as the plug-in's `#!/usr/bin/env python3` line says); on Windows GIMP's own python.exe."""
+    env = dict(os.environ) if env is None else env
+    platform = sys.platform if platform is None else platform
+    if env.get("DRAGD_GIMP_PYTHON"):
+        return EditorPython(Path(env["DRAGD_GIMP_PYTHON"]))
+    if platform == "win32":
+        for root in filter(None, (env.get("ProgramFiles"), env.get("ProgramW6432"))):
+            for name in ("python.exe", "python3.exe"):
+                candidate = Path(root) / "GIMP 3" / "bin" / name
+                if candidate.is_file():
+                    return describe_python(candidate)
+        return EditorPython(note="GIMP's python.exe was not found under Program Files\\GIMP 3")
+    if platform == "darwin":
+        for candidate in sorted(Path("/Applications").glob("GIMP*.app/Contents/MacOS/python3*")):
+            return describe_python(candidate)
+        return EditorPython(note="GIMP's bundled Python was not found in /Applications/GIMP.app")
+    if ".var/app/org.gimp.GIMP" in profile.as_posix():
+        return EditorPython(note="the Flatpak GIMP bundles its own Python")
+    for interp in gimp_interpreter_files() if interpreter_files is None else interpreter_files:
+        try:
+            lines = interp.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            name, _, value = line.partition("=")
+            if name.strip() in ("python3", "python") and value.strip().startswith("/"):
+                return describe_python(Path(value.strip()))
+    found = shutil.which("python3")
+    return describe_python(Path(found)) if found else EditorPython(note="no python3 found")
+
+
+# ---- the editors found here -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Editor:
+    name: str  # "Krita" or "GIMP"
+    location: Path  # Krita's resource folder, GIMP's profile
+    plugin: Path  # the plugin folder the editor step creates
+    lib: Path  # where the plugin puts wheels on its path
+    found: bool
+    settings: Path | None = None  # kritarc
+
+
+def find_krita(resources: Path | None = None) -> Editor:
+    resources = krita_step.default_resources() if resources is None else resources
+    plugin = resources / "pykrita" / krita_step.PLUGIN_NAME
+    return Editor("Krita", resources, plugin, plugin / "lib", resources.is_dir(), krita_step.default_kritarc())
+
+
+def find_gimp(profile: Path | None = None) -> Editor:
+    profile = gimp_step.default_profile() if profile is None else profile
+    plugin = gimp_step.plugin_folder(profile)
+    return Editor("GIMP", profile, plugin, plugin / "lib", profile.is_dir())
+
+
+def editor_python(editor: Editor, override: Path | None = None) -> EditorPython:
+    if override is not None:
+        return describe_python(override)
+    return krita_python(editor.location) if editor.name == "Krita" else gimp_python(editor.location)
+
+
+# ---- the manifest: what this installer created -------------------------------------------------------------
+
+
+@dataclass
+class Manifest:
+    """Every path the installer created, in creation order (a folder before what is inside it).
+
+    kind: `tree` (remove with everything in it: the venv), `dir` (remove only when empty), `file`,
+    `settings` (a settings file we created; removed only if it is blank once our entries are gone),
+    `link` (removed only while it still points where we pointed it)."""
+
+    data_dir: Path
+    created: list[dict[str, str]] = field(default_factory=list)
+    editors: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return manifest_path(self.data_dir)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Manifest | None:
+        path = manifest_path(data_dir)
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            created = [dict(entry) for entry in data["created"] if {"path", "kind"} <= set(entry)]
+            editors = {str(k): dict(v) for k, v in data.get("editors", {}).items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InstallError(f"the install manifest {path} is unreadable ({exc}); remove it by hand "
+                               "to start over") from None
+        return cls(data_dir, created, editors)
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps({"version": 1, "created": self.created, "editors": self.editors},
+                                        indent=1) + "\n", encoding="utf-8")
+
+    def add(self, path: Path, kind: str, **extra: str) -> None:
+        key = str(path)
+        if not any(entry["path"] == key for entry in self.created):
+            self.created.append({"path": key, "kind": kind, **extra})
+
+
+def missing_chain(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, outermost first."""
+    chain = []
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            break
+        chain.append(candidate)
+    return chain[::-1]
+
+
+class Creation:
+    """Notes which of `targets` (and their missing parents) an action creates, into the manifest:
+
+        with Creation(manifest, {folder: "tree", file: "file"}):
+            ...make them...
+    Parents become `dir` entries, removed at uninstall only if empty."""
+
+    def __init__(self, manifest: Manifest, targets: dict[Path, str]) -> None:
+        self.manifest, self.targets = manifest, targets
+
+    def __enter__(self) -> Creation:
+        self.new = {target: missing_chain(target) for target in self.targets}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for target, chain in self.new.items():  # recorded even when the action failed half-way
+            for path in chain:
+                if os.path.lexists(path):
+                    self.manifest.add(path, self.targets[target] if path == target else "dir")
+
+
+# ---- running pip ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pip:
+    python: Path
+    log: Path
+    build_isolation: bool = True
+
+    def run(self, args: Sequence[str], what: str) -> None:
+        print(f"  {what} ...", flush=True)
+        argv = [str(self.python), "-m", "pip", *args]
+        with self.log.open("a", encoding="utf-8") as log:
+            log.write(f"\n$ {' '.join(argv)}\n")
+            log.flush()
+            try:
+                done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=PIP_TIMEOUT_S)
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise InstallError(f"{what} failed: {exc}") from None
+        if done.returncode != 0:
+            tail = "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
+            raise InstallError(f"{what} failed (pip exit status {done.returncode}); the end of {self.log}:\n{tail}")
+
+    def install(self, args: Sequence[str], what: str) -> None:
+        # --no-cache-dir: no copy of a multi-GB torch wheel left in the user's cache, nothing outside our folders
+        isolation = [] if self.build_isolation else ["--no-build-isolation"]
+        self.run(["install", "--no-cache-dir", "--disable-pip-version-check", *isolation, *args], what)
+
+
+def package_requirements(python: Path) -> list[str]:
+    """The installed dragd's own requirements (its metadata, so pyproject.toml stays the one source)."""
+    code = ("import importlib.metadata as m, json; print(json.dumps([r for r in (m.requires('dragd') or []) "
+            "if 'extra ==' not in r]))")
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    try:
+        return [str(r) for r in json.loads(done.stdout)]
+    except ValueError:
+        raise InstallError(f"cannot read dragd's requirements: {done.stderr.strip()[-300:]}") from None
+
+
+def requirement_name(requirement: str) -> str:
+    for stop in "<>=!~;[ (":
+        requirement = requirement.split(stop, 1)[0]
+    return requirement.strip().lower().replace("_", "-")
+
+
+def site_packages(python: Path) -> Path:
+    done = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    if done.returncode != 0:
+        raise InstallError(f"{python} does not run: {done.stderr.strip()[-300:]}")
+    return Path(done.stdout.strip())
+
+
+# ---- install ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    data_dir: Path
+    torch: str = "auto"
+    torch_index_url: str | None = None
+    source: Path = Path(__file__).resolve().parent.parent
+    krita_dir: Path | None = None
+    gimp_dir: Path | None = None
+    krita_python: Path | None = None
+    gimp_python: Path | None = None
+    editors: bool = True
+    bin_dir: Path | None = None
+    reuse_packages_from: Path | None = None
+    python: Path = Path(sys.executable)
+
+
+def create_venv(options: Options, manifest: Manifest, venv: Path) -> None:
+    if venv_python(venv).exists():
+        print(f"- environment: upgrading {venv} in place")
+        return
+    print(f"- environment: creating {venv}")
+    # Reusing another environment's packages: pip, setuptools and torch come from there, through a .pth file.
+    without_pip = ["--without-pip"] if options.reuse_packages_from else []
+    with Creation(manifest, {venv: "tree"}):
+        done = subprocess.run([str(options.python), "-m", "venv", *without_pip, str(venv)], capture_output=True,
+                              text=True, timeout=SUBPROCESS_TIMEOUT_S * 5)
+    if done.returncode != 0:
+        raise InstallError(f"cannot create the environment {venv}: {done.stderr.strip()[-500:]} (on Debian or "
+                           "Ubuntu: sudo apt install python3-venv)")
+    if options.reuse_packages_from:
+        reused = Path(options.reuse_packages_from)
+        other = venv_python(reused)
+        if describe_python(other).version != describe_python(venv_python(venv)).version:
+            raise InstallError(f"{reused} is for another Python version than {options.python}")
+        (site_packages(venv_python(venv)) / "dragd-reuse.pth").write_text(f"{site_packages(other)}\n")
+
+
+def install_packages(options: Options, venv: Path, variant: str, pip: Pip) -> None:
+    if not (options.source / "pyproject.toml").is_file():
+        raise InstallError(f"{options.source} is not a dragd checkout (no pyproject.toml); run the installer "
+                           "from the repository it came with")
+    # dragd first without its dependencies, to read them from its metadata: torch may need its own index.
+    pip.install(["--no-deps", "--upgrade", str(options.source)], f"installing dragd from {options.source}")
+    requirements = package_requirements(venv_python(venv))
+    torch_req = next((r for r in requirements if requirement_name(r) == "torch"), FALLBACK_TORCH_REQUIREMENT)
+    others = [r for r in requirements if requirement_name(r) != "torch"]
+    torch_args = torch_pip_args(variant, torch_req, options.torch_index_url)
+    if torch_args:
+        pip.install(torch_args, f"installing {torch_req} ({variant} build)")
+    if others:
+        pip.install(others, "installing the other dependencies (" + ", ".join(map(requirement_name, others)) + ")")
+
+
+def link_command(options: Options, manifest: Manifest, venv: Path) -> str:
+    """Links `dragd` into the bin folder; says what happened."""
+    command = venv_command(venv, "dragd")
+    if options.bin_dir is None:
+        return f"the dragd command is {command} (add {command.parent} to PATH to type just `dragd`)"
+    link = options.bin_dir / command.name
+    if link.is_symlink() and Path(os.readlink(link)) == command:
+        return f"`dragd` is linked at {link}"
+    if os.path.lexists(link):
+        return f"left {link} alone (it is not ours); the dragd command is {command}"
+    with Creation(manifest, {link: "link"}):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(command)
+        manifest.add(link, "link", target=str(command))  # uninstall removes it only while it points there
+    on_path = str(options.bin_dir) in os.environ.get("PATH", "").split(os.pathsep)
+    return f"linked `dragd` at {link}" + ("" if on_path else f" ({options.bin_dir} is not on PATH yet: log in "
+                                                              "again, or add it to PATH)")
+
+
+def wheels_for(python: EditorPython, pip: Pip, folder: Path) -> list[Path]:
+    """pyzmq and msgpack wheels matching an editor's Python, downloaded into `folder`."""
+    assert python.version is not None
+    args = ["download", "--disable-pip-version-check", "--no-cache-dir", "--only-binary=:all:", "--no-deps",
+            "--implementation", "cp", "--python-version", python.version, "--dest", str(folder)]
+    for tag in python.platforms:
+        args += ["--platform", tag]
+    pip.run([*args, *(requirement for _, requirement in EDITOR_DEPENDENCIES)],
+            f"fetching pyzmq and msgpack wheels for Python {python.version} ({python.platforms[0]})")
+    return sorted(folder.glob("*.whl"))
+
+
+def editor_wheels(editor: Editor, python: EditorPython, pip: Pip, folder: Path, report: list[str]) -> list[Path]:
+    """Wheels the editor's plugin needs beside it: none when its Python imports pyzmq and msgpack already."""
+    if python.executable is not None and python.version is not None:
+        missing = missing_modules(python.executable)
+        if missing == {}:
+            report.append(f"{editor.name}'s Python ({python.executable}) imports pyzmq and msgpack")
+            return []
+        why = ", ".join(missing) if isinstance(missing, dict) else missing
+        report.append(f"{editor.name}'s Python ({python.executable}) lacks {why}: adding wheels to the plugin")
+    if python.version is None:
+        report.append(f"{editor.name}'s Python could not be determined ({python.note}). If the plugin reports "
+                      "that pyzmq or msgpack is missing, install them for that Python, or re-run with "
+                      f"--{editor.name.lower()}-python PATH pointing at it")
+        return []
+    try:
+        return wheels_for(python, pip, folder)
+    except InstallError:
+        report.append(f"WARNING: could not fetch pyzmq and msgpack wheels for {editor.name}'s Python (pip's log: "
+                      f"{pip.log}). Install them for {python.describe()} yourself (Debian/Ubuntu: sudo apt install "
+                      "python3-zmq python3-msgpack), or re-run this installer when online")
+        return []
+
+
+def install_editor(editor: Editor, options: Options, manifest: Manifest, pip: Pip, venv: Path) -> list[str]:
+    report: list[str] = []
+    override = options.krita_python if editor.name == "Krita" else options.gimp_python
+    python = editor_python(editor, override)
+    with tempfile.TemporaryDirectory(prefix="dragd-wheels-") as temporary:
+        wheels = editor_wheels(editor, python, pip, Path(temporary), report)
+        if editor.name == "Krita":
+            kritarc = editor.settings or krita_step.default_kritarc()
+            pykrita = editor.location / "pykrita"
+            targets = {editor.plugin: "tree", pykrita / krita_step.DESKTOP_FILE.name: "file",
+                       editor.location / "actions" / krita_step.ACTION_FILE.name: "file", kritarc: "settings"}
+            command = krita_step.default_daemon_command(str(venv_python(venv)))
+            with Creation(manifest, targets):
+                krita_step.install_krita_plugin(editor.location, kritarc, wheels, command)
+            manifest.editors["krita"] = {"resources": str(editor.location), "kritarc": str(kritarc)}
+            report.append(f"installed the Krita plugin into {editor.plugin} and enabled it in {kritarc}")
+        else:
+            with Creation(manifest, {editor.plugin: "tree"}):
+                gimp_step.install_gimp_plugin(editor.location, wheels)
+            manifest.editors["gimp"] = {"profile": str(editor.location)}
+            report.append(f"installed the GIMP plug-in into {editor.plugin}")
+    if python.executable is not None and wheels:
+        missing = missing_modules(python.executable, extra_paths=[editor.lib])
+        if missing != {}:
+            report.append(f"WARNING: {editor.name}'s Python still cannot import the plugin's dependencies "
+                          f"with the added wheels: {missing}")
+    if python.executable is not None:
+        manifest.editors[editor.name.lower()]["python"] = str(python.executable)
+    return report
+
+
+def install(options: Options) -> int:
+    manifest = Manifest.load(options.data_dir) or Manifest(options.data_dir)
+    venv = options.data_dir / VENV_NAME
+    variant, why = choose_torch(options.torch)
+    with Creation(manifest, {options.data_dir: "dir"}):
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+    log = options.data_dir / LOG_NAME
+    manifest.add(log, "file")
+    manifest.save()  # from here on, an interrupted install can still be uninstalled
+    done: list[str] = []
+    try:
+        create_venv(options, manifest, venv)
+        manifest.save()
+        print(f"- torch: {variant} build ({why})" if variant != "skip" else "- torch: not installed (--torch skip)")
+        pip = Pip(venv_python(venv), log, build_isolation=options.reuse_packages_from is None)
+        install_packages(options, venv, variant, pip)
+        done.append(f"installed dragd and its dependencies into {venv} (pip's log: {log})")
+        done.append(link_command(options, manifest, venv))
+        editors = [find_krita(options.krita_dir), find_gimp(options.gimp_dir)] if options.editors else []
+        for editor in editors:
+            if not (editor.found or editor.location in (options.krita_dir, options.gimp_dir)):
+                done.append(f"{editor.name}: no profile at {editor.location} (start {editor.name} once and run "
+                            f"this again, or give --{editor.name.lower()}-dir)")
+                continue
+            done.extend(install_editor(editor, options, manifest, pip, venv))
+            manifest.save()
+    finally:
+        manifest.save()
+    print("\nDone:")
+    for line in done:
+        print(f"  {line}")
+    dragd = "dragd" if options.bin_dir is not None else str(venv_command(venv, "dragd"))
+    print(f"\nNext:\n  {dragd} doctor            # checks everything, line by line")
+    print("  Krita: restart it, Settings > Dockers > DragGAN, 'New from model', draw a line on the points layer "
+          "from a handle to its target, then 'Drag'")
+    print("  GIMP:  restart it, File > Create > DragGAN new from model..., draw a path from handle to target "
+          "(Paths tool), then Filters > Distorts > DragGAN drag...")
+    print(f'  no editor: {dragd} drag --seed 0 --points "76,89:86,84" --out drag.png')
+    wrapper = Path(__file__).resolve().with_name("install.ps1" if os.name == "nt" else "install.sh")
+    print(f"  to remove everything this added: {wrapper} --uninstall")
+    return 0
+
+
+# ---- uninstall ----------------------------------------------------------------------------------------------
+
+
+def _remove(entry: dict[str, str], kept: list[str]) -> None:
+    path, kind = Path(entry["path"]), entry["kind"]
+    if not os.path.lexists(path):
+        return
+    if kind == "tree" and path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif kind == "link":
+        if path.is_symlink() and os.readlink(path) == entry.get("target", os.readlink(path)):
+            path.unlink()
+    elif kind == "settings":
+        if path.read_text(encoding="utf-8", errors="replace").strip():
+            kept.append(f"{path} (settings written since: kept)")
+        else:
+            path.unlink()
+    elif kind == "dir":
+        try:
+            path.rmdir()
+        except OSError:
+            kept.append(f"{path} (holds files the installer did not put there)")
+    else:
+        path.unlink()
+
+
+def uninstall(data_dir: Path) -> int:
+    manifest = Manifest.load(data_dir)
+    if manifest is None:
+        print(f"nothing to uninstall: no {MANIFEST_NAME} in {data_dir}")
+        return 0
+    if "krita" in manifest.editors:
+        where = manifest.editors["krita"]
+        krita_step.uninstall_krita_plugin(Path(where["resources"]), Path(where["kritarc"]))
+        print(f"- removed the Krita plugin from {where['resources']} and its entries in {where['kritarc']}")
+    if "gimp" in manifest.editors:
+        gimp_step.uninstall_gimp_plugin(Path(manifest.editors["gimp"]["profile"]))
+        print(f"- removed the GIMP plug-in from {manifest.editors['gimp']['profile']}")
+    kept: list[str] = []
+    entries = manifest.created[::-1]  # what is inside a folder before the folder
+    for entry in (e for e in entries if e["kind"] != "dir"):
+        _remove(entry, kept)
+    manifest.path.unlink()
+    for entry in (e for e in entries if e["kind"] == "dir"):
+        _remove(entry, kept)
+    print(f"- removed the dragd environment and the {len(manifest.created)} paths the installer had created")
+    for line in kept:
+        print(f"  kept {line}")
+    return 0
+
+
+# ---- command line -------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="install.sh", description="Install (or --uninstall) dragd: the daemon's "
+                                     "environment with torch, and the Krita and GIMP 3 plugins.")
+    parser.add_argument("--torch", choices=TORCH_CHOICES, default="auto",
+                        help="torch build: auto (default: CUDA with an NVIDIA GPU, MPS on Apple silicon, else CPU), "
+                             "or skip (provide torch yourself)")
+    parser.add_argument("--torch-index-url", help="install torch from this package index instead (e.g. "
+                        "https://download.pytorch.org/whl/cpu for a smaller CPU-only build on Linux)")
+    parser.add_argument("--data-dir", type=Path, help="where the environment and the manifest go (default: "
+                        f"{default_data_dir()})")
+    parser.add_argument("--krita-dir", type=Path, help="Krita's resource folder (default: "
+                        f"{krita_step.default_resources()})")
+    parser.add_argument("--gimp-dir", type=Path, help=f"GIMP 3's profile (default: {gimp_step.default_profile()})")
+    parser.add_argument("--krita-python", type=Path, help="the Python Krita runs plugins with, when it is not "
+                        "the one found (default: the system python3 on Linux)")
+    parser.add_argument("--gimp-python", type=Path, help="the Python GIMP runs plug-ins with, when it is not "
+                        "the one found")
+    parser.add_argument("--no-editors", action="store_true", help="only the daemon: leave Krita and GIMP alone")
+    parser.add_argument("--bin-dir", type=Path, help="where to link the dragd command (default: "
+                        f"{default_bin_dir()})")
+    parser.add_argument("--reuse-packages-from", type=Path, metavar="VENV",
+                        help="for developers and tests: make an existing environment's packages (torch, pip, "
+                             "...) visible in the new one instead of downloading them")
+    parser.add_argument("--dry-run", action="store_true", help="say what would be installed where, change nothing")
+    parser.add_argument("--uninstall", action="store_true", help="remove everything a previous install created")
+    return parser
+
+
+def dry_run(options: Options) -> int:
+    variant, why = choose_torch(options.torch)
+    print(f"environment: {options.data_dir / VENV_NAME} (Python {sys.version.split()[0]}, {options.python})")
+    print(f"torch: {variant} ({why})")
+    if options.editors:
+        for editor, override in ((find_krita(options.krita_dir), options.krita_python),
+                                 (find_gimp(options.gimp_dir), options.gimp_python)):
+            state = "found" if editor.found else "not found"
+            python = editor_python(editor, override).describe()
+            print(f"{editor.name}: {editor.location} ({state}); its Python: {python}")
+    return 0
+
+
+def _absolute(path: Path | None) -> Path | None:
+    return None if path is None else path.expanduser().absolute()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if sys.version_info < MIN_PYTHON:
+        print(f"dragd needs Python {'.'.join(map(str, MIN_PYTHON))} or newer; this is {sys.version.split()[0]}",
+              file=sys.stderr)
+        return 1
+    options = Options(
+        data_dir=(args.data_dir or default_data_dir()).expanduser().absolute(), torch=args.torch,
+        torch_index_url=args.torch_index_url, krita_dir=_absolute(args.krita_dir), gimp_dir=_absolute(args.gimp_dir),
+        krita_python=args.krita_python, gimp_python=args.gimp_python, editors=not args.no_editors,
+        bin_dir=_absolute(args.bin_dir) or default_bin_dir(),
+        reuse_packages_from=args.reuse_packages_from.absolute() if args.reuse_packages_from else None)
+    try:
+        if args.uninstall:
+            return uninstall(options.data_dir)
+        if args.dry_run:
+            return dry_run(options)
+        return install(options)
+    except (InstallError, krita_step.InstallError, gimp_step.InstallError, OSError) as exc:
+        print(f"dragd installer: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("dragd installer: interrupted; run it again to finish, or with --uninstall to undo", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
