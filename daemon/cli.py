@@ -245,6 +245,18 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import Setup, exit_status, run_checks, summary
+
+    optional = {name: Path(getattr(args, name)) if getattr(args, name) else None
+                for name in ("curve_keys", "krita_dir", "gimp_dir", "krita_python", "gimp_python")}
+    results = run_checks(Setup(address=args.address, client_name=args.client, timeout_s=args.timeout, **optional))
+    for result in results:
+        print(result.line(), flush=True)
+    print(summary(results))
+    return exit_status(results)
+
+
 # --- parser ---------------------------------------------------------------------------------------------
 
 
@@ -332,6 +344,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.add_argument("--client", default="client", help="name of the client key pair (default 'client')")
     p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("doctor", help="check the installation line by line: Python, torch, device, models, "
+                                      "editors, daemon; exit status 1 when something needed is broken")
+    p.add_argument("--address", help="the daemon's address (default: $DRAGD_ADDRESS, Krita's setting, or "
+                                     f"{DEFAULT_ADDRESS})")
+    p.add_argument("--curve-keys", help="keys folder from `dragd keys`, for a daemon served with --curve-keys")
+    p.add_argument("--client", default="client", help="client key name in that folder (default 'client')")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the daemon (default 2)")
+    p.add_argument("--krita-dir", help="Krita's resource folder, if not the usual one")
+    p.add_argument("--gimp-dir", help="GIMP 3's profile folder, if not the usual one")
+    p.add_argument("--krita-python", help="the Python Krita runs plugins with, if not the one found")
+    p.add_argument("--gimp-python", help="the Python GIMP runs plug-ins with, if not the one found")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 
