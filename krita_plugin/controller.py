@@ -253,6 +253,9 @@ class DragController:
         if self._connecting or self.state.busy:
             return
         if self.daemon is not None:
+            # Sessions belong to a connection: a new one cannot use the old one's.
+            for session_id in list(self.sessions):
+                self._forget(session_id, "the plugin reconnected to the daemon")
             self.daemon.close()
             self.daemon = None
         self._connecting = True
@@ -448,7 +451,7 @@ class DragController:
             self._move_handles(canvas, result.points)
             self._add_state(session, paste(base, result.image, *result.offset), result.history_index)
             how = {"reached": "every handle reached its target", "max_steps": "stopped at the step limit",
-                   "cancelled": "stopped; kept the image as it was"}[result.stopped]
+                   "cancelled": "stopped; kept the image reached so far"}[result.stopped]
             self._show(busy=False, dragging=False, progress=1.0,
                        message=f"Done after {result.steps} steps: {how}. Result: "
                                f"\"{session.layers[session.index][1]}\".")

@@ -359,6 +359,13 @@ def test_heartbeat_keeps_sessions_and_forgets_those_the_daemon_dropped() -> None
     assert controller.current is None and "is gone" in controller.state.session
 
 
+def test_reconnecting_forgets_the_old_connections_sessions() -> None:
+    controller, canvas, daemon, _ = generated()
+    controller.connect()
+    assert daemon.closed and controller.sessions == {} and "reconnected" in controller.state.session
+    assert controller.state.connected
+
+
 def test_close_frees_the_sessions_and_the_socket() -> None:
     controller, canvas, daemon, _ = generated()
     controller.close()

@@ -123,7 +123,8 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
                f"\nstderr: {done.stderr[-3000:]}")
     assert report, f"the self-test wrote no report\n{context}"
     assert not report["errors"], context
-    print(f"Krita run (start, daemon started by the plugin, new from model, {STEPS}-step drag, undo, redo): "
+    print(f"Krita run (start, daemon started by the plugin, new from model, {STEPS}-step drag, undo, redo, "
+          "a stopped drag, Krita's undo): "
           f"{seconds:.1f} s; steps: {report['steps']}")
 
     # The docker started the daemon itself and said so.
@@ -179,5 +180,14 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     assert (out / "result_redo.bgra").read_bytes() == result
     assert (out / "source_end.bgra").read_bytes() == source
     assert report["after_redo"]["active"] == "DragGAN points", "adding layers took the user off the points layer"
-    # Krita's own undo (Edit > Undo, Ctrl+Z) takes the result layer out as well.
-    assert report["after_krita_undo"]["layers"][-2:] == [label, "DragGAN points"], report["after_krita_undo"]
+    # Stop (pressed from the UI thread while the drag's worker waits) ends a 300-step drag within a step or
+    # two and keeps the state reached, as a new result layer.
+    stopped = report["after_stop"]
+    assert stopped["error"] == "" and "stopped; kept the image" in stopped["message"], stopped
+    steps_done = int(stopped["message"].split("Done after ")[1].split(" steps")[0])
+    pressed = int(report["stop_pressed_at"].split("Step ")[1].split(" ")[0])
+    assert pressed <= steps_done <= pressed + 5, (pressed, stopped["message"])
+    assert stopped["layers"][-4:] == [label, "DragGAN result 1", "DragGAN result 2", "DragGAN points"]
+
+    # Krita's own undo (Edit > Undo, Ctrl+Z) takes the newest result layer out as well.
+    assert report["after_krita_undo"]["layers"][-3:] == [label, "DragGAN result 1", "DragGAN points"]

@@ -24,6 +24,8 @@ DOC = json.loads(os.environ.get("DRAGD_SELFTEST_DOC", "[160, 144, 96.0]"))  # wi
 HANDLE = json.loads(os.environ.get("DRAGD_SELFTEST_HANDLE", "[64, 80]"))  # protocol pixels (centre origin)
 TARGET = json.loads(os.environ.get("DRAGD_SELFTEST_TARGET", "[64, 64]"))
 SELECTION = json.loads(os.environ.get("DRAGD_SELFTEST_SELECTION", "[32, 40, 64, 64]"))
+STOP_HANDLE, STOP_TARGET = [60, 90], [70, 90]  # the second drag, stopped after a few of its steps
+STOP_MAX_STEPS = 300
 DEADLINE_S = float(os.environ.get("DRAGD_SELFTEST_DEADLINE", "240"))
 POLL_MS = 100
 
@@ -261,6 +263,31 @@ class Scenario:
                                 "active": self.document.activeNode().name()}
         if result is not None:
             save("result_redo.bgra", layer_bytes(self.document, result))
+        # A long drag with a new line, stopped by the Stop action after a few steps.
+        points = node_by_name(self.document, "DragGAN points")
+        for shape in points.shapes():
+            shape.remove()
+        handle = [STOP_HANDLE[0] + 0.5, STOP_HANDLE[1] + 0.5]
+        target = [STOP_TARGET[0] + 0.5, STOP_TARGET[1] + 0.5]
+        points.addShapesFromSvg(svg_line(self.document, handle, target))
+        docker().panel.max_steps.setValue(STOP_MAX_STEPS)
+        trigger("dragd_drag")
+        self.stage = "wait_to_stop"
+
+    def wait_to_stop(self):
+        s = self.state()
+        if s.error:
+            finish(f"the long drag failed: {s.error}")
+        if s.dragging and s.progress * STOP_MAX_STEPS >= 3:
+            report["stop_pressed_at"] = s.message
+            trigger("dragd_stop")
+            self.stage = "wait_stopped"
+
+    def wait_stopped(self):
+        s = self.state()
+        if s.busy:
+            return
+        report["after_stop"] = {"layers": layer_names(self.document), "message": s.message, "error": s.error}
         source = node_by_name(self.document, docker().controller.current.label)
         save("source_end.bgra", layer_bytes(self.document, source))
         trigger("edit_undo")  # Krita's own undo (Ctrl+Z)
