@@ -6,7 +6,8 @@
 
 Formats are told apart by their first bytes, never by the file name: safetensors (a length-prefixed
 JSON header), torch.save files (a zip archive, or the legacy pickle with torch's magic number; read as
-rosinality checkpoints) and NVIDIA network pickles (any other pickle).
+rosinality checkpoints), TensorFlow-era StyleGAN pickles (a pickle naming `dnnlib.tflib.network` at its
+start) and NVIDIA network pickles (any other pickle).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from . import canonical, nvidia_pickle, rosinality
+from . import canonical, nvidia_pickle, rosinality, tf_pickle
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -38,6 +39,7 @@ READERS: dict[str, Callable[[Path], Checkpoint]] = {
     canonical.FORMAT: canonical.read_canonical,
     rosinality.FORMAT: rosinality.read_rosinality,
     nvidia_pickle.FORMAT: nvidia_pickle.read_nvidia_pickle,
+    tf_pickle.FORMAT: tf_pickle.read_tf_pickle,
 }
 
 
@@ -61,9 +63,10 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC):
         return rosinality.FORMAT
     if len(head) >= 2 and head[0] == 0x80 and head[1] in PICKLE_PROTOCOLS:
-        return nvidia_pickle.FORMAT
+        return tf_pickle.FORMAT if tf_pickle.names_tf_network(path) else nvidia_pickle.FORMAT
     raise UnknownFormatError(
-        f"{path.name} is not a model file dragd reads (safetensors, NVIDIA StyleGAN2 .pkl, rosinality .pt)")
+        f"{path.name} is not a model file dragd reads (safetensors, NVIDIA StyleGAN2 .pkl, TensorFlow StyleGAN2 "
+        ".pkl, rosinality .pt)")
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:

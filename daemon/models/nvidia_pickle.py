@@ -176,10 +176,11 @@ class RestrictedUnpickler(pickle.Unpickler):
 # --- walking the unpickled data -------------------------------------------------------------------
 
 
-def unpickle(file: BinaryIO) -> Any:
-    """Unpickles `file` with `RestrictedUnpickler`; every failure is a `CheckpointError`."""
+def unpickle(file: BinaryIO, unpickler: type[pickle.Unpickler] | None = None) -> Any:
+    """Unpickles `file` with `RestrictedUnpickler` (or another restricted `unpickler`); every failure is a
+    `CheckpointError`."""
     try:
-        return RestrictedUnpickler(file).load()
+        return (unpickler or RestrictedUnpickler)(file).load()
     except CheckpointError:
         raise
     except EOFError as exc:

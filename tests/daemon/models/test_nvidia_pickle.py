@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import torch
 from dragd.daemon.models.checkpoint import (
+    CheckpointError,
     CorruptCheckpointError,
     StateDictMismatchError,
     UnsafeCheckpointError,
@@ -146,10 +147,11 @@ def test_numpy_object_dtype_is_refused():
 
 
 def test_tensorflow_era_pickle_gets_a_clear_error(tmp_path):
-    # The first opcodes of a TF-era pickle: a dnnlib.tflib.network.Network object.
+    # The first opcodes of a TF-era pickle: a dnnlib.tflib.network.Network object. tf_pickle reads such
+    # files (tests/daemon/models/test_tf_pickle.py); this stub, a network without its state, is a damaged one.
     path = tmp_path / "tf.pkl"
     path.write_bytes(b"\x80\x03cdnnlib.tflib.network\nNetwork\nq\x00)\x81q\x01.")
-    with pytest.raises(UnsupportedCheckpointError, match="TensorFlow"):
+    with pytest.raises(CheckpointError, match="TensorFlow network"):
         read_checkpoint(path)
 
 
