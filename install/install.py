@@ -68,17 +68,26 @@ class InstallError(Exception):
 
 def default_data_dir(env: dict[str, str] | None = None, home: Path | None = None,
                      platform: str | None = None) -> Path:
-    """platformdirs' `user_data_dir("dragd")`, which the daemon uses for its models. The installer runs before
-    platformdirs is installed, so this mirrors its rules (a test keeps the two equal)."""
+    """platformdirs' `user_data_dir("dragd")`, which the daemon uses for its models. The installer usually runs
+    before platformdirs is installed; then this mirrors its rules (a test keeps the two equal)."""
+    if env is None and home is None and platform is None:
+        try:
+            import platformdirs
+
+            return Path(platformdirs.user_data_dir(APP_NAME))
+        except ImportError:
+            pass
     env = dict(os.environ) if env is None else env
     home = Path.home() if home is None else home
     platform = sys.platform if platform is None else platform
     if platform == "win32":  # platformdirs: %LOCALAPPDATA%\<appauthor = appname>\<appname>
         return Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local") / APP_NAME / APP_NAME
+    xdg = env.get("XDG_DATA_HOME", "").strip()  # platformdirs 4 honours it on macOS too
+    if xdg:
+        return Path(xdg) / APP_NAME
     if platform == "darwin":
         return home / "Library" / "Application Support" / APP_NAME
-    xdg = env.get("XDG_DATA_HOME", "").strip()
-    return Path(xdg if xdg else home / ".local" / "share") / APP_NAME
+    return home / ".local" / "share" / APP_NAME
 
 
 def default_bin_dir(home: Path | None = None, platform: str | None = None) -> Path | None:
@@ -297,6 +306,7 @@ def gimp_python(profile: Path, env: dict[str, str] | None = None, platform: str 
         return EditorPython(note="GIMP's bundled Python was not found in /Applications/GIMP.app")
     if ".var/app/org.gimp.GIMP" in profile.as_posix():
         return EditorPython(note="the Flatpak GIMP bundles its own Python")
+    named: dict[str, str] = {}
     for interp in gimp_interpreter_files() if interpreter_files is None else interpreter_files:
         try:
             lines = interp.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -304,8 +314,11 @@ def gimp_python(profile: Path, env: dict[str, str] | None = None, platform: str 
             continue
         for line in lines:
             name, _, value = line.partition("=")
-            if name.strip() in ("python3", "python") and value.strip().startswith("/"):
-                return describe_python(Path(value.strip()))
+            if value.strip().startswith("/"):
+                named.setdefault(name.strip(), value.strip())
+    for name in ("python3", "python"):  # the plug-in's first line says python3
+        if name in named:
+            return describe_python(Path(named[name]))
     found = shutil.which("python3")
     return describe_python(Path(found)) if found else EditorPython(note="no python3 found")
 
