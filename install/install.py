@@ -522,12 +522,20 @@ def create_venv(options: Options, manifest: Manifest, venv: Path) -> None:
         (site_packages(venv_python(venv)) / "dragd-reuse.pth").write_text(f"{site_packages(other)}\n")
 
 
+_NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "venv", "build", "dist", "out", "*.egg-info", "__pycache__",
+                                     ".*_cache", ".hypothesis", ".cache", "tests", "benchmarks", "docs")
+
+
 def install_packages(options: Options, venv: Path, variant: str, pip: Pip) -> None:
     if not (options.source / "pyproject.toml").is_file():
         raise InstallError(f"{options.source} is not a dragd checkout (no pyproject.toml); run the installer "
                            "from the repository it came with")
-    # dragd first without its dependencies, to read them from its metadata: torch may need its own index.
-    pip.install(["--no-deps", "--upgrade", str(options.source)], f"installing dragd from {options.source}")
+    # dragd first without its dependencies, to read them from its metadata: torch may need its own index. It is
+    # built from a clean copy: setuptools' build/ folder in a checkout keeps files deleted since, and would ship them.
+    with tempfile.TemporaryDirectory(prefix="dragd-source-") as temporary:
+        clean = Path(temporary) / "dragd"
+        shutil.copytree(options.source, clean, ignore=_NOT_SOURCE)
+        pip.install(["--no-deps", "--upgrade", str(clean)], f"installing dragd from {options.source}")
     requirements = package_requirements(venv_python(venv))
     torch_req = next((r for r in requirements if requirement_name(r) == "torch"), FALLBACK_TORCH_REQUIREMENT)
     others = [r for r in requirements if requirement_name(r) != "torch"]
