@@ -199,6 +199,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from .models.registry import list_models, user_models_dir
 
+    if args.fetch_lpips:
+        from .invert.lpips import fetch_lpips_weights
+
+        def report(name: str, done: int, total: int | None) -> None:
+            size = f"{done / 2**20:.0f}/{total / 2**20:.0f} MiB" if total else f"{done / 2**20:.0f} MiB"
+            print(f"\r{name}: {size}", end="", file=sys.stderr, flush=True)
+
+        for path in fetch_lpips_weights(on_progress=report):
+            print(f"\nchecked {path}", file=sys.stderr)
+        return 0
     models = list_models()
     if args.json:
         print(json.dumps([m.to_dict() for m in models], indent=1))
@@ -316,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the models dragd knows")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--fetch-lpips", action="store_true",
+                   help="download the LPIPS/VGG16 weights photo inversion uses (about 530 MB, checksummed)")
     p.set_defaults(func=cmd_models)
     from ..protocol.limits import DEFAULT_ADDRESS
 

@@ -105,7 +105,7 @@ def landmarks_available() -> bool:
 
 
 def find_landmarks(rgb: np.ndarray, within: Rect | None = None) -> np.ndarray | None:
-    """68 x 2 landmarks (photo pixels) of the largest face whose box centre lies in `within`, or None.
+    """68 x 2 landmarks (photo pixels) of the face that overlaps `within` most (largest face when None).
 
     Raises LandmarksUnavailable when dlib or its model is missing.
     """
@@ -117,12 +117,11 @@ def find_landmarks(rgb: np.ndarray, within: Rect | None = None) -> np.ndarray | 
     best, best_area = None, 0
     for face in faces:
         left, top, right, bottom = (v * shrink for v in (face.left(), face.top(), face.right(), face.bottom()))
-        cx, cy = (left + right) / 2, (top + bottom) / 2
-        if within is not None:
+        if within is None:
+            area = (right - left) * (bottom - top)
+        else:  # the overlap with the region: a selection of just the mouth still finds its face
             x, y, w, h = within
-            if not (x <= cx < x + w and y <= cy < y + h):
-                continue
-        area = (right - left) * (bottom - top)
+            area = max(0, min(right, x + w) - max(left, x)) * max(0, min(bottom, y + h) - max(top, y))
         if area > best_area:
             best, best_area = (left, top, right, bottom), area
     if best is None:

@@ -56,7 +56,8 @@ def download(url: str, dest: Path, sha256: str, on_progress: Callable[[int, int 
         else:
             raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise DownloadError(f"cannot download {url}: {exc} (the partial file is kept; run again to resume)") from None
+        resume = " (the partial file is kept; run again to resume)" if part.is_file() and part.stat().st_size else ""
+        raise DownloadError(f"cannot download {url}: {exc}{resume}") from None
     actual = sha256_of(part)
     if actual != sha256:
         part.unlink()

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 
 from .lpips import LpipsVgg
 
+LPIPS_MAX_SIZE = 256
+
 
 def pixel_loss(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(image, target)
@@ -55,8 +57,16 @@ class ReconstructionLoss:
 
     def __call__(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.lpips is not None:
-            return self.lpips(image, target).sum() + pixel_loss(image, target)
+            return perceptual_distance(self.lpips, image, target) + pixel_loss(image, target)
         return pixel_loss(image, target) + multiscale_loss(image, target)
+
+
+def perceptual_distance(lpips: LpipsVgg, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """LPIPS at no more than 256 px (area-downsampled above it), as StyleGAN2's projector measures it."""
+    if image.shape[-1] > LPIPS_MAX_SIZE:
+        image = F.interpolate(image, size=(LPIPS_MAX_SIZE, LPIPS_MAX_SIZE), mode="area")
+        target = F.interpolate(target, size=(LPIPS_MAX_SIZE, LPIPS_MAX_SIZE), mode="area")
+    return lpips(image, target).sum()
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

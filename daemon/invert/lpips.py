@@ -47,7 +47,7 @@ HEADS_FILE = WeightsFile("lpips-vgg-v0.1.pth",
                          "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868")
 LPIPS_FILES = (VGG16_FILE, HEADS_FILE)
 NO_LPIPS = ("LPIPS weights not installed: inverting with pixel losses only (lower quality); "
-            "fetch them once with `fetch_lpips_weights` (about 530 MB)")
+            "fetch them once with `dragd models --fetch-lpips` (about 530 MB)")
 
 
 class LpipsWeightsError(ValueError):

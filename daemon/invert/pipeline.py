@@ -22,7 +22,7 @@ import torch
 
 from ..models.stylegan2 import Generator, to_uint8_image
 from .align import NO_FACE, FaceAlignment, LandmarksUnavailable, face_frame, find_landmarks
-from .losses import ReconstructionLoss, psnr
+from .losses import ReconstructionLoss, perceptual_distance, psnr
 from .lpips import NO_LPIPS, LpipsVgg
 from .paste import PastePlan, paste_back, plan_paste
 from .project import ProjectionOptions, project
@@ -94,7 +94,13 @@ class Inversion:
         return [(float(x), float(y)) for x, y in self.frame.to_photo(np.array(points, dtype=np.float64))]
 
     def paste(self, original: np.ndarray, edited_model_rgb: np.ndarray) -> np.ndarray:
+        """The whole photo with the edit composited in (equal to `original` outside `plan.box`)."""
         return paste_back(original, edited_model_rgb, self.frame, self.plan)
+
+    def paste_patch(self, original: np.ndarray, edited_model_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """Only the part that can change: the pasted `plan.box` and its top-left (x, y) in the photo."""
+        x, y, w, h = self.plan.box
+        return self.paste(original, edited_model_rgb)[y:y + h, x:x + w], (x, y)
 
 
 def _selection(width: int, height: int, rect: Rect, mask: np.ndarray | None) -> np.ndarray:
@@ -195,7 +201,7 @@ def invert(generator: Generator, rgb: np.ndarray, region: Rect | None = None, ma
 
     with torch.no_grad():
         image = local.synthesis(ws)
-        perceptual = None if lpips is None else float(lpips(image, target).sum())
+        perceptual = None if lpips is None else float(perceptual_distance(lpips, image, target))
     reconstruction = to_uint8_image(image)
     quality = Quality(psnr(reconstruction, target_u8), perceptual)
     return Inversion(ws, local, frame, plan, target_u8, reconstruction, quality, projection_psnr, aligned, notes,

@@ -75,7 +75,9 @@ def test_landmarks_on_a_real_face_photo():
     assert lm is not None and lm.shape == (68, 2)
     eyes = face_points(lm)[:2]
     assert np.allclose(eyes, [[203, 101.5], [246.5, 104]], atol=4)  # where the eyes are, checked by eye
-    assert find_landmarks(astronaut, within=(0, 300, 100, 100)) is None  # no face centred there
+    assert find_landmarks(astronaut, within=(0, 300, 100, 100)) is None  # no face there
+    mouth_only = find_landmarks(astronaut, within=(195, 130, 60, 20))
+    assert mouth_only is not None and np.allclose(mouth_only, lm)  # a selection of part of a face finds it
     assert find_landmarks(photo("chelsea.png")) is None  # a cat
 
 

@@ -97,6 +97,9 @@ def test_drag_and_paste_back_leave_the_rest_of_the_photo_identical(embedded_gene
                                                                                                 feather)])
     x, y, w, h = region
     assert (pasted[y:y + h, x:x + w] != sample[y:y + h, x:x + w]).any()
+    patch, (px, py) = inversion.paste_patch(sample, result.image)
+    assert np.array_equal(patch, pasted[py:py + patch.shape[0], px:px + patch.shape[1]])
+    assert (px, py, patch.shape[1], patch.shape[0]) == inversion.plan.box
 
 
 @pytest.mark.skipif(not landmarks_available(), reason="the optional extra dragd[faces] is not installed")
