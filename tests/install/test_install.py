@@ -126,10 +126,15 @@ def test_install_places_everything_upgrades_in_place_and_uninstall_restores_the_
     assert changed == {".config/kritarc"}
     assert before.keys() <= after.keys()
 
-    # The daemon's environment: dragd installed into it (not the checkout's editable copy), torch lent.
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import dragd.daemon, torch; "
-                            "print(dragd.daemon.__file__)"], capture_output=True, text=True, check=True).stdout
-    assert Path(where.strip()).is_relative_to(venv)
+    # The daemon's environment: dragd installed into it (not the checkout's editable copy), torch lent, and the
+    # data files a package needs shipped with it (the embedded model, the editors' plugin entry files).
+    code = ("import dragd.daemon, torch; from dragd.daemon.models.registry import find_model; "
+            "from dragd.install import gimp, krita; print(dragd.daemon.__file__); print(find_model(None).path); "
+            "print(gimp.ENTRY_FILE); print(krita.DESKTOP_FILE); print(krita.ACTION_FILE)")
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split("\n")[:5]
+    for path in map(Path, where):
+        assert path.is_relative_to(venv) and path.is_file(), path
     assert os.readlink(home / ".local" / "bin" / "dragd") == str(venv / "bin" / "dragd")
     assert (venv / "bin" / "dragd").is_file() and (data / "install.log").is_file()
 
