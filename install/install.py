@@ -468,6 +468,16 @@ def package_requirements(python: Path) -> list[str]:
         raise InstallError(f"cannot read dragd's requirements: {done.stderr.strip()[-300:]}") from None
 
 
+def installed_torch_build(python: Path) -> str | None:
+    """"cuda" or "cpu" for the torch already in the environment of `python`; None when there is none."""
+    code = "import torch; print('cuda' if torch.version.cuda else 'cpu')"
+    try:
+        done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def requirement_name(requirement: str) -> str:
     for stop in "<>=!~;[ (":
         requirement = requirement.split(stop, 1)[0]
@@ -540,6 +550,9 @@ def install_packages(options: Options, venv: Path, variant: str, pip: Pip) -> No
     torch_req = next((r for r in requirements if requirement_name(r) == "torch"), FALLBACK_TORCH_REQUIREMENT)
     others = [r for r in requirements if requirement_name(r) != "torch"]
     torch_args = torch_pip_args(variant, torch_req, options.torch_index_url)
+    if torch_args and variant == "cuda" and installed_torch_build(venv_python(venv)) == "cpu":
+        # pip counts a CPU build of the same version as satisfying the pin: replace it explicitly
+        torch_args = ["--force-reinstall", *torch_args]
     if torch_args:
         pip.install(torch_args, f"installing {torch_req} ({variant} build)")
     if others:
@@ -737,7 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--torch-index-url", help="install torch from this package index instead (e.g. "
                         "https://download.pytorch.org/whl/cpu for a smaller CPU-only build on Linux)")
     parser.add_argument("--data-dir", type=Path, help="where the environment and the manifest go (default: "
-                        f"{default_data_dir()})")
+                        f"{default_data_dir()}); models stay in the default one's models/ (or $DRAGD_MODELS_DIR)")
     parser.add_argument("--krita-dir", type=Path, help="Krita's resource folder (default: "
                         f"{krita_step.default_resources()})")
     parser.add_argument("--gimp-dir", type=Path, help=f"GIMP 3's profile (default: {gimp_step.default_profile()})")

@@ -297,6 +297,8 @@ def test_missing_modules_and_a_python_that_does_not_run(tmp_path):
     broken.chmod(0o755)
     assert "exit status 3" in installer.missing_modules(broken)
     assert installer.describe_python(broken).version is None
+    assert installer.installed_torch_build(Path(sys.executable)) in ("cpu", "cuda")
+    assert installer.installed_torch_build(lacking) is None  # no torch there
 
 
 def test_editor_pythons_found_from_interpreter_files_and_bundles(tmp_path):
