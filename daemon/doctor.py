@@ -21,9 +21,13 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..install import install as installer
 from ..install import krita as krita_step
+
+if TYPE_CHECKING:
+    from .models.registry import ModelInfo
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 MIN_PYTHON = installer.MIN_PYTHON
@@ -129,14 +133,9 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def expected_sha256(info: object) -> str | None:
-    """The checksum a model should have, where dragd knows one (the model's own record)."""
-    value = getattr(info, "sha256", None)
-    return value if isinstance(value, str) and value else None
-
-
-def check_model(info) -> Result:
-    """One model: present, a safetensors file dragd can read (header only, nothing executed), its checksum."""
+def check_model(info: ModelInfo) -> Result:
+    """One model: present, a safetensors file dragd can read (header only, nothing executed), and its checksum
+    against the one recorded when it was installed (`dragd models download` / `add` write it to its sidecar)."""
     from safetensors import SafetensorError, safe_open
 
     topic = f"model {info.name}"
@@ -151,15 +150,29 @@ def check_model(info) -> Result:
     if not has_config:
         return Result(FAIL, topic, f"{info.path} lacks its generator config (re-convert it with `dragd convert`)")
     digest = file_sha256(Path(info.path))
-    expected = expected_sha256(info)
-    if expected and expected.lower() != digest:
-        return Result(FAIL, topic, f"checksum mismatch: {info.path} has sha256 {digest[:16]}..., expected "
-                                   f"{expected[:16]}...; download it again")
-    checked = "matches its record" if expected else "no recorded checksum to compare"
-    return Result(OK, topic, f"{info.domain}, {tensors} tensors, sha256 {digest[:16]}... ({checked})")
+    if info.sha256 and info.sha256.lower() != digest:
+        return Result(FAIL, topic, f"checksum mismatch: {info.path} has sha256 {digest[:16]}..., its record says "
+                                   f"{info.sha256[:16]}...: the file changed or is damaged; download or add it again")
+    checked = "matches its record" if info.sha256 else "no recorded checksum to compare"
+    size = f"{info.resolution[1]}x{info.resolution[0]} px, " if info.resolution else ""
+    return Result(OK, topic, f"{info.domain}, {size}{tensors} tensors, sha256 {digest[:16]}... ({checked})")
 
 
-def check_models(list_models: Callable[[], Iterable] | None = None) -> list[Result]:
+def check_catalogue(installed: Iterable[str]) -> Result:
+    """Which of the catalogue's models could still be downloaded."""
+    from .models.catalogue import CatalogueError, load_catalogue
+
+    try:
+        names = [name for name in load_catalogue() if name not in set(installed)]
+    except CatalogueError as exc:
+        return Result(WARN, "catalogue", str(exc))
+    if not names:
+        return Result(OK, "catalogue", "every model of the catalogue is installed")
+    return Result(OK, "catalogue", f"{len(names)} more to download with `dragd models download NAME`: "
+                                   f"{', '.join(names)}")
+
+
+def check_models(list_models: Callable[[], Iterable[ModelInfo]] | None = None) -> list[Result]:
     from .models.registry import DEFAULT_MODEL, user_models_dir
     from .models.registry import list_models as registry_models
 
@@ -167,7 +180,9 @@ def check_models(list_models: Callable[[], Iterable] | None = None) -> list[Resu
     results = [check_model(info) for info in models]
     if not any(info.name == DEFAULT_MODEL for info in models):
         results.append(Result(FAIL, "models", f"the default model {DEFAULT_MODEL} is missing: reinstall dragd"))
-    results.append(Result(OK, "models", f"{len(models)} found; your own go to {user_models_dir()}"))
+    results.append(Result(OK, "models", f"{len(models)} installed; downloaded and added ones go to "
+                                        f"{user_models_dir()}"))
+    results.append(check_catalogue(info.name for info in models))
     return results
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from dragd.daemon import cli, doctor
-from dragd.daemon.models.registry import DEFAULT_MODEL, find_model
+from dragd.daemon.models.registry import DEFAULT_MODEL, ModelInfo, find_model
 from dragd.daemon.server.app import Daemon
 from dragd.daemon.server.config import ServerConfig
 from dragd.daemon.server.security import create_keys
@@ -115,25 +115,27 @@ def test_a_broken_model_file_fails(home, capsys, tmp_path):
 def test_check_model_verifies_a_recorded_checksum(tmp_path):
     embedded = find_model(None)
     digest = doctor.file_sha256(embedded.path)
-    model = SimpleNamespace(name="m", path=embedded.path, domain="faces", sha256=digest)
+    model = replace(embedded, sha256=digest)
     assert doctor.check_model(model).status == doctor.OK and "matches its record" in doctor.check_model(model).text
-    wrong = SimpleNamespace(name="m", path=embedded.path, domain="faces", sha256="0" * 64)
+    assert "128x128 px" in doctor.check_model(model).text
+    wrong = replace(embedded, sha256="0" * 64)
     assert doctor.check_model(wrong).status == doctor.FAIL and "checksum mismatch" in doctor.check_model(wrong).text
-    gone = SimpleNamespace(name="m", path=tmp_path / "gone.safetensors", domain="faces")
+    gone = ModelInfo("m", tmp_path / "gone.safetensors")
     assert doctor.check_model(gone).status == doctor.FAIL and "missing" in doctor.check_model(gone).text
     no_config = tmp_path / "plain.safetensors"
     import numpy as np
     from safetensors.numpy import save_file
 
     save_file({"x": np.zeros(2, np.float32)}, str(no_config))
-    plain = SimpleNamespace(name="p", path=no_config, domain="x")
+    plain = ModelInfo("p", no_config)
     assert "lacks its generator config" in doctor.check_model(plain).text
 
 
 def test_the_default_model_missing_fails(tmp_path):
     results = doctor.check_models(lambda: [])
-    assert [r.status for r in results] == [doctor.FAIL, doctor.OK]
+    assert [r.status for r in results] == [doctor.FAIL, doctor.OK, doctor.OK]
     assert DEFAULT_MODEL in results[0].text
+    assert "ffhq-512" in results[2].text and "dragd models download NAME" in results[2].text
 
 
 def test_address_and_security(tmp_path):
