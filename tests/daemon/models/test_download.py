@@ -1,0 +1,336 @@
+"""Model downloads and installs, with no network: fixture files served by a small HTTP server on loopback.
+
+The server speaks HTTP Range (206 + Content-Range) and can misbehave on request: cut a transfer short after
+announcing the full length, ignore Range, answer with a web page or an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import torch
+from dragd.daemon.models import download as dl
+from dragd.daemon.models.catalogue import parse_catalogue
+from dragd.daemon.models.checkpoint import CheckpointNotFoundError
+from dragd.daemon.models.loader import load_generator
+from dragd.daemon.models.registry import find_model, list_models
+from model_fixtures import TINY, TINY_UNCLAMPED, nvidia_pickle_bytes, outputs, random_generator, write_rosinality
+from tf_fixtures import tf_pickle_bytes, tf_representable
+
+# --- a loopback HTTP server with Range support -----------------------------------------------------
+
+
+@dataclass
+class Served:
+    files: dict[str, bytes] = field(default_factory=dict)
+    cut_once: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before the connection drops
+    ignore_range: bool = False
+    html: set[str] = field(default_factory=set)
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
+    bytes_sent: int = 0
+
+
+class RangeHandler(BaseHTTPRequestHandler):
+    served: Served
+
+    def log_message(self, *args: object) -> None:  # keep the test output quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        served = self.server.served  # type: ignore[attr-defined]
+        served.requests.append((self.path, self.headers.get("Range")))
+        if self.path in served.html:
+            self._send(200, b"<html>virus scan warning</html>", {"Content-Type": "text/html; charset=utf-8"})
+            return
+        body = served.files.get(self.path)
+        if body is None:
+            self._send(404, b"not found", {"Content-Type": "text/plain"})
+            return
+        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if match and not served.ignore_range:
+            start = int(match.group(1))
+            if start >= len(body):
+                self._send(416, b"", {"Content-Range": f"bytes */{len(body)}"})
+                return
+            self._send(206, body[start:], {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"})
+            return
+        cut = served.cut_once.pop(self.path, None)
+        self._send(200, body, {}, cut)
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str], cut: int | None = None) -> None:
+        self.send_response(status)
+        headers.setdefault("Content-Type", "application/octet-stream")
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))  # the full length, even when cutting short
+        self.end_headers()
+        sent = body if cut is None else body[:cut]
+        self.wfile.write(sent)
+        self.server.served.bytes_sent += len(sent)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Served]]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    httpd.served = Served()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.served  # type: ignore[attr-defined]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "models"
+    monkeypatch.setenv("DRAGD_MODELS_DIR", str(folder))
+    return folder
+
+
+def catalogue_for(base: str, path: str, resolution: tuple[int, int] = (16, 16), sha256: str | None = None,
+                  mirrors: tuple[str, ...] = (), name: str = "tiny", fmt: str = "nvidia-pickle"):
+    return parse_catalogue({"format_version": 1, "models": [{
+        "name": name, "title": "Tiny test model", "domain": "cars", "resolution": list(resolution),
+        "url": base + path, "mirrors": list(mirrors), "file_name": "tiny.pkl", "format": fmt,
+        "page": base + "/page", "sha256": sha256, "download_size": None, "licence": "test only",
+        "default_step_size": 0.002, "description": "a tiny random generator"}]})
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- the fixture files, one per format --------------------------------------------------------------
+
+
+def _rosinality_bytes(generator, tmp_path: Path) -> bytes:
+    return write_rosinality(tmp_path / "ros.pt", generator).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def sources():
+    return {"nvidia": random_generator(TINY, seed=11), "tf": tf_representable(random_generator(TINY_UNCLAMPED, 12)),
+            "rosinality": random_generator(TINY_UNCLAMPED, seed=13),
+            "portrait": random_generator(replace(TINY, square=False), seed=14)}
+
+
+def file_bytes(kind: str, generator, tmp_path: Path) -> bytes:
+    if kind in ("nvidia", "portrait"):
+        return nvidia_pickle_bytes(generator, only_g_ema=kind == "portrait")
+    if kind == "tf":
+        return tf_pickle_bytes(generator)
+    return _rosinality_bytes(generator, tmp_path)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# --- downloads ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["nvidia", "tf", "rosinality", "portrait"])
+def test_download_converts_each_format_and_records_its_checksum(tmp_path, server, models_dir, sources, kind):
+    base, served = server
+    generator = sources[kind]
+    body = file_bytes(kind, generator, tmp_path)
+    served.files["/model.bin"] = body
+    shape = generator.cfg.img_shape
+    seen: list[tuple[int, int | None]] = []
+    info = dl.download("tiny", on_progress=lambda done, total: seen.append((done, total)),
+                       catalogue=catalogue_for(base, "/model.bin", shape))
+    assert info.path == models_dir / "tiny.safetensors"
+    assert leftovers(models_dir) == ["checksums.json", "tiny.json", "tiny.safetensors"]  # no .partial, no .pkl
+    assert torch.equal(outputs(load_generator(info.path)), outputs(generator))
+    sidecar = json.loads((models_dir / "tiny.json").read_text())
+    assert sidecar["resolution"] == list(shape) and sidecar["domain"] == "cars"
+    assert sidecar["sha256"] == dl.sha256_of(info.path) and sidecar["source_sha256"] == sha(body)
+    assert sidecar["source"] == base + "/model.bin" and sidecar["default_step_size"] == 0.002
+    assert seen[-1] == (len(body), len(body)) and all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))
+    records = json.loads((models_dir / "checksums.json").read_text())["models"]
+    assert records["tiny"]["sha256"] == sha(body) and records["tiny"]["size"] == len(body)
+    listed = find_model("tiny")
+    assert listed.resolution == shape and listed.sha256 == sidecar["sha256"] and listed.domain == "cars"
+
+
+def test_interrupted_download_resumes_with_a_range_request(tmp_path, server, models_dir, sources):
+    base, served = server
+    body = file_bytes("nvidia", sources["nvidia"], tmp_path)
+    cut = len(body) * 2 // 5
+    served.files["/m.pkl"] = body
+    served.cut_once["/m.pkl"] = cut
+    catalogue = catalogue_for(base, "/m.pkl", sha256=sha(body))
+    with pytest.raises(dl.ModelInstallError, match=f"stopped at {cut} of {len(body)} bytes.*resume"):
+        dl.download("tiny", catalogue=catalogue)
+    assert leftovers(models_dir) == ["tiny.download.partial"]  # what arrived is kept, nothing installed
+    assert (models_dir / "tiny.download.partial").stat().st_size == cut
+    info = dl.download("tiny", catalogue=catalogue)
+    assert served.requests[-1] == ("/m.pkl", f"bytes={cut}-")
+    assert served.bytes_sent == len(body)  # the second request sent only the rest
+    assert torch.equal(outputs(load_generator(info.path)), outputs(sources["nvidia"]))
+    assert leftovers(models_dir) == ["tiny.json", "tiny.safetensors"]  # a published checksum: nothing recorded
+
+
+def test_server_that_ignores_range_restarts_the_file(tmp_path, server, models_dir, sources):
+    base, served = server
+    body = file_bytes("nvidia", sources["nvidia"], tmp_path)
+    served.files["/m.pkl"] = body
+    served.cut_once["/m.pkl"] = 1000
+    served.ignore_range = True
+    catalogue = catalogue_for(base, "/m.pkl", sha256=sha(body))
+    with pytest.raises(dl.ModelInstallError):
+        dl.download("tiny", catalogue=catalogue)
+    info = dl.download("tiny", catalogue=catalogue)  # sent whole again: written from the start, not appended
+    assert dl.sha256_of(info.path) == info.sha256
+    assert torch.equal(outputs(load_generator(info.path)), outputs(sources["nvidia"]))
+
+
+def test_complete_partial_file_is_verified_without_downloading_again(tmp_path, server, models_dir, sources):
+    base, served = server
+    body = file_bytes("nvidia", sources["nvidia"], tmp_path)
+    served.files["/m.pkl"] = body
+    models_dir.mkdir()
+    (models_dir / "tiny.download.partial").write_bytes(body)  # e.g. interrupted during conversion
+    dl.download("tiny", catalogue=catalogue_for(base, "/m.pkl", sha256=sha(body)))
+    assert served.bytes_sent == 0 and served.requests == [("/m.pkl", f"bytes={len(body)}-")]
+
+
+def test_checksum_mismatch_rejects_the_file_and_leaves_nothing(tmp_path, server, models_dir, sources):
+    base, served = server
+    body = file_bytes("nvidia", sources["nvidia"], tmp_path)
+    served.files["/m.pkl"] = body
+    wrong = sha(b"another file")
+    with pytest.raises(dl.ChecksumMismatchError, match="published checksum"):
+        dl.download("tiny", catalogue=catalogue_for(base, "/m.pkl", sha256=wrong))
+    assert leftovers(models_dir) == []
+
+
+def test_recorded_checksum_refuses_a_changed_file_later(tmp_path, server, models_dir, sources):
+    base, served = server
+    first = file_bytes("nvidia", sources["nvidia"], tmp_path)
+    served.files["/m.pkl"] = first
+    catalogue = catalogue_for(base, "/m.pkl")  # no published checksum
+    installed = dl.download("tiny", catalogue=catalogue)
+    served.files["/m.pkl"] = nvidia_pickle_bytes(random_generator(TINY, seed=99))  # the publisher's file changed
+    with pytest.raises(dl.ChecksumMismatchError, match="recorded when it was first downloaded"):
+        dl.download("tiny", catalogue=catalogue, force=True)
+    assert leftovers(models_dir) == ["checksums.json", "tiny.json", "tiny.safetensors"]
+    assert dl.sha256_of(installed.path) == installed.sha256  # the installed model was not touched
+    records = json.loads((models_dir / "checksums.json").read_text())["models"]
+    assert records["tiny"]["sha256"] == sha(first)
+    served.files["/m.pkl"] = first  # the original again: accepted
+    dl.download("tiny", catalogue=catalogue, force=True)
+
+
+def test_damaged_checksum_records_refuse_rather_than_guess(tmp_path, server, models_dir, sources):
+    base, served = server
+    served.files["/m.pkl"] = file_bytes("nvidia", sources["nvidia"], tmp_path)
+    models_dir.mkdir()
+    (models_dir / "checksums.json").write_text("{not json")
+    with pytest.raises(dl.ModelInstallError, match="checksums.json.*unreadable"):
+        dl.download("tiny", catalogue=catalogue_for(base, "/m.pkl"))
+
+
+def test_web_page_instead_of_the_file_is_explained(server, models_dir):
+    base, served = server
+    served.html.add("/gdrive")
+    with pytest.raises(dl.ModelInstallError, match="web page.*by hand from .*/page.*dragd models add"):
+        dl.download("tiny", catalogue=catalogue_for(base, "/gdrive"))
+    assert leftovers(models_dir) == []
+
+
+def test_a_file_that_is_no_model_is_deleted(server, models_dir):
+    base, served = server
+    served.files["/junk"] = b"\x80\x04" + bytes(range(256)) * 40
+    with pytest.raises(dl.ModelInstallError, match="not a model dragd can use"):
+        dl.download("tiny", catalogue=catalogue_for(base, "/junk"))
+    assert leftovers(models_dir) == []
+
+
+def test_wrong_resolution_is_not_installed(tmp_path, server, models_dir, sources):
+    base, served = server
+    served.files["/m.pkl"] = file_bytes("nvidia", sources["nvidia"], tmp_path)
+    with pytest.raises(dl.ModelInstallError, match="16x16 images, not the 32x32"):
+        dl.download("tiny", catalogue=catalogue_for(base, "/m.pkl", resolution=(32, 32)))
+    assert leftovers(models_dir) == []
+
+
+def test_mirror_is_tried_when_the_first_address_fails(tmp_path, server, models_dir, sources):
+    base, served = server
+    served.files["/mirror.pkl"] = file_bytes("nvidia", sources["nvidia"], tmp_path)
+    info = dl.download("tiny", catalogue=catalogue_for(base, "/gone.pkl", mirrors=(base + "/mirror.pkl",)))
+    assert info.source == base + "/mirror.pkl"
+    assert [path for path, _ in served.requests] == ["/gone.pkl", "/mirror.pkl"]
+
+
+def test_unreachable_server_is_a_clear_error(models_dir):
+    catalogue = catalogue_for("http://127.0.0.1:9", "/m.pkl")  # the discard port: nothing listens
+    with pytest.raises(dl.ModelInstallError, match="failed.*by hand"):
+        dl.download("tiny", catalogue=catalogue)
+
+
+def test_installed_model_is_not_replaced_without_force(tmp_path, server, models_dir, sources):
+    base, served = server
+    served.files["/m.pkl"] = file_bytes("nvidia", sources["nvidia"], tmp_path)
+    catalogue = catalogue_for(base, "/m.pkl")
+    dl.download("tiny", catalogue=catalogue)
+    with pytest.raises(dl.ModelInstallError, match="already installed.*--force"):
+        dl.download("tiny", catalogue=catalogue)
+
+
+# --- the user's own checkpoints -------------------------------------------------------------------
+
+
+def test_add_installs_a_users_checkpoint_in_any_format(tmp_path, models_dir, sources):
+    src = tmp_path / "my-cars.pkl"
+    src.write_bytes(tf_pickle_bytes(sources["tf"]))
+    info = dl.add(src, "my-cars", domain="cars", licence="mine")
+    assert info.default_step_size == 2e-3  # the paper's step size for cars, from the domain
+    assert info.resolution == (16, 16) and info.sha256 == dl.sha256_of(info.path)
+    listed = {m.name: m for m in list_models()}["my-cars"]
+    assert listed.domain == "cars" and listed.licence == "mine" and listed.source == str(src.resolve())
+    assert torch.equal(outputs(load_generator(listed.path)), outputs(sources["tf"]))
+    sidecar = json.loads(info.path.with_suffix(".json").read_text())
+    assert sidecar["source_format"] == "tf-pickle" and sidecar["source_sha256"] == sha(src.read_bytes())
+
+
+def test_add_refuses_bad_names_clashes_and_non_models(tmp_path, models_dir, sources):
+    src = write_rosinality(tmp_path / "x.pt", sources["rosinality"])
+    with pytest.raises(dl.ModelInstallError, match="cannot be a model name"):
+        dl.add(src, "../escape")
+    with pytest.raises(dl.ModelInstallError, match="built into dragd"):
+        dl.add(src, "faces-128-cpu")
+    dl.add(src, "mine", default_step_size=5e-4)
+    assert find_model("mine").default_step_size == 5e-4
+    with pytest.raises(dl.ModelInstallError, match="already installed"):
+        dl.add(src, "mine")
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"hello")
+    with pytest.raises(dl.ModelInstallError, match="not a model dragd can use"):
+        dl.add(junk, "junk")
+    with pytest.raises(CheckpointNotFoundError):
+        dl.add(tmp_path / "missing.pkl", "missing")
+    assert leftovers(models_dir) == ["mine.json", "mine.safetensors"]
+
+
+# --- progress on stderr ---------------------------------------------------------------------------
+
+
+def test_progress_prints_a_line_per_tenth_when_not_a_terminal():
+    stream = io.StringIO()
+    progress = dl.TerminalProgress("tiny", stream)
+    for done in range(0, 1001, 50):
+        progress(done, 1000)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 11 and lines[-1].startswith("tiny  100.0 %")
