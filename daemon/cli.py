@@ -209,14 +209,54 @@ def cmd_models(args: argparse.Namespace) -> int:
         for path in fetch_lpips_weights(on_progress=report):
             print(f"\nchecked {path}", file=sys.stderr)
         return 0
+    from .models.catalogue import load_catalogue
+
     models = list_models()
+    installed = {m.name for m in models}
+    downloadable = [e for e in load_catalogue().values() if e.name not in installed]
     if args.json:
         print(json.dumps([m.to_dict() for m in models], indent=1))
         return 0
     for m in models:
         where = "embedded" if m.embedded else str(m.path)
-        print(f"{m.name:24} {m.domain:10} step {m.default_step_size:g}  {where}\n    {m.description}")
+        size = f"{m.resolution[0]}x{m.resolution[1]}" if m.resolution else "?"
+        print(f"{m.name:24} {m.domain:10} {size:>9}  step {m.default_step_size:g}  {where}\n    {m.description}")
     print(f"user models folder: {user_models_dir()}")
+    if downloadable:
+        print("to download (`dragd models download NAME`; `dragd models list --catalogue` tells more): "
+              + ", ".join(e.name for e in downloadable))
+    if getattr(args, "catalogue", False):
+        for e in load_catalogue().values():
+            state = "installed" if e.name in installed else "not installed"
+            print(f"\n{e.name} ({state}): {e.title}, step {e.default_step_size:g}\n    licence: {e.licence}"
+                  f"\n    from: {e.url}")
+    return 0
+
+
+def cmd_models_download(args: argparse.Namespace) -> int:
+    from .models.catalogue import find_entry
+    from .models.download import TerminalProgress, download
+
+    entry = find_entry(args.name)
+    print(f"{entry.name}: {entry.title}\n  licence: {entry.licence}\n  from: {entry.url}", file=sys.stderr)
+    try:
+        info = download(entry.name, on_progress=TerminalProgress(entry.name), force=args.force)
+    except KeyboardInterrupt:
+        print(f"\ndragd: interrupted; `dragd models download {entry.name}` resumes where it stopped", file=sys.stderr)
+        return 130
+    assert info.resolution is not None
+    print(f"installed {info.name} ({info.resolution[0]}x{info.resolution[1]}, {info.domain}) at {info.path}")
+    return 0
+
+
+def cmd_models_add(args: argparse.Namespace) -> int:
+    from .models.download import add
+
+    info = add(args.file, args.name, domain=args.domain, default_step_size=args.step_size, licence=args.licence,
+               description=args.description or "", force=args.force)
+    assert info.resolution is not None
+    print(f"installed {info.name} ({info.resolution[0]}x{info.resolution[1]}, {info.domain}, step "
+          f"{info.default_step_size:g}) at {info.path}")
     return 0
 
 
@@ -324,11 +364,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("models", help="list the models dragd knows")
+    p = sub.add_parser("models", help="list, download and add models (plain `dragd models` lists them)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--fetch-lpips", action="store_true",
                    help="download the LPIPS/VGG16 weights photo inversion uses (about 530 MB, checksummed)")
     p.set_defaults(func=cmd_models)
+    models_sub = p.add_subparsers(dest="models_command", metavar="{list,download,add}")
+    m = models_sub.add_parser("list", help="installed models: name, domain, resolution, step size, file")
+    m.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    m.add_argument("--catalogue", action="store_true", help="also describe every model that can be downloaded")
+    m.set_defaults(func=cmd_models, fetch_lpips=False)
+    m = models_sub.add_parser("download", help="download a catalogue model, check it, convert it, install it")
+    m.add_argument("name", help="a name from `dragd models list --catalogue`")
+    m.add_argument("--force", action="store_true", help="replace the model if it is installed")
+    m.set_defaults(func=cmd_models_download)
+    m = models_sub.add_parser("add", help="install a checkpoint of your own (NVIDIA/TF .pkl, rosinality .pt, "
+                                          "safetensors)")
+    m.add_argument("file")
+    m.add_argument("--name", required=True, help="the model's name (letters, digits, '.', '_', '-')")
+    m.add_argument("--domain", default="unknown", help="what it makes, e.g. faces, cars, cats (sets the step size)")
+    m.add_argument("--step-size", type=float, help="default drag step size (default: 2e-3 for faces, cats, cars; "
+                                                   "else 1e-3)")
+    m.add_argument("--licence", default="unknown")
+    m.add_argument("--description")
+    m.add_argument("--force", action="store_true", help="replace a model of that name")
+    m.set_defaults(func=cmd_models_add)
     from ..protocol.limits import DEFAULT_ADDRESS
 
     p = sub.add_parser("serve", help="run the daemon the editor plugins talk to")

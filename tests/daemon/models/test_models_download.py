@@ -1,4 +1,5 @@
-"""Model downloads and installs, with no network: fixture files served by a small HTTP server on loopback.
+"""Model downloads and installs (daemon/models/download.py; named apart from tests/daemon/invert/test_download.py),
+with no network: fixture files served by a small HTTP server on loopback.
 
 The server speaks HTTP Range (206 + Content-Range) and can misbehave on request: cut a transfer short after
 announcing the full length, ignore Range, answer with a web page or an error.
@@ -334,3 +335,38 @@ def test_progress_prints_a_line_per_tenth_when_not_a_terminal():
         progress(done, 1000)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 11 and lines[-1].startswith("tiny  100.0 %")
+
+
+# --- the command line: dragd models [list|download|add] --------------------------------------------
+
+
+def test_cli_lists_downloads_and_adds(tmp_path, server, models_dir, sources, monkeypatch, capsys):
+    from dragd.daemon import cli
+    from dragd.daemon.models import catalogue as catalogue_module
+
+    base, served = server
+    served.files["/m.pkl"] = file_bytes("portrait", sources["portrait"], tmp_path)
+    test_catalogue = catalogue_for(base, "/m.pkl", resolution=(16, 8), name="tiny-human")
+    monkeypatch.setattr(catalogue_module, "load_catalogue", lambda: test_catalogue)
+
+    assert cli.main(["models"]) == 0  # plain `dragd models` lists, as before
+    out = capsys.readouterr().out
+    assert "faces-128-cpu" in out and "128x128" in out and "to download" in out and "tiny-human" in out
+
+    assert cli.main(["models", "download", "tiny-human"]) == 0
+    captured = capsys.readouterr()
+    assert "licence: test only" in captured.err and "100.0 %" in captured.err  # progress on stderr
+    assert "installed tiny-human (16x8, cars)" in captured.out
+
+    src = write_rosinality(tmp_path / "mine.pt", sources["rosinality"])
+    assert cli.main(["models", "add", str(src), "--name", "mine", "--domain", "faces"]) == 0
+    assert "installed mine (16x16, faces, step 0.002)" in capsys.readouterr().out
+
+    assert cli.main(["models", "list", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert listed["tiny-human"]["resolution"] == [16, 8] and listed["mine"]["domain"] == "faces"
+
+    assert cli.main(["models", "download", "nope"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1  # one line, no traceback
+    assert cli.main(["models", "add", str(src), "--name", "bad/name"]) == 2
+    assert "cannot be a model name" in capsys.readouterr().err
