@@ -86,11 +86,11 @@ class DragOptions:
     step_size: float | None = wire(optional(number(0, 1, lo_open=True)), None)  # Adam lr; model default
     max_steps: int = wire(integer(1, limit="max_steps"), 300)
     latent_space: str = wire(one_of("w+", "w"), "w+")
-    mask_strength: float = wire(number(0, 1e6), 20.0)  # lambda of the mask term
+    mask_strength: float | None = wire(optional(number(0, 1e6)), None)  # lambda of the mask term; model default
     feature_block: int | None = wire(optional(integer(0, 31)), None)  # 0-based block; None: the paper's 6th
     r1: float | None = wire(optional(number(0, 4096, lo_open=True)), None)  # motion supervision radius, px
     r2: float | None = wire(optional(number(0, 4096, lo_open=True)), None)  # tracking search half-size, px
-    stop_distance: float | None = wire(optional(number(0, 1e6)), None)  # px; None: max(2, 2 * size / 512)
+    stop_distance: float | None = wire(optional(number(0, 1e6)), None)  # px; None: 1 for <= 5 handles, else 2
     preview_every: int = wire(integer(0, 2**31), 0)  # send an image every N steps; 0: none
 
 

@@ -115,7 +115,8 @@ class TorchWork:
         body: m.DragRequest = request.body
         with self._using(job, body.session) as session:
             info = session.model.info
-            options = with_model_defaults(engine_options(body.options), info.default_step_size, info.feature_block)
+            options = with_model_defaults(engine_options(body.options), info.default_step_size, info.feature_block,
+                                          info.mask_strength)
             mask = None if body.mask is None else movable_region(body.mask)
             handles = [pair.handle for pair in body.points]
             targets = [pair.target for pair in body.points]
