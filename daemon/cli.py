@@ -201,13 +201,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     if args.fetch_lpips:
         from .invert.lpips import fetch_lpips_weights
+        from .transfer import TerminalProgress
+
+        bars: dict[str, TerminalProgress] = {}
 
         def report(name: str, done: int, total: int | None) -> None:
-            size = f"{done / 2**20:.0f}/{total / 2**20:.0f} MiB" if total else f"{done / 2**20:.0f} MiB"
-            print(f"\r{name}: {size}", end="", file=sys.stderr, flush=True)
+            bars.setdefault(name, TerminalProgress(name))(done, total)
 
         for path in fetch_lpips_weights(on_progress=report):
-            print(f"\nchecked {path}", file=sys.stderr)
+            print(f"checked {path}", file=sys.stderr)
         return 0
     from .models.catalogue import load_catalogue
 
@@ -235,7 +237,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_models_download(args: argparse.Namespace) -> int:
     from .models.catalogue import find_entry
-    from .models.download import TerminalProgress, download
+    from .models.download import download
+    from .transfer import TerminalProgress
 
     entry = find_entry(args.name)
     print(f"{entry.name}: {entry.title}\n  licence: {entry.licence}\n  from: {entry.url}", file=sys.stderr)
@@ -437,11 +440,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from .device import DeviceError
     from .engine.drag import DragInputError
     from .images import ImageFileError
-    from .invert.download import DownloadError
     from .invert.lpips import LpipsWeightsError
     from .invert.region import InvertInputError
     from .models.registry import UnknownModelError
     from .models.stylegan2 import UnsupportedModelError
+    from .transfer import DownloadError
 
     errors: list[type[BaseException]] = [CliError, DeviceError, DragInputError, ImageFileError, UnknownModelError,
                                          UnsupportedModelError, FileNotFoundError, PermissionError,

@@ -12,7 +12,6 @@ Editor and Python discovery is the installer's (`dragd.install.install`), so bot
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import shlex
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from ..install import install as installer
 from ..install import krita as krita_step
+from .transfer import sha256_of
 
 if TYPE_CHECKING:
     from .models.registry import ModelInfo
@@ -125,14 +125,6 @@ def check_device() -> Result:
 # ---- models -------------------------------------------------------------------------------------------------
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while block := stream.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_model(info: ModelInfo) -> Result:
     """One model: present, a safetensors file dragd can read (header only, nothing executed), and its checksum
     against the one recorded when it was installed (`dragd models download` / `add` write it to its sidecar)."""
@@ -149,7 +141,7 @@ def check_model(info: ModelInfo) -> Result:
         return Result(FAIL, topic, f"{info.path} is not a readable safetensors file ({exc})")
     if not has_config:
         return Result(FAIL, topic, f"{info.path} lacks its generator config (re-convert it with `dragd convert`)")
-    digest = file_sha256(Path(info.path))
+    digest = sha256_of(Path(info.path))
     if info.sha256 and info.sha256.lower() != digest:
         return Result(FAIL, topic, f"checksum mismatch: {info.path} has sha256 {digest[:16]}..., its record says "
                                    f"{info.sha256[:16]}...: the file changed or is damaged; download or add it again")

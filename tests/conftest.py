@@ -30,3 +30,12 @@ def embedded_generator() -> Generator:
     from dragd.daemon.models.registry import find_model
 
     return load_generator(find_model(None).path)
+
+
+@pytest.fixture
+def http_server():
+    """(base address, Served): a loopback HTTP server with Range support for download tests (tests/http_fixtures.py)."""
+    from http_fixtures import serve_loopback
+
+    with serve_loopback() as server:
+        yield server

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.registry import user_models_dir
-from .download import download
+from ..transfer import download_file
 
 VGG16_LAYERS = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 # Index (in torchvision's `features` Sequential) of the ReLU after which each LPIPS layer is read.
@@ -132,11 +132,14 @@ def load_lpips(folder: Path | None = None, device: torch.device | str = "cpu") -
 
 def fetch_lpips_weights(folder: Path | None = None,
                         on_progress: Callable[[str, int, int | None], None] | None = None) -> list[Path]:
-    """Downloads (resuming) and checks both weights files; on_progress(name, bytes_done, bytes_total)."""
+    """Downloads (resuming) and checks both weights files; on_progress(name, bytes_done, bytes_total).
+
+    A file already in `folder` with the right checksum is not fetched again; a failure is a `transfer.DownloadError`.
+    """
     folder = lpips_dir() if folder is None else folder
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for f in LPIPS_FILES:
         report = None if on_progress is None else (lambda done, total, name=f.name: on_progress(name, done, total))
-        paths.append(download(f.url, folder / f.name, f.sha256, report))
+        paths.append(download_file(f.url, folder / f.name, f.sha256, report))
     return paths

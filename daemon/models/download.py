@@ -4,7 +4,8 @@
                        transfer resumes with an HTTP Range request), checked against its SHA-256, converted
                        to `NAME.safetensors` with its `NAME.json` sidecar; the downloaded original is removed
     add(file, name)    a checkpoint of the user's own, in any format the loader reads, installed the same way
-    fetch(url, dest)   the resumable transfer itself
+
+The transfer itself (resumable, noticing a transfer that stops early) and the hashing are `dragd.daemon.transfer`'s.
 
 Checksums: a catalogue entry's published SHA-256 when it has one; otherwise the one recorded in the models
 folder's `checksums.json` the first time the model was downloaded (and converted) successfully. A file
@@ -13,20 +14,14 @@ that does not match is deleted before anything is written from it, so a failed c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from ..transfer import PARTIAL_SUFFIX, DownloadError, Progress, fetch, sha256_of
 from .catalogue import CatalogueEntry, find_entry
 from .checkpoint import Checkpoint, CheckpointError, CheckpointNotFoundError
 from .loader import convert
@@ -40,12 +35,7 @@ from .registry import (
     write_sidecar,
 )
 
-CHUNK = 1 << 20
-TIMEOUT_S = 30.0
 RECORDS_FILE = "checksums.json"
-USER_AGENT = "dragd-model-download"
-
-Progress = Callable[[int, "int | None"], None]  # (bytes so far, total bytes or None)
 
 
 class ModelInstallError(CheckpointError):
@@ -54,99 +44,6 @@ class ModelInstallError(CheckpointError):
 
 class ChecksumMismatchError(ModelInstallError):
     """The downloaded file is not the one expected; it was deleted."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# --- the transfer ---------------------------------------------------------------------------------
-
-
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-
-
-def fetch(url: str, dest: Path, on_progress: Progress | None = None, timeout_s: float = TIMEOUT_S) -> int:
-    """Downloads `url` into `dest`, continuing from what `dest` already holds; returns its final size.
-
-    Raises `ModelInstallError` when the transfer fails or stops early; `dest` then keeps what arrived, and
-    the next call resumes from there.
-    """
-    start = dest.stat().st_size if dest.is_file() else 0
-    headers = {"User-Agent": USER_AGENT}
-    if start:
-        headers["Range"] = f"bytes={start}-"
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout_s) as response:
-            if response.headers.get_content_type() == "text/html":
-                raise ModelInstallError(f"{url} answered with a web page, not the model file")
-            total = _total_size(response, start)
-            if response.status != 206:  # the server sent the whole file (it ignored or was not asked a range)
-                start = 0
-            done = start
-            with open(dest, "ab" if start else "wb") as out:
-                while block := response.read(CHUNK):
-                    out.write(block)
-                    done += len(block)
-                    if on_progress is not None:
-                        on_progress(done, total)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and start:  # nothing left past what we hold: the file is complete (the hash decides)
-            return start
-        raise ModelInstallError(f"{url} answered HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ModelInstallError(f"downloading {url} failed ({reason}); what arrived is kept: run the same "
-                                "command again to resume") from None
-    # urllib does not notice a connection that closes early; the length the server announced does.
-    if total is not None and done != total:
-        raise ModelInstallError(f"the transfer of {url} stopped at {done} of {total} bytes; run the same command "
-                                "again to resume")
-    return done
-
-
-def _total_size(response: Any, start: int) -> int | None:
-    """The whole file's size, from Content-Range on a resumed transfer, else from Content-Length."""
-    if response.status == 206:
-        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-        if not match or int(match.group(1)) != start:
-            raise ModelInstallError(f"the server resumed the download at the wrong place "
-                                    f"({response.headers.get('Content-Range')!r}, asked for byte {start})")
-        return None if match.group(3) == "*" else int(match.group(3))
-    length = response.headers.get("Content-Length")
-    return int(length) if length and length.isdigit() else None
-
-
-class TerminalProgress:
-    """A progress line on stderr: rewritten in place on a terminal, one line per 10 % otherwise."""
-
-    def __init__(self, label: str, stream: IO[str] | None = None) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.started = time.perf_counter()
-        self.last_decile = -1
-
-    def __call__(self, done: int, total: int | None) -> None:
-        rate = done / max(time.perf_counter() - self.started, 1e-6) / 1e6
-        if total:
-            line = f"{self.label}  {100 * done / total:5.1f} %  {done / 1e6:.1f}/{total / 1e6:.1f} MB  {rate:.1f} MB/s"
-            decile = 10 * done // total
-        else:
-            line = f"{self.label}  {done / 1e6:.1f} MB  {rate:.1f} MB/s"
-            decile = done // 50_000_000  # a line per 50 MB when the size is unknown
-        if self.tty:
-            self.stream.write("\r" + line.ljust(78))
-            if total and done >= total:
-                self.stream.write("\n")
-            self.stream.flush()
-        elif decile > self.last_decile:
-            self.last_decile = decile
-            self.stream.write(line + "\n")
 
 
 # --- checksums recorded at first download ---------------------------------------------------------
@@ -238,14 +135,14 @@ def download(name: str, on_progress: Progress | None = None, force: bool = False
     records = ChecksumRecords(weights.parent / RECORDS_FILE)
     record = records.get(entry.name)
     expected = entry.sha256 or (record.sha256 if record else None)
-    partial = weights.with_name(f"{entry.name}.download.partial")
+    partial = weights.with_name(entry.name + PARTIAL_SUFFIX)
     url, size, failures = None, 0, []
     for candidate in entry.urls:
         try:
             size = fetch(candidate, partial, on_progress)
             url = candidate
             break
-        except ModelInstallError as exc:
+        except DownloadError as exc:
             failures.append(str(exc))
     if url is None:
         by_hand = (f"; or download {entry.file_name} by hand from {entry.page} and run `dragd models add FILE "

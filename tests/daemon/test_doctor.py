@@ -14,6 +14,7 @@ from dragd.daemon.models.registry import DEFAULT_MODEL, ModelInfo, find_model
 from dragd.daemon.server.app import Daemon
 from dragd.daemon.server.config import ServerConfig
 from dragd.daemon.server.security import create_keys
+from dragd.daemon.transfer import sha256_of
 from dragd.install import gimp as gimp_step
 from dragd.install import krita as krita_step
 
@@ -114,7 +115,7 @@ def test_a_broken_model_file_fails(home, capsys, tmp_path):
 
 def test_check_model_verifies_a_recorded_checksum(tmp_path):
     embedded = find_model(None)
-    digest = doctor.file_sha256(embedded.path)
+    digest = sha256_of(embedded.path)
     model = replace(embedded, sha256=digest)
     assert doctor.check_model(model).status == doctor.OK and "matches its record" in doctor.check_model(model).text
     assert "128x128 px" in doctor.check_model(model).text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,35 @@ def test_noise_regularisation_prefers_white_noise():
     smooth = torch.nn.functional.avg_pool2d(white[None, None], 5, 1, 2)[0, 0]
     smooth = smooth / smooth.std()
     assert float(noise_regularisation([white])) < float(noise_regularisation([smooth])) / 100
+
+
+def test_fetch_lpips_from_the_command_line(tmp_path: Path, http_server, monkeypatch, capsys):
+    """`dragd models --fetch-lpips` fetches both files (checked) into the models folder, once."""
+    from dragd.daemon import cli
+    from dragd.daemon.invert import lpips
+
+    base, served = http_server
+    source = tmp_path / "source"
+    source.mkdir()
+    _write_weights(source)
+    files = []
+    for f in lpips.LPIPS_FILES:
+        body = (source / f.name).read_bytes()
+        served.files["/" + f.name] = body
+        files.append(lpips.WeightsFile(f.name, f"{base}/{f.name}", hashlib.sha256(body).hexdigest()))
+    monkeypatch.setattr(lpips, "LPIPS_FILES", tuple(files))
+    monkeypatch.setenv("DRAGD_MODELS_DIR", str(tmp_path / "models"))
+
+    assert cli.main(["models", "--fetch-lpips"]) == 0
+    assert capsys.readouterr().err.count("checked") == 2
+    assert load_lpips() is not None  # the default folder, now holding both files
+    assert cli.main(["models", "--fetch-lpips"]) == 0
+    capsys.readouterr()
+    assert len(served.requests) == 2  # both were already there and correct: not fetched again
+
+    monkeypatch.setattr(lpips, "LPIPS_FILES", (lpips.WeightsFile("other.pth", f"{base}/{files[0].name}", "0" * 64),))
+    assert cli.main(["models", "--fetch-lpips"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("dragd: error:") and "SHA-256" in err[-1]  # one line, no traceback
+    assert not any("Traceback" in line for line in err)
+    assert not (lpips.lpips_dir() / "other.pth").exists()

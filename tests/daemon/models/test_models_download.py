@@ -1,20 +1,15 @@
-"""Model downloads and installs (daemon/models/download.py; named apart from tests/daemon/invert/test_download.py),
-with no network: fixture files served by a small HTTP server on loopback.
+"""Model downloads and installs (daemon/models/download.py), with no network: fixture files served by the
+loopback HTTP server of tests/http_fixtures.py (the `http_server` fixture), which can also misbehave on request.
 
-The server speaks HTTP Range (206 + Content-Range) and can misbehave on request: cut a transfer short after
-announcing the full length, ignore Range, answer with a web page or an error.
+The transfer on its own (resume, early stop, single files with or without a checksum) is tested in
+tests/daemon/test_transfer.py; here, what an install makes of it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import re
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,70 +21,6 @@ from dragd.daemon.models.loader import load_generator
 from dragd.daemon.models.registry import find_model, list_models
 from model_fixtures import TINY, TINY_UNCLAMPED, nvidia_pickle_bytes, outputs, random_generator, write_rosinality
 from tf_fixtures import tf_pickle_bytes, tf_representable
-
-# --- a loopback HTTP server with Range support -----------------------------------------------------
-
-
-@dataclass
-class Served:
-    files: dict[str, bytes] = field(default_factory=dict)
-    cut_once: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before the connection drops
-    ignore_range: bool = False
-    html: set[str] = field(default_factory=set)
-    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
-    bytes_sent: int = 0
-
-
-class RangeHandler(BaseHTTPRequestHandler):
-    served: Served
-
-    def log_message(self, *args: object) -> None:  # keep the test output quiet
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        served = self.server.served  # type: ignore[attr-defined]
-        served.requests.append((self.path, self.headers.get("Range")))
-        if self.path in served.html:
-            self._send(200, b"<html>virus scan warning</html>", {"Content-Type": "text/html; charset=utf-8"})
-            return
-        body = served.files.get(self.path)
-        if body is None:
-            self._send(404, b"not found", {"Content-Type": "text/plain"})
-            return
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        if match and not served.ignore_range:
-            start = int(match.group(1))
-            if start >= len(body):
-                self._send(416, b"", {"Content-Range": f"bytes */{len(body)}"})
-                return
-            self._send(206, body[start:], {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"})
-            return
-        cut = served.cut_once.pop(self.path, None)
-        self._send(200, body, {}, cut)
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str], cut: int | None = None) -> None:
-        self.send_response(status)
-        headers.setdefault("Content-Type", "application/octet-stream")
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))  # the full length, even when cutting short
-        self.end_headers()
-        sent = body if cut is None else body[:cut]
-        self.wfile.write(sent)
-        self.server.served.bytes_sent += len(sent)  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, Served]]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    httpd.served = Served()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd.served  # type: ignore[attr-defined]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture
@@ -142,8 +73,8 @@ def leftovers(folder: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", ["nvidia", "tf", "rosinality", "portrait"])
-def test_download_converts_each_format_and_records_its_checksum(tmp_path, server, models_dir, sources, kind):
-    base, served = server
+def test_download_converts_each_format_and_records_its_checksum(tmp_path, http_server, models_dir, sources, kind):
+    base, served = http_server
     generator = sources[kind]
     body = file_bytes(kind, generator, tmp_path)
     served.files["/model.bin"] = body
@@ -165,8 +96,8 @@ def test_download_converts_each_format_and_records_its_checksum(tmp_path, server
     assert listed.resolution == shape and listed.sha256 == sidecar["sha256"] and listed.domain == "cars"
 
 
-def test_interrupted_download_resumes_with_a_range_request(tmp_path, server, models_dir, sources):
-    base, served = server
+def test_interrupted_download_resumes_with_a_range_request(tmp_path, http_server, models_dir, sources):
+    base, served = http_server
     body = file_bytes("nvidia", sources["nvidia"], tmp_path)
     cut = len(body) * 2 // 5
     served.files["/m.pkl"] = body
@@ -183,8 +114,8 @@ def test_interrupted_download_resumes_with_a_range_request(tmp_path, server, mod
     assert leftovers(models_dir) == ["tiny.json", "tiny.safetensors"]  # a published checksum: nothing recorded
 
 
-def test_server_that_ignores_range_restarts_the_file(tmp_path, server, models_dir, sources):
-    base, served = server
+def test_server_that_ignores_range_restarts_the_file(tmp_path, http_server, models_dir, sources):
+    base, served = http_server
     body = file_bytes("nvidia", sources["nvidia"], tmp_path)
     served.files["/m.pkl"] = body
     served.cut_once["/m.pkl"] = 1000
@@ -197,8 +128,8 @@ def test_server_that_ignores_range_restarts_the_file(tmp_path, server, models_di
     assert torch.equal(outputs(load_generator(info.path)), outputs(sources["nvidia"]))
 
 
-def test_complete_partial_file_is_verified_without_downloading_again(tmp_path, server, models_dir, sources):
-    base, served = server
+def test_complete_partial_file_is_verified_without_downloading_again(tmp_path, http_server, models_dir, sources):
+    base, served = http_server
     body = file_bytes("nvidia", sources["nvidia"], tmp_path)
     served.files["/m.pkl"] = body
     models_dir.mkdir()
@@ -207,8 +138,8 @@ def test_complete_partial_file_is_verified_without_downloading_again(tmp_path, s
     assert served.bytes_sent == 0 and served.requests == [("/m.pkl", f"bytes={len(body)}-")]
 
 
-def test_checksum_mismatch_rejects_the_file_and_leaves_nothing(tmp_path, server, models_dir, sources):
-    base, served = server
+def test_checksum_mismatch_rejects_the_file_and_leaves_nothing(tmp_path, http_server, models_dir, sources):
+    base, served = http_server
     body = file_bytes("nvidia", sources["nvidia"], tmp_path)
     served.files["/m.pkl"] = body
     wrong = sha(b"another file")
@@ -217,8 +148,8 @@ def test_checksum_mismatch_rejects_the_file_and_leaves_nothing(tmp_path, server,
     assert leftovers(models_dir) == []
 
 
-def test_recorded_checksum_refuses_a_changed_file_later(tmp_path, server, models_dir, sources):
-    base, served = server
+def test_recorded_checksum_refuses_a_changed_file_later(tmp_path, http_server, models_dir, sources):
+    base, served = http_server
     first = file_bytes("nvidia", sources["nvidia"], tmp_path)
     served.files["/m.pkl"] = first
     catalogue = catalogue_for(base, "/m.pkl")  # no published checksum
@@ -234,8 +165,8 @@ def test_recorded_checksum_refuses_a_changed_file_later(tmp_path, server, models
     dl.download("tiny", catalogue=catalogue, force=True)
 
 
-def test_damaged_checksum_records_refuse_rather_than_guess(tmp_path, server, models_dir, sources):
-    base, served = server
+def test_damaged_checksum_records_refuse_rather_than_guess(tmp_path, http_server, models_dir, sources):
+    base, served = http_server
     served.files["/m.pkl"] = file_bytes("nvidia", sources["nvidia"], tmp_path)
     models_dir.mkdir()
     (models_dir / "checksums.json").write_text("{not json")
@@ -243,32 +174,32 @@ def test_damaged_checksum_records_refuse_rather_than_guess(tmp_path, server, mod
         dl.download("tiny", catalogue=catalogue_for(base, "/m.pkl"))
 
 
-def test_web_page_instead_of_the_file_is_explained(server, models_dir):
-    base, served = server
+def test_web_page_instead_of_the_file_is_explained(http_server, models_dir):
+    base, served = http_server
     served.html.add("/gdrive")
     with pytest.raises(dl.ModelInstallError, match="web page.*by hand from .*/page.*dragd models add"):
         dl.download("tiny", catalogue=catalogue_for(base, "/gdrive"))
     assert leftovers(models_dir) == []
 
 
-def test_a_file_that_is_no_model_is_deleted(server, models_dir):
-    base, served = server
+def test_a_file_that_is_no_model_is_deleted(http_server, models_dir):
+    base, served = http_server
     served.files["/junk"] = b"\x80\x04" + bytes(range(256)) * 40
     with pytest.raises(dl.ModelInstallError, match="not a model dragd can use"):
         dl.download("tiny", catalogue=catalogue_for(base, "/junk"))
     assert leftovers(models_dir) == []
 
 
-def test_wrong_resolution_is_not_installed(tmp_path, server, models_dir, sources):
-    base, served = server
+def test_wrong_resolution_is_not_installed(tmp_path, http_server, models_dir, sources):
+    base, served = http_server
     served.files["/m.pkl"] = file_bytes("nvidia", sources["nvidia"], tmp_path)
     with pytest.raises(dl.ModelInstallError, match="16x16 images, not the 32x32"):
         dl.download("tiny", catalogue=catalogue_for(base, "/m.pkl", resolution=(32, 32)))
     assert leftovers(models_dir) == []
 
 
-def test_mirror_is_tried_when_the_first_address_fails(tmp_path, server, models_dir, sources):
-    base, served = server
+def test_mirror_is_tried_when_the_first_address_fails(tmp_path, http_server, models_dir, sources):
+    base, served = http_server
     served.files["/mirror.pkl"] = file_bytes("nvidia", sources["nvidia"], tmp_path)
     info = dl.download("tiny", catalogue=catalogue_for(base, "/gone.pkl", mirrors=(base + "/mirror.pkl",)))
     assert info.source == base + "/mirror.pkl"
@@ -281,8 +212,8 @@ def test_unreachable_server_is_a_clear_error(models_dir):
         dl.download("tiny", catalogue=catalogue)
 
 
-def test_installed_model_is_not_replaced_without_force(tmp_path, server, models_dir, sources):
-    base, served = server
+def test_installed_model_is_not_replaced_without_force(tmp_path, http_server, models_dir, sources):
+    base, served = http_server
     served.files["/m.pkl"] = file_bytes("nvidia", sources["nvidia"], tmp_path)
     catalogue = catalogue_for(base, "/m.pkl")
     dl.download("tiny", catalogue=catalogue)
@@ -325,26 +256,14 @@ def test_add_refuses_bad_names_clashes_and_non_models(tmp_path, models_dir, sour
     assert leftovers(models_dir) == ["mine.json", "mine.safetensors"]
 
 
-# --- progress on stderr ---------------------------------------------------------------------------
-
-
-def test_progress_prints_a_line_per_tenth_when_not_a_terminal():
-    stream = io.StringIO()
-    progress = dl.TerminalProgress("tiny", stream)
-    for done in range(0, 1001, 50):
-        progress(done, 1000)
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 11 and lines[-1].startswith("tiny  100.0 %")
-
-
 # --- the command line: dragd models [list|download|add] --------------------------------------------
 
 
-def test_cli_lists_downloads_and_adds(tmp_path, server, models_dir, sources, monkeypatch, capsys):
+def test_cli_lists_downloads_and_adds(tmp_path, http_server, models_dir, sources, monkeypatch, capsys):
     from dragd.daemon import cli
     from dragd.daemon.models import catalogue as catalogue_module
 
-    base, served = server
+    base, served = http_server
     served.files["/m.pkl"] = file_bytes("portrait", sources["portrait"], tmp_path)
     test_catalogue = catalogue_for(base, "/m.pkl", resolution=(16, 8), name="tiny-human")
     monkeypatch.setattr(catalogue_module, "load_catalogue", lambda: test_catalogue)
