@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import collections
 import io
-import pickle
 import warnings
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import numpy as np
 import torch
 
 from .checkpoint import (
@@ -31,6 +29,7 @@ from .checkpoint import (
     weights_only_refusal,
     with_layout_from_weights,
 )
+from .restricted_pickle import PLAIN_DATA_GLOBALS, AllowListUnpickler, load_restricted, plain_data
 
 FORMAT = "nvidia-pickle"
 # The network dragd uses, then the one to fall back on in files without an EMA copy.
@@ -48,14 +47,6 @@ class PersistentObject:
     def __init__(self, class_name: str, state: dict[str, Any]) -> None:
         self.class_name = class_name
         self.state = state
-
-
-class _EasyDictStandIn(dict):
-    """`dnnlib.util.EasyDict` is a dict whose items double as attributes; as data, a dict is enough."""
-
-    def __setstate__(self, state: Any) -> None:
-        if state:  # EasyDict keeps everything in its items; a non-empty __dict__ is not one.
-            raise CorruptCheckpointError("a dnnlib EasyDict in the file carries unexpected attributes")
 
 
 # --- stand-ins for the allowed globals ------------------------------------------------------------
@@ -113,39 +104,13 @@ def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: An
     return data
 
 
-_NUMERIC_KINDS = "biufc?"
-
-
-def _numpy_dtype(spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
-    if not isinstance(spec, str):
-        raise CorruptCheckpointError("a numpy dtype in the pickle is malformed")
-    try:
-        # Always a fresh copy: the pickle's BUILD then sets its byte order, never numpy's shared dtype.
-        dtype = np.dtype(spec, bool(align), True)
-    except (TypeError, ValueError) as exc:
-        raise CorruptCheckpointError(f"a numpy dtype in the pickle is malformed: {spec!r}") from exc
-    if dtype.kind not in _NUMERIC_KINDS:
-        raise UnsafeCheckpointError(f"refused numpy dtype {spec!r}: only plain numeric values are read")
-    return dtype
-
-
-def _numpy_scalar(dtype: Any, data: Any = None) -> int | float | bool | complex:
-    if not (isinstance(dtype, np.dtype) and dtype.kind in _NUMERIC_KINDS and isinstance(data, bytes)
-            and len(data) == dtype.itemsize):
-        raise UnsafeCheckpointError("refused a numpy scalar that is not a plain number")
-    return np.frombuffer(data, dtype=dtype)[0].item()
-
-
 ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
     ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,  # numpy 1 files
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,  # numpy 2 files
-    ("numpy", "dtype"): _numpy_dtype,
-    ("dnnlib.util", "EasyDict"): _EasyDictStandIn,
+    **PLAIN_DATA_GLOBALS,
     # Pickle protocols 2 and 3 (Python 3.7-era files) write sets as a call to `set`; an empty set
     # is part of every nn.Module's state (`_non_persistent_buffers_set`).
     ("builtins", "set"): set,
@@ -153,55 +118,21 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class RestrictedUnpickler(AllowListUnpickler):
     """Resolves only `ALLOWED_GLOBALS`; refuses every other global before it can be called."""
 
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            pass
+    allowed = ALLOWED_GLOBALS
+    kind = "NVIDIA network pickle"
+
+    def refusal(self, module: str, name: str) -> CheckpointError:
         if module.startswith("dnnlib.tflib"):
-            raise UnsupportedCheckpointError(
+            return UnsupportedCheckpointError(
                 f"this is a TensorFlow-era StyleGAN pickle ({module}.{name}); convert it to a PyTorch "
                 "pickle with NVIDIA's stylegan2-ada-pytorch first")
-        raise UnsafeCheckpointError(
-            f"refused to load global {module}.{name}: a model file may hold only data, and this one "
-            "asks for code; nothing from it was run")
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise CorruptCheckpointError("the pickle uses persistent ids; it is not an NVIDIA network pickle")
+        return super().refusal(module, name)
 
 
 # --- walking the unpickled data -------------------------------------------------------------------
-
-
-def unpickle(file: BinaryIO, unpickler: type[pickle.Unpickler] | None = None) -> Any:
-    """Unpickles `file` with `RestrictedUnpickler` (or another restricted `unpickler`); every failure is a
-    `CheckpointError`."""
-    try:
-        return (unpickler or RestrictedUnpickler)(file).load()
-    except CheckpointError:
-        raise
-    except EOFError as exc:
-        raise CorruptCheckpointError("the pickle ends early: the file is truncated") from exc
-    except (RecursionError, MemoryError) as exc:
-        raise CorruptCheckpointError("the pickle is malformed (too deep or too large)") from exc
-    except Exception as exc:  # UnpicklingError, ValueError, TypeError, ... from damaged opcodes
-        raise CorruptCheckpointError(f"the pickle is damaged: {exc}") from exc
-
-
-def plain_data(value: Any, depth: int = 0) -> Any:
-    """Kwargs as JSON-friendly data: dicts, lists, str, numbers, bool, None."""
-    if depth > MAX_MODULE_DEPTH:
-        raise CorruptCheckpointError("the init kwargs nest too deeply")
-    if isinstance(value, dict):
-        return {str(k): plain_data(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_data(v, depth + 1) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    raise CorruptCheckpointError(f"the init kwargs hold a {type(value).__name__}, not plain data")
 
 
 def flatten_state(obj: PersistentObject, prefix: str = "", depth: int = 0,
@@ -250,7 +181,7 @@ def generator_kwargs(network: PersistentObject) -> dict[str, Any]:
 
 
 def checkpoint_from_pickle_data(data: Any, source: str = "") -> Checkpoint:
-    """Builds a `Checkpoint` from what `unpickle` returned for an NVIDIA network pickle."""
+    """Builds a `Checkpoint` from what `RestrictedUnpickler` returned for an NVIDIA network pickle."""
     if not isinstance(data, dict):
         raise UnsupportedCheckpointError(
             f"the pickle holds a {type(data).__name__}, not NVIDIA's dict of networks (G, D, G_ema)")
@@ -272,5 +203,5 @@ def checkpoint_from_pickle_data(data: Any, source: str = "") -> Checkpoint:
 def read_nvidia_pickle(path: str | Path) -> Checkpoint:
     path = Path(path)
     with open(path, "rb") as file:
-        data = unpickle(file)
+        data = load_restricted(file, RestrictedUnpickler)
     return checkpoint_from_pickle_data(data, source=path.name)

@@ -17,7 +17,6 @@ network as `noise0`, `noise1`, ... ([1, 1, res, res]).
 from __future__ import annotations
 
 import math
-import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from .checkpoint import (
     UnsupportedCheckpointError,
     config_from_nvidia_kwargs,
 )
-from .nvidia_pickle import _EasyDictStandIn, _numpy_dtype, _numpy_scalar, plain_data, unpickle
+from .restricted_pickle import PLAIN_DATA_GLOBALS, PLAIN_NUMBER_KINDS, AllowListUnpickler, load_restricted, plain_data
 from .stylegan2 import GeneratorConfig, fir_filter
 
 FORMAT = "tf-pickle"
@@ -104,7 +103,7 @@ class _Array:
         shape, dtype, is_fortran, data = state
         if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)):
             raise CorruptCheckpointError("a numpy array in the pickle has a malformed shape")
-        if not isinstance(dtype, np.dtype) or dtype.kind not in "biufc?":
+        if not isinstance(dtype, np.dtype) or dtype.kind not in PLAIN_NUMBER_KINDS:
             raise UnsafeCheckpointError("refused a numpy array that does not hold plain numbers")
         if not isinstance(data, (bytes, bytearray)) or len(data) != math.prod(shape) * dtype.itemsize:
             raise CorruptCheckpointError("a numpy array in the pickle does not hold the bytes its shape needs")
@@ -123,26 +122,15 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,  # numpy 1 files (all real ones)
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # numpy 2
     ("numpy", "ndarray"): _NDArrayType,
-    ("numpy", "dtype"): _numpy_dtype,
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-    ("dnnlib.util", "EasyDict"): _EasyDictStandIn,
+    **PLAIN_DATA_GLOBALS,
 }
 
 
-class TFRestrictedUnpickler(pickle.Unpickler):
+class TFRestrictedUnpickler(AllowListUnpickler):
     """Resolves only `ALLOWED_GLOBALS`; refuses every other global before it can be called."""
 
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafeCheckpointError(
-                f"refused to load global {module}.{name}: a model file may hold only data, and this one "
-                "asks for code; nothing from it was run") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise CorruptCheckpointError("the pickle uses persistent ids; it is not a TensorFlow network pickle")
+    allowed = ALLOWED_GLOBALS
+    kind = "TensorFlow network pickle"
 
 
 # --- from TensorFlow's layout to NVIDIA's ---------------------------------------------------------
@@ -305,5 +293,5 @@ def checkpoint_from_tf_data(data: Any, source: str = "") -> Checkpoint:
 def read_tf_pickle(path: str | Path) -> Checkpoint:
     path = Path(path)
     with open(path, "rb") as file:
-        data = unpickle(file, TFRestrictedUnpickler)
+        data = load_restricted(file, TFRestrictedUnpickler)
     return checkpoint_from_tf_data(data, source=path.name)
