@@ -14,8 +14,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported where used: `dragd --help` must not wait for torch
+    from .engine.drag import DragOptions
+    from .models.registry import ModelInfo
 
 EXIT_USAGE = 2
 
@@ -121,27 +126,34 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
+    """The drag options `dragd drag` was given, the model's own defaults where it was given none."""
+    from .engine.drag import DragOptions, with_model_defaults
+
+    return with_model_defaults(
+        DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
+                    feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
+                    stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm),
+        info.default_step_size, info.feature_block, info.mask_strength)
+
+
 def cmd_drag(args: argparse.Namespace) -> int:
     if args.image:
         from .invert.command import drag_photo
 
         return drag_photo(args)
-    from .engine.drag import DragOptions, DragRun, with_model_defaults
+    from .engine.drag import DragRun
     from .images import draw_points, load_mask, save_gif, save_png, side_by_side
 
     out = _check_out(args.out)
     handles, targets = parse_points(args.points)
     info, generator, _ = _load_model(args.model, args.device)
     ws = _latent_from_args(args, generator)
-    size = generator.img_resolution
-    mask = load_mask(args.mask, size) if args.mask else None
-    options = with_model_defaults(
-        DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
-                    feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
-                    stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm),
-        info.default_step_size, info.feature_block, info.mask_strength)
+    height, width = generator.img_shape
+    mask = load_mask(args.mask, height, width) if args.mask else None
+    options = drag_options(args, info)
     run = DragRun(generator, ws, handles, targets, mask, options)
-    scale = max(1, 256 // size)
+    scale = max(1, 256 // max(height, width))
     preview_every = args.preview_every or (max(1, args.steps // 40) if args.gif else 0)
     frames = []
     before = None

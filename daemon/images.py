@@ -1,4 +1,4 @@
-"""Image files in and out for the CLI: PNG/GIF writing, masks, and drawing handle/target markers."""
+"""Image files in and out for the CLI: reading images and masks, PNG/GIF writing, drawing handle/target markers."""
 
 from __future__ import annotations
 
@@ -16,22 +16,24 @@ class ImageFileError(ValueError):
     pass
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path) -> np.ndarray:
+    """H x W x 3 uint8, or H x W x 4 when the file has transparency (kept untouched by paste-back)."""
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+            return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
     except FileNotFoundError:
         raise ImageFileError(f"no such image: {path}") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageFileError(f"cannot read image {path}: {exc}") from None
 
 
-def load_mask(path: str | Path, size: int) -> np.ndarray:
-    """A grey-level mask: pixels >= 128 may move. Must match the generated image's size."""
+def load_mask(path: str | Path, height: int, width: int) -> np.ndarray:
+    """A grey-level mask of the image's size (height x width): pixels >= 128 may move."""
     try:
         with Image.open(path) as im:
-            if im.size != (size, size):
-                raise ImageFileError(f"mask {path} is {im.size[0]}x{im.size[1]}, the image is {size}x{size}")
+            if im.size != (width, height):
+                raise ImageFileError(f"mask {path} is {im.size[0]}x{im.size[1]}, the image is {width}x{height}")
             return np.asarray(im.convert("L")) >= 128
     except FileNotFoundError:
         raise ImageFileError(f"no such mask: {path}") from None

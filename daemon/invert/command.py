@@ -10,30 +10,16 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from ..images import ImageFileError
+from ..images import load_image, load_mask
 from .align import alignment_for
 from .lpips import LpipsWeightsError, load_lpips
 from .pipeline import InversionOptions, invert
 from .project import ProjectionOptions
 from .pti import TuningOptions
 from .region import InvertInputError, mask_to_model
-
-
-def load_photo(path: str | Path) -> np.ndarray:
-    """H x W x 3 uint8, or H x W x 4 when the file has transparency (kept untouched by paste-back)."""
-    try:
-        with Image.open(path) as im:
-            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
-    except FileNotFoundError:
-        raise ImageFileError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImageFileError(f"cannot read image {path}: {exc}") from None
 
 
 def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
@@ -52,17 +38,17 @@ def inversion_options(args: argparse.Namespace) -> InversionOptions:
 
 
 def drag_photo(args: argparse.Namespace) -> int:
-    from ..cli import Progress, _check_out, _load_model, parse_points
-    from ..engine.drag import DragOptions, DragRun, with_model_defaults
+    from ..cli import Progress, _check_out, _load_model, drag_options, parse_points
+    from ..engine.drag import DragRun
     from ..images import save_png
 
     out = _check_out(args.out)
     handles, targets = parse_points(args.points)
-    photo = load_photo(args.image)
+    photo = load_image(args.image)
     height, width = photo.shape[:2]
     region = parse_region(args.region)
     options = inversion_options(args)
-    photo_mask = load_photo_mask(args.mask, width, height) if args.mask else None
+    photo_mask = load_mask(args.mask, height, width) if args.mask else None
     info, generator, device = _load_model(args.model, args.device)
     try:
         lpips = load_lpips(device=device)
@@ -86,19 +72,14 @@ def drag_photo(args: argparse.Namespace) -> int:
     print(f"inverted in {sum(inversion.seconds.values()):.1f} s: PSNR {inversion.quality.psnr:.2f} dB{lp} "
           f"({'face aligned' if inversion.aligned else 'plain region'})")
 
-    size = generator.img_resolution
+    size = inversion.frame.resolution  # the side of the model's square, where points now lie
     model_handles, model_targets = inversion.to_model(handles), inversion.to_model(targets)
     for photo_point, (x, y) in zip([*handles, *targets], [*model_handles, *model_targets], strict=True):
         if not (-0.5 <= x <= size - 0.5 and -0.5 <= y <= size - 0.5):
             raise InvertInputError(f"point ({photo_point[0]:g}, {photo_point[1]:g}) lies outside the inverted "
                                    "region of the photo")
     mask = None if photo_mask is None else mask_to_model(photo_mask, inversion.frame)
-    drag_options = with_model_defaults(
-        DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
-                    feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
-                    stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm),
-        info.default_step_size, info.feature_block, info.mask_strength)
-    run = DragRun(inversion.generator, inversion.ws, model_handles, model_targets, mask, drag_options)
+    run = DragRun(inversion.generator, inversion.ws, model_handles, model_targets, mask, drag_options(args, info))
     progress = Progress(args.steps)
     for step in run.steps():
         if step.done:
@@ -124,17 +105,3 @@ def drag_photo(args: argparse.Namespace) -> int:
     distances = ", ".join(f"{math.dist(p, t):.1f}" for p, t in zip(final, targets, strict=True))
     print(f"{result.stopped} after {result.steps} steps; handles {distances} photo px from their targets; wrote {out}")
     return 0
-
-
-
-def load_photo_mask(path: str, width: int, height: int) -> np.ndarray:
-    """A grey mask of the photo's size: pixels >= 128 may move."""
-    try:
-        with Image.open(path) as im:
-            if im.size != (width, height):
-                raise ImageFileError(f"mask {path} is {im.size[0]}x{im.size[1]}, the image is {width}x{height}")
-            return np.asarray(im.convert("L")) >= 128
-    except FileNotFoundError:
-        raise ImageFileError(f"no such mask: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImageFileError(f"cannot read mask {path}: {exc}") from None

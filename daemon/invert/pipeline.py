@@ -112,6 +112,16 @@ def _selection(width: int, height: int, rect: Rect, mask: np.ndarray | None) -> 
     return selection
 
 
+def square_side(generator: Generator) -> int:
+    """The side of the generator's images. The model frame (region, face alignment, paste-back) is square,
+    so a generator of non-square images (StyleGAN-Human's 512x256) is refused rather than misread."""
+    height, width = generator.img_shape
+    if height != width:
+        raise InvertInputError(f"photo inversion needs a model of square images; this one makes {width}x{height} "
+                               "images: drag on its own samples instead")
+    return height
+
+
 def choose_frame(rgb: np.ndarray, rect: Rect, whole: bool, resolution: int, alignment: FaceAlignment | None,
                  options: InversionOptions) -> tuple[Frame, bool, list[str]]:
     """The model square: aligned to a face in the region when the model wants faces, else the plain square."""
@@ -142,6 +152,7 @@ def invert(generator: Generator, rgb: np.ndarray, region: Rect | None = None, ma
     """
     options = options or InversionOptions()
     options.validate()
+    resolution = square_side(generator)
     rgb = check_photo(rgb)
     height, width = rgb.shape[:2]
     if mask is not None:
@@ -169,7 +180,6 @@ def invert(generator: Generator, rgb: np.ndarray, region: Rect | None = None, ma
 
     start = time.perf_counter()
     ticker("align", 1)(0)
-    resolution = generator.img_resolution
     frame, aligned, notes = choose_frame(rgb, rect, whole, resolution, alignment, options)
     feather = options.feather if options.feather is not None else max(2, round(0.04 * resolution / frame.scale))
     plan = plan_paste(frame, _selection(width, height, rect, mask), feather)

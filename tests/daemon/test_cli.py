@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import make_generator
 from dragd.daemon.cli import main, parse_points
 from dragd.daemon.models.canonical import write_canonical
 from dragd.daemon.models.checkpoint import Checkpoint
 from PIL import Image
 
 
+def model_file(path, generator) -> str:
+    write_canonical(Checkpoint(generator.cfg, generator.state_dict(), "test", {}), path)
+    return str(path)
+
+
 @pytest.fixture
 def tiny_model(tmp_path, tiny_generator):
-    path = tmp_path / "tiny.safetensors"
-    write_canonical(Checkpoint(tiny_generator.cfg, tiny_generator.state_dict(), "test", {}), path)
-    return str(path)
+    return model_file(tmp_path / "tiny.safetensors", tiny_generator)
+
+
+@pytest.fixture
+def portrait_model(tmp_path, tiny_generator):
+    """32 rows x 16 columns, StyleGAN-Human's layout at a tiny size."""
+    return model_file(tmp_path / "portrait.safetensors", make_generator(replace(tiny_generator.cfg, square=False)))
 
 
 def test_parse_points():
@@ -77,3 +88,29 @@ def test_models_lists_the_embedded_default(capsys):
     assert main(["models", "--json"]) == 0
     models = json.loads(capsys.readouterr().out)
     assert any(m["name"] == "faces-128-cpu" and m["embedded"] for m in models)
+
+
+def test_drag_on_a_portrait_model_takes_a_mask_of_its_own_shape(tmp_path, portrait_model, capsys):
+    mask = np.zeros((32, 16), np.uint8)  # rows x columns: 16 wide, 32 high
+    mask[8:24, 2:14] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    out = tmp_path / "p.png"
+    argv = ["drag", "--model", portrait_model, "--seed", "0", "--points", "8,20:10,20", "--steps", "3",
+            "--mask", str(tmp_path / "m.png"), "--out", str(out)]
+    assert main(argv) == 0
+    assert Image.open(out).size == (16, 32)
+    assert Image.open(tmp_path / "p_before_after.png").height == 32 * (256 // 32)  # enlarged by the longer side
+    Image.fromarray(mask.T.copy()).save(tmp_path / "m.png")  # 32 wide, 16 high: the square assumption's shape
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "mask" in err and "the image is 16x32" in err and "Traceback" not in err
+
+
+def test_photo_drag_with_a_portrait_model_is_refused_in_one_line(tmp_path, portrait_model, capsys):
+    Image.new("RGB", (40, 60), (120, 90, 60)).save(tmp_path / "photo.png")
+    argv = ["drag", "--image", str(tmp_path / "photo.png"), "--model", portrait_model, "--points", "5,5:6,6",
+            "--out", str(tmp_path / "x.png")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "square images" in err and "Traceback" not in err

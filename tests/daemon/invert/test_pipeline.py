@@ -170,3 +170,15 @@ def test_mask_limits_the_edit(tiny_generator):
     grown = F.max_pool2d(torch.from_numpy(mask.astype(np.float32))[None, None], 3, 1, 1)[0, 0].numpy() > 0
     assert np.array_equal(pasted[~grown], rgb[~grown])
     assert (pasted[mask] != rgb[mask]).any(axis=1).all()
+
+
+def test_a_model_of_non_square_images_is_refused_before_any_work(tiny_generator):
+    from dataclasses import replace
+
+    from conftest import make_generator
+
+    portrait = make_generator(replace(tiny_generator.cfg, square=False))  # 32 rows x 16 columns
+    reports: list[tuple[str, int, int]] = []
+    with pytest.raises(InvertInputError, match="square images; this one makes 16x32"):
+        invert(portrait, np.zeros((64, 32, 3), np.uint8), options=QUICK, on_progress=lambda *a: reports.append(a))
+    assert reports == []
