@@ -16,18 +16,18 @@ import argparse
 import os
 import shutil
 import sys
-import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+try:
+    from .common import InstallError, unpack_wheel
+except ImportError:  # run beside install.py as a file (install.sh), before dragd is installed
+    from common import InstallError, unpack_wheel  # type: ignore[no-redef]
 
 PLUGIN_NAME = "dragd"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding gimp_plugin/ and protocol/
 ENTRY_FILE = PACKAGE_ROOT / "gimp_plugin" / "plug-ins" / PLUGIN_NAME / f"{PLUGIN_NAME}.py"
 VENDORED = ("gimp_plugin", "protocol")  # copied to lib/dragd/<name>/
-
-
-class InstallError(Exception):
-    """Something the user has to fix (no profile found, a wheel that is not a wheel); the message says what."""
 
 
 def default_profile(env: dict[str, str] | None = None, home: Path | None = None,
@@ -70,7 +70,7 @@ def install_gimp_plugin(profile: Path | None = None, wheels: Iterable[Path] = ()
         shutil.copytree(PACKAGE_ROOT / name, lib / name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "plug-ins"))
     for wheel in wheels:
-        _unpack_wheel(Path(wheel), staging / "lib")
+        unpack_wheel(Path(wheel), staging / "lib", "plug-in folder")
     entry = staging / ENTRY_FILE.name
     shutil.copyfile(ENTRY_FILE, entry)
     entry.chmod(0o755)
@@ -86,19 +86,6 @@ def uninstall_gimp_plugin(profile: Path | None = None) -> bool:
         return False
     shutil.rmtree(target)
     return True
-
-
-def _unpack_wheel(wheel: Path, lib: Path) -> None:
-    """A wheel is a zip whose top level is importable as is: unpack it, refusing paths that leave `lib`."""
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                destination = (lib / member).resolve()
-                if not destination.is_relative_to(lib.resolve()):
-                    raise InstallError(f"{wheel.name}: refusing the path {member!r}, it leaves the plug-in folder")
-            archive.extractall(lib)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise InstallError(f"cannot unpack the wheel {wheel}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,10 +38,12 @@ from pathlib import Path
 try:
     from . import gimp as gimp_step
     from . import krita as krita_step
+    from .common import InstallError
 except ImportError:  # run as a file by install.sh / install.ps1: the package is not installed yet
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import gimp as gimp_step  # type: ignore[no-redef]
     import krita as krita_step  # type: ignore[no-redef]
+    from common import InstallError  # type: ignore[no-redef]
 
 APP_NAME = "dragd"
 MANIFEST_NAME = "install-manifest.json"
@@ -57,10 +59,6 @@ FALLBACK_TORCH_REQUIREMENT = "torch==2.13.0"  # when the package's metadata cann
 EDITOR_DEPENDENCIES = (("zmq", "pyzmq>=24"), ("msgpack", "msgpack>=1.0"))
 PIP_TIMEOUT_S = 3600  # torch with CUDA is a few GB
 SUBPROCESS_TIMEOUT_S = 60
-
-
-class InstallError(Exception):
-    """Something the user has to fix; the message says what."""
 
 
 # ---- where things go ----------------------------------------------------------------------------------------
@@ -804,7 +802,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             return dry_run(options)
         return install(options)
-    except (InstallError, krita_step.InstallError, gimp_step.InstallError, OSError) as exc:
+    except (InstallError, OSError) as exc:
         print(f"dragd installer: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -26,6 +26,11 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+try:
+    from .common import InstallError, unpack_wheel
+except ImportError:  # run beside install.py as a file (install.sh), before dragd is installed
+    from common import InstallError, unpack_wheel  # type: ignore[no-redef]
+
 PLUGIN_NAME = "dragd_krita"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding krita_plugin/ and protocol/
 PLUGIN_SOURCE = PACKAGE_ROOT / "krita_plugin"
@@ -35,10 +40,6 @@ ACTION_FILE = PLUGIN_SOURCE / "actions" / f"{PLUGIN_NAME}.action"
 VENDORED = ("krita_plugin", "protocol")  # copied to pykrita/dragd_krita/dragd/<name>/
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "pykrita", "actions")
 _DRAGD_INIT = '"""dragd code vendored for the Krita plugin by dragd.install.krita."""\n'
-
-
-class InstallError(Exception):
-    """Something the user has to fix; the message says what."""
 
 
 # ---- where Krita keeps things ------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def build_plugin_folder(target: Path, wheels: Iterable[Path] = ()) -> Path:
     for name in VENDORED:
         shutil.copytree(PACKAGE_ROOT / name, target / "dragd" / name, ignore=_IGNORE)
     for wheel in wheels:
-        _unpack_wheel(Path(wheel), target / "lib")
+        unpack_wheel(Path(wheel), target / "lib")
     return target
 
 
@@ -217,19 +218,6 @@ def build_plugin_zip(destination: Path, wheels: Iterable[Path] = ()) -> Path:
                 else:
                     archive.write(path, name)
     return destination
-
-
-def _unpack_wheel(wheel: Path, lib: Path) -> None:
-    """A wheel is a zip whose top level is importable as is: unpack it, refusing paths that leave `lib`."""
-    lib.mkdir(parents=True, exist_ok=True)
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                if not (lib / member).resolve().is_relative_to(lib.resolve()):
-                    raise InstallError(f"{wheel.name}: refusing the path {member!r}, it leaves the plugin folder")
-            archive.extractall(lib)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise InstallError(f"cannot unpack the wheel {wheel}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

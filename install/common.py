@@ -1,0 +1,30 @@
+"""What the installers share (install.py, krita.py, gimp.py): the error a user has to act on, and unpacking a
+wheel for an editor's own Python next to its plugin.
+
+Standard library only: install.sh runs install.py as a file before dragd is installed, and the editor steps
+are imported beside it then (as top-level `krita`, `gimp`, `common`).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+
+class InstallError(Exception):
+    """Something the user has to fix (no profile found, a wheel that is not a wheel, a failed pip run); the
+    message says what."""
+
+
+def unpack_wheel(wheel: Path, lib: Path, folder_name: str = "plugin folder") -> None:
+    """A wheel is a zip whose top level is importable as is: unpack it into `lib`, refusing every path that
+    would land outside it (`folder_name` names `lib` in that message: the editor's own word for it)."""
+    lib.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if not (lib / member).resolve().is_relative_to(lib.resolve()):
+                    raise InstallError(f"{wheel.name}: refusing the path {member!r}, it leaves the {folder_name}")
+            archive.extractall(lib)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InstallError(f"cannot unpack the wheel {wheel}: {exc}") from None
