@@ -85,25 +85,35 @@ class EasyDict(dict):
 
 
 @contextlib.contextmanager
-def nvidia_names() -> Iterator[None]:
-    """Registers the stand-ins under NVIDIA's module names so that pickle writes those names."""
-    fakes = {"torch_utils": types.ModuleType("torch_utils"),
-             "torch_utils.persistence": types.ModuleType("torch_utils.persistence"),
-             "dnnlib": types.ModuleType("dnnlib"), "dnnlib.util": types.ModuleType("dnnlib.util")}
+def pickled_as(globals_by_name: dict[str, Any]) -> Iterator[None]:
+    """While active, each object pickles by reference as the global its key names ("dnnlib.util.EasyDict"):
+    stand-in modules take that module path (and its parents) in sys.modules, so pickle writes that name."""
+    fakes: dict[str, types.ModuleType] = {}
+    for dotted in globals_by_name:
+        parts = dotted.split(".")[:-1]
+        for i in range(1, len(parts) + 1):
+            fakes.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
     clashes = [name for name in fakes if name in sys.modules]
     assert not clashes, f"real modules named {clashes} are loaded; the fixture would pickle those"
+    originals = {dotted: (obj.__module__, obj.__qualname__) for dotted, obj in globals_by_name.items()}
     sys.modules.update(fakes)
-    originals = (_reconstruct_persistent_obj.__module__, EasyDict.__module__)
-    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
-    EasyDict.__module__ = "dnnlib.util"
-    fakes["torch_utils.persistence"]._reconstruct_persistent_obj = _reconstruct_persistent_obj
-    fakes["dnnlib.util"].EasyDict = EasyDict
+    for dotted, obj in globals_by_name.items():
+        module, _, name = dotted.rpartition(".")
+        obj.__module__, obj.__qualname__ = module, name
+        setattr(fakes[module], name, obj)
     try:
         yield
     finally:
-        _reconstruct_persistent_obj.__module__, EasyDict.__module__ = originals
+        for dotted, obj in globals_by_name.items():
+            obj.__module__, obj.__qualname__ = originals[dotted]
         for name in fakes:
             del sys.modules[name]
+
+
+def nvidia_names() -> contextlib.AbstractContextManager[None]:
+    """Registers the stand-ins under NVIDIA's module names so that pickle writes those names."""
+    return pickled_as({"torch_utils.persistence._reconstruct_persistent_obj": _reconstruct_persistent_obj,
+                       "dnnlib.util.EasyDict": EasyDict})
 
 
 class PersistentNet:

@@ -13,16 +13,13 @@ from __future__ import annotations
 import contextlib
 import math
 import pickle
-import sys
-import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig
-from model_fixtures import MODULE_SRC
+from model_fixtures import MODULE_SRC, pickled_as
 
 TF_GLOBALS = {"dnnlib.tflib.network.Network", "numpy.core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype"}
 
@@ -40,21 +37,9 @@ class Network:
         return self.state
 
 
-@contextlib.contextmanager
-def tf_names() -> Iterator[None]:
-    fakes = {name: types.ModuleType(name) for name in ("dnnlib", "dnnlib.tflib", "dnnlib.tflib.network")}
-    clashes = [name for name in fakes if name in sys.modules]
-    assert not clashes, f"real modules named {clashes} are loaded; the fixture would pickle those"
-    sys.modules.update(fakes)
-    original = (Network.__module__, Network.__qualname__)
-    Network.__module__ = "dnnlib.tflib.network"
-    fakes["dnnlib.tflib.network"].Network = Network
-    try:
-        yield
-    finally:
-        Network.__module__, Network.__qualname__ = original
-        for name in fakes:
-            del sys.modules[name]
+def tf_names() -> contextlib.AbstractContextManager[None]:
+    """Registers `Network` under TensorFlow-era StyleGAN's module name so that pickle writes that name."""
+    return pickled_as({"dnnlib.tflib.network.Network": Network})
 
 
 def tf_variables(generator: Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
