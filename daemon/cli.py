@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # imported where used: `dragd --help` must not wait for torch
-    from .engine.drag import DragOptions
+    from .engine.drag import DragOptions, DragResult, DragRun, DragStep
     from .models.registry import ModelInfo
+    from .server.config import InversionSteps
 
 EXIT_USAGE = 2
 
@@ -137,6 +138,21 @@ def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
         info.default_step_size, info.feature_block, info.mask_strength)
 
 
+def run_to_the_end(run: DragRun, max_steps: int, preview_every: int = 0,
+                   on_preview: Callable[[DragStep], None] | None = None) -> DragResult:
+    """Runs a drag with a progress line on stderr; `on_preview` sees every step that carries an image."""
+    progress = Progress(max_steps)
+    for step in run.steps(preview_every=preview_every):
+        if step.image is not None and on_preview is not None:
+            on_preview(step)
+        if step.done:
+            break
+        progress.update(step.step, f"loss {step.loss:.4f}  max distance {max(step.distances):.1f} px")
+    progress.close()
+    assert run.result is not None  # the last step is `done`, and a done run has its result
+    return run.result
+
+
 def cmd_drag(args: argparse.Namespace) -> int:
     if args.image:
         from .invert.command import drag_photo
@@ -157,19 +173,15 @@ def cmd_drag(args: argparse.Namespace) -> int:
     preview_every = args.preview_every or (max(1, args.steps // 40) if args.gif else 0)
     frames = []
     before = None
-    progress = Progress(args.steps)
-    for step in run.steps(preview_every=preview_every if args.gif else 0):
-        if step.image is not None:
-            if before is None:
-                before = step.image
-            if args.gif:
-                frames.append(draw_points(step.image, step.points, targets, scale))
-        if step.done:
-            break
-        progress.update(step.step, f"loss {step.loss:.4f}  max distance {max(step.distances):.1f} px")
-    progress.close()
-    result = run.result
-    assert result is not None
+
+    def on_preview(step: DragStep) -> None:
+        nonlocal before
+        if before is None:
+            before = step.image
+        if args.gif:
+            frames.append(draw_points(step.image, step.points, targets, scale))
+
+    result = run_to_the_end(run, args.steps, preview_every if args.gif else 0, on_preview)
     if before is None:  # no previews were asked for: render the start once for the before/after picture
         import torch
 
@@ -275,13 +287,26 @@ def cmd_models_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_inversion_steps(text: str) -> InversionSteps:
+    from .server.config import InversionSteps
+
+    try:
+        w, wplus, tuning = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected W,WPLUS,TUNING step counts, got {text!r}") from None
+    if min(w, wplus, tuning) < 0 or max(w, wplus, tuning) > 100_000:
+        raise argparse.ArgumentTypeError("step counts must be in [0, 100000]")
+    return InversionSteps(w, wplus, tuning)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server.config import ServerConfig
     from .server.control import serve
 
     config = ServerConfig(address=args.address, device=args.device, preload=tuple(args.model or ()),
                           curve_keys=Path(args.curve_keys) if args.curve_keys else None,
-                          client_timeout_s=args.client_timeout)
+                          client_timeout_s=args.client_timeout, orphan_timeout_s=args.orphan_timeout,
+                          inversion_steps=args.inversion_steps)
     serve(config, Path(args.log_file) if args.log_file else None)
     return 0
 
@@ -415,7 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
                                         "required for a non-loopback address")
     p.add_argument("--log-file", help="JSON-lines log (default: the user log folder, or $DRAGD_LOG_DIR)")
     p.add_argument("--client-timeout", type=float, default=60.0,
-                   help="seconds without a message after which an idle client's sessions are freed (default 60)")
+                   help="seconds without a message after which an idle client counts as gone (default 60)")
+    p.add_argument("--orphan-timeout", type=float, default=600.0,
+                   help="seconds a gone client's sessions are kept after their last use, for a new connection to "
+                        "resume them with their ids (default 600)")
+    p.add_argument("--inversion-steps", type=parse_inversion_steps, default="200,100,100",
+                   help="open_session's default steps: W,WPLUS,TUNING (projection in W, in W+, pivotal tuning; "
+                        "default 200,100,100); a request may set its own")
     p.set_defaults(func=cmd_serve)
 
     for name, func, text in (("status", cmd_status, "show what a running daemon is doing"),

@@ -38,7 +38,7 @@ def inversion_options(args: argparse.Namespace) -> InversionOptions:
 
 
 def drag_photo(args: argparse.Namespace) -> int:
-    from ..cli import Progress, _check_out, _load_model, drag_options, parse_points
+    from ..cli import Progress, _check_out, _load_model, drag_options, parse_points, run_to_the_end
     from ..engine.drag import DragRun
     from ..images import save_png
 
@@ -80,14 +80,7 @@ def drag_photo(args: argparse.Namespace) -> int:
                                    "region of the photo")
     mask = None if photo_mask is None else mask_to_model(photo_mask, inversion.frame)
     run = DragRun(inversion.generator, inversion.ws, model_handles, model_targets, mask, drag_options(args, info))
-    progress = Progress(args.steps)
-    for step in run.steps():
-        if step.done:
-            break
-        progress.update(step.step, f"loss {step.loss:.4f}  max distance {max(step.distances):.1f} px")
-    progress.close()
-    result = run.result
-    assert result is not None
+    result = run_to_the_end(run, args.steps)
 
     save_png(inversion.paste(photo, result.image), out)
     strip = np.hstack([inversion.target, inversion.reconstruction, result.image])
