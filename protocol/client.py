@@ -45,6 +45,7 @@ from .messages import (
     HelloRequest,
     HelloResult,
     HistoryResult,
+    InversionOptions,
     ListModelsRequest,
     ModelInfo,
     OpenSessionRequest,
@@ -141,9 +142,12 @@ class DragdClient:
 
     def open_session(self, image: Image, model: str | None = None,
                      region: tuple[int, int, int, int] | None = None, mask: Image | None = None,
-                     on_progress: ProgressCallback | None = None,
-                     timeout: float | None = None) -> OpenSessionResult:
-        request = OpenSessionRequest(image=image, model=model, region=region, mask=mask)
+                     on_progress: ProgressCallback | None = None, timeout: float | None = None,
+                     options: InversionOptions | None = None) -> OpenSessionResult:
+        """Open a session on a real image (GAN inversion of `region`, default the mask's bounds or the whole
+        image). `on_progress` gets each InversionProgress; `cancel()` from another thread stops it."""
+        request = OpenSessionRequest(image=image, model=model, region=region, mask=mask,
+                                     options=options or InversionOptions())
         return self._call(request, timeout, on_progress)
 
     def drag(self, session: str, points: PointsLike, mask: Image | None = None,

@@ -95,6 +95,17 @@ class DragOptions:
 
 
 @dataclass(frozen=True)
+class InversionOptions:
+    """How `open_session` inverts. None means: the daemon's default (its configuration)."""
+
+    w_steps: int | None = wire(optional(integer(0, 100_000)), None)  # projection steps in W
+    wplus_steps: int | None = wire(optional(integer(0, 100_000)), None)  # then in W+
+    tuning_steps: int | None = wire(optional(integer(0, 100_000)), None)  # pivotal tuning of the generator copy
+    align: str = wire(one_of("auto", "plain"), "auto")  # auto: align a face for face models; plain: never
+    feather: int | None = wire(optional(integer(0, 4096)), None)  # paste-back feather, px; None: 4 % of the square
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str = wire(NAME)
     resolution: tuple[int, int] = wire(fixed(integer(1, 2**20), integer(1, 2**20)))  # width, height
@@ -161,6 +172,7 @@ class OpenSessionRequest:
     model: str | None = wire(optional(NAME), None)
     region: tuple[int, int, int, int] | None = wire(optional(RECT), None)  # x, y, width, height
     mask: Image | None = wire(optional(MASK), None)  # same size as image; non-zero: part of the region
+    options: InversionOptions = wire(nested(InversionOptions), InversionOptions())
 
     def cross_check(self, path: str, limits: Limits) -> None:
         _mask_fits(self.mask, self.image.width, self.image.height, f"{path}.mask")
@@ -271,6 +283,8 @@ class OpenSessionResult:
     offset: tuple[int, int] = wire(OFFSET)
     quality: Quality = wire(nested(Quality))
     transform: Transform | None = wire(optional(nested(Transform)), None)
+    notes: tuple[str, ...] = wire(array(TEXT, max_length=64), ())  # what the user should know (fallbacks)
+    model: str | None = wire(optional(NAME), None)  # the model used (the default when the request named none)
 
 
 @dataclass(frozen=True)

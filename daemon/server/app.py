@@ -73,7 +73,8 @@ class Daemon:
         self.models = models or ModelCache(pick_device(config.device))
         self.device_description = describe_device(self.models.device)
         self.sessions = SessionStore(limits.max_sessions, config.max_sessions_per_client,
-                                     config.memory_budget_bytes, limits.session_idle_timeout_s)
+                                     config.memory_budget_bytes, limits.session_idle_timeout_s,
+                                     config.orphan_timeout_s)
         self.queue = FairQueue(limits.max_queue, config.max_queue_per_client)
         self.worker = Worker(self.queue, self._job_failed)
         self.handlers = Handlers(self)
@@ -126,7 +127,7 @@ class Daemon:
             pull = context.socket(zmq.PULL)
             pull.bind(outbox_address)
             outbox = Outbox(context, outbox_address)
-            self.work = TorchWork(self.models, self.sessions, outbox.send)
+            self.work = TorchWork(self.models, self.sessions, outbox.send, self.config.inversion_steps)
             self.worker.start()
             for name in self.config.preload:
                 self.queue.put(Job(b"", None, "preload", lambda job, name=name: self.work.preload(name)))
@@ -272,7 +273,8 @@ class Daemon:
                 del self.clients[client]
                 self._forget_client(client, f"its client sent nothing for {self.config.client_timeout_s:g} s")
         for session in self.sessions.expire_idle():
-            log_event(log, INFO, "session_expired", session=session.id, peer=session.owner.hex())
+            log_event(log, INFO, "session_expired", session=session.id,
+                      peer=None if session.owner is None else session.owner.hex())
             self.worker.cancel_session(session.id)
         # Keepalives: a request that went keepalive_s without a message hears where it stands (0: running).
         running = self.worker.current
@@ -283,8 +285,9 @@ class Daemon:
                 self.send(job.client, job.request.waiting(position))
 
     def _forget_client(self, client: bytes, why: str) -> None:
-        """A client that went away: free its sessions, drop its waiting jobs, cancel its running one."""
-        sessions = self.sessions.drop_client(client, why)
+        """A client that went away: drop its waiting jobs, cancel its running one. Its sessions stay, orphaned,
+        for `orphan_timeout_s` (another connection may resume them with their ids), then go."""
+        sessions = self.sessions.orphan_client(client)
         dropped = self.worker.cancel_client(client)
         if sessions or dropped:
             log_event(log, INFO, "client_gone", peer=client.hex(), why=why, sessions=len(sessions),

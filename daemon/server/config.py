@@ -9,6 +9,16 @@ from ...protocol.limits import DEFAULT_ADDRESS, Limits
 
 
 @dataclass(frozen=True)
+class InversionSteps:
+    """`open_session`'s default step counts (`dragd serve --inversion-steps W,WPLUS,TUNING`); a request may
+    set each itself."""
+
+    w: int = 200  # projection in W
+    wplus: int = 100  # then in W+
+    tuning: int = 100  # pivotal tuning of the session's generator copy
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     address: str = DEFAULT_ADDRESS  # tcp://HOST:PORT (port 0 or * picks a free one) or ipc://PATH
     device: str = "auto"
@@ -19,4 +29,6 @@ class ServerConfig:
     max_queue_per_client: int = 8  # requests of one client waiting behind the running one
     memory_budget_bytes: int = 1 << 30  # estimated session memory; least recently used idle ones go first
     client_timeout_s: float = 60.0  # a client silent this long (no request, no heartbeat) is gone
+    orphan_timeout_s: float = 600.0  # a gone client's sessions are kept this long after their last use
+    inversion_steps: InversionSteps = field(default_factory=InversionSteps)  # open_session's defaults
     housekeeping_s: float = 0.2  # how often liveness, idle sessions and queue notices are checked

@@ -24,7 +24,7 @@ from .worker import Job
 if TYPE_CHECKING:
     from .app import Daemon
 
-JOB_REQUESTS = ("generate", "drag", "undo", "redo")
+JOB_REQUESTS = ("generate", "open_session", "drag", "undo", "redo")
 
 
 def daemon_version() -> str:
@@ -54,7 +54,7 @@ class Handlers:
         self.table: dict[str, Callable[[bytes, m.Request], dict[str, Any] | None]] = {
             "hello": self.hello, "ping": self.ping, "list_models": self.list_models, "cancel": self.cancel,
             "close_session": self.close_session, "status": self.status, "shutdown": self.shutdown,
-            "heartbeat": self.heartbeat, "open_session": self.open_session,
+            "heartbeat": self.heartbeat,
         }
 
     def handle(self, client: bytes, request: m.Request) -> None:
@@ -86,7 +86,8 @@ class Handlers:
     def hello(self, client: bytes, request: m.Request) -> dict[str, Any]:
         daemon = self.daemon
         log_event(log, 20, "hello", client=request.body.client, peer=client.hex())
-        capabilities = [m.Capability.GENERATE, m.Capability.DRAG, m.Capability.UNDO, m.Capability.PREVIEWS]
+        capabilities = [m.Capability.GENERATE, m.Capability.INVERT, m.Capability.DRAG, m.Capability.UNDO,
+                        m.Capability.PREVIEWS]
         if daemon.curve:
             capabilities.append(m.Capability.CURVE)
         return request.result(m.HelloResult(PROTOCOL_VERSION, daemon_version(), daemon.device_description,
@@ -109,13 +110,6 @@ class Handlers:
 
     def list_models(self, client: bytes, request: m.Request) -> dict[str, Any]:
         return request.result(m.ListModelsResult(tuple(self._models())))
-
-    def open_session(self, client: bytes, request: m.Request) -> dict[str, Any] | None:
-        # THE hook for GAN inversion (a later issue): write `TorchWork.open_session(job, request)` in jobs.py
-        # (invert, create the session, stream InversionProgress, send OpenSessionResult), add "open_session"
-        # to JOB_REQUESTS and drop this handler; limits and cancel then work as for generate.
-        return request.error(ErrorCode.UNSUPPORTED, "opening a session from an image (GAN inversion) is not "
-                                                    "implemented yet; generate an image from a seed instead")
 
     def cancel(self, client: bytes, request: m.Request) -> dict[str, Any]:
         found = self.daemon.worker.cancel(client, request.body.target)

@@ -1,8 +1,10 @@
-"""The requests that run torch, executed on the worker thread: generate, drag, undo, redo, model preloading.
+"""The requests that run torch, executed on the worker thread: generate, open_session, drag, undo, redo, model
+preloading.
 
 Each method does its work and sends its own final reply (and progress on the way) through `send`; an
 exception it raises is turned into an error reply by `describe_failure`. Pixels cross between numpy and the
-wire's `Image` here, and only here.
+wire's `Image` here, and only here. Points, masks and images go through the session's `frame`, so a session
+opened from a user's layer (`inverted.py`) works in that layer's pixels like a generated one in the model's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from ...protocol import messages as m
 from ...protocol.errors import DragdError, ErrorCode
 from ...protocol.images import Image
 from ..engine.drag import DragInputError, DragOptions, DragRun, with_model_defaults
+from ..invert.lpips import LpipsVgg, LpipsWeightsError, load_lpips
 from ..models.stylegan2 import Generator, to_uint8_image
+from .config import InversionSteps
+from .inverted import inversion_options, invert_layer
 from .logs import log, log_event
 from .models import ModelCache, ModelNotFound
 from .sessions import Session, SessionStore
@@ -27,7 +32,6 @@ from .worker import Job
 
 INFO = 20
 Send = Callable[[bytes, dict[str, Any]], None]
-ORIGIN = (0, 0)  # generated sessions: the result covers the whole session frame
 
 
 def rgba(pixels: np.ndarray) -> Image:
@@ -39,9 +43,22 @@ def rgba(pixels: np.ndarray) -> Image:
 
 
 def movable_region(mask: Image) -> np.ndarray:
-    """An L wire mask -> H x W bool, True where the image may move."""
+    """An L wire mask -> H x W bool, True where the image may move (or, for open_session, is selected)."""
     rows = np.frombuffer(mask.data, np.uint8, count=mask.stride * mask.height).reshape(mask.height, mask.stride)
     return rows[:, :mask.width] != 0
+
+
+def layer_pixels(image: Image) -> np.ndarray:
+    """An RGBA wire image -> H x W x 4 uint8 (a copy: the frame's bytes belong to the socket)."""
+    rows = np.frombuffer(image.data, np.uint8, count=image.stride * image.height).reshape(image.height,
+                                                                                         image.stride)
+    return rows[:, :image.width * 4].reshape(image.height, image.width, 4).copy()
+
+
+def patch(session: Session, model_rgb: np.ndarray) -> tuple[Image, tuple[int, int]]:
+    """What a client gets of a model picture: its part of the session frame, and where it goes."""
+    pixels, offset = session.frame.patch(model_rgb)
+    return rgba(pixels), offset
 
 
 def render(generator: Generator, ws: torch.Tensor) -> np.ndarray:
@@ -75,10 +92,13 @@ def describe_failure(exc: BaseException) -> tuple[str, str, bool]:
 
 
 class TorchWork:
-    def __init__(self, models: ModelCache, sessions: SessionStore, send: Send) -> None:
+    def __init__(self, models: ModelCache, sessions: SessionStore, send: Send,
+                 inversion_steps: InversionSteps | None = None) -> None:
         self.models = models
         self.sessions = sessions
         self.send = send
+        self.inversion_steps = inversion_steps or InversionSteps()
+        self._lpips: dict[str, LpipsVgg | None] = {}  # device -> the perceptual network, None: not installed
 
     @contextlib.contextmanager
     def _using(self, job: Job, session_id: str) -> Iterator[Session]:
@@ -91,6 +111,7 @@ class TorchWork:
         finally:
             with self.sessions.lock:
                 session.busy = False
+                session.last_used = self.sessions.clock()  # idle (and orphan) time counts from the job's end
             self.sessions.enforce_budget(keep=session)
 
     def preload(self, name: str) -> None:
@@ -111,32 +132,68 @@ class TorchWork:
         self.send(job.client, request.result(m.GenerateResult(session.id, rgba(image), width, height,
                                                               model.info.name)))
 
+    def lpips(self) -> LpipsVgg | None:
+        key = str(self.models.device)
+        if key not in self._lpips:
+            try:
+                self._lpips[key] = load_lpips(device=self.models.device)
+            except LpipsWeightsError as exc:  # broken files: invert without, and say why in the log
+                log_event(log, 30, "lpips_unusable", error=str(exc)[:500])
+                self._lpips[key] = None
+        return self._lpips[key]
+
+    def open_session(self, job: Job, request: m.Request) -> None:
+        body: m.OpenSessionRequest = request.body
+        self.sessions.check_room(job.client)
+        model = self.models.get(body.model)
+
+        def on_progress(stage: str, step: int, total: int) -> None:
+            job.noticed_at = time.monotonic()
+            self.send(job.client, request.progress(m.InversionProgress(stage, step, total)))
+
+        started = time.monotonic()
+        opened = invert_layer(model, layer_pixels(body.image), body.region,
+                              None if body.mask is None else movable_region(body.mask),
+                              inversion_options(body.options, self.inversion_steps), self.lpips(), on_progress,
+                              lambda: job.cancelled)
+        if job.cancelled:  # cancelled after the last step: as for generate, no session
+            raise DragdError(ErrorCode.CANCELLED, "open_session was cancelled")
+        session = self.sessions.create(job.client, model, opened.ws, opened.reconstruction, opened.frame)
+        log_event(log, INFO, "session_opened", session=session.id, model=model.info.name, inverted=True,
+                  psnr=round(opened.quality.psnr, 2), seconds=round(time.monotonic() - started, 3),
+                  bytes=session.estimated_bytes(), peer=job.client.hex())
+        image, offset = patch(session, opened.reconstruction)
+        self.send(job.client, request.result(m.OpenSessionResult(
+            session.id, image, offset, opened.quality, opened.transform, opened.notes, model.info.name)))
+
     def drag(self, job: Job, request: m.Request) -> None:
         body: m.DragRequest = request.body
         with self._using(job, body.session) as session:
             info = session.model.info
             options = with_model_defaults(engine_options(body.options), info.default_step_size, info.feature_block,
                                           info.mask_strength)
-            mask = None if body.mask is None else movable_region(body.mask)
-            handles = [pair.handle for pair in body.points]
-            targets = [pair.target for pair in body.points]
-            run = DragRun(session.model.generator, session.ws, handles, targets, mask, options)
+            frame = session.frame
+            mask = None if body.mask is None else frame.mask_to_model(movable_region(body.mask))
+            handles = frame.to_model([pair.handle for pair in body.points])
+            targets = frame.to_model([pair.target for pair in body.points])
+            run = DragRun(frame.generator, session.ws, handles, targets, mask, options)
             started = time.monotonic()
             job.on_cancel(run.cancel)
             for step in run.steps(preview_every=body.options.preview_every):
                 if step.done:
                     break
-                preview = None if step.image is None else rgba(step.image)
+                preview, offset = (None, None) if step.image is None else patch(session, step.image)
                 job.noticed_at = time.monotonic()  # progress is a sign of life: no keepalive needed
                 self.send(job.client, request.progress(m.DragProgress(
-                    step.step + 1, tuple(step.points), step.loss, preview, None if preview is None else ORIGIN)))
+                    step.step + 1, tuple(frame.to_frame(step.points)), step.loss, preview, offset)))
             result = run.result
             assert result is not None
             log_event(log, INFO, "drag_done", session=session.id, steps=result.steps, stopped=result.stopped,
                       seconds=round(time.monotonic() - started, 3))
             session.push(result.ws, result.image)  # a cancelled drag keeps what it reached, as an undo step
+            image, offset = patch(session, result.image)
             self.send(job.client, request.result(m.DragResult(
-                result.steps, tuple(result.points), result.reached, result.stopped, rgba(result.image), ORIGIN,
+                result.steps, tuple(frame.to_frame(result.points)), result.reached, result.stopped, image, offset,
                 session.index)))
 
     def undo(self, job: Job, request: m.Request) -> None:
@@ -150,6 +207,7 @@ class TorchWork:
             if not 0 <= session.index + delta < len(session.history):
                 raise DragdError(ErrorCode.BAD_REQUEST, f"nothing to {request.type} in this session")
             session.index += delta
-            session.image = render(session.model.generator, session.ws)
+            session.image = render(session.frame.generator, session.ws)
+            image, offset = patch(session, session.image)
             self.send(job.client, request.result(m.HistoryResult(
-                rgba(session.image), ORIGIN, session.index, session.can_undo, session.can_redo)))
+                image, offset, session.index, session.can_undo, session.can_redo)))

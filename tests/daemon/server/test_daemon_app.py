@@ -193,9 +193,9 @@ def test_undo_redo_walk_the_history_and_a_new_drag_drops_the_redo_tail():
         assert caught.value.code == ErrorCode.BAD_REQUEST
 
 
-def test_a_client_that_vanishes_mid_drag_is_forgotten(caplog):
+def test_a_client_that_vanishes_mid_drag_is_forgotten_and_its_session_freed_after_the_orphan_timeout(caplog):
     caplog.set_level(logging.INFO, "dragd.server")
-    with running_daemon() as daemon, connect(daemon, timeout=5) as observer:
+    with running_daemon(orphan_timeout_s=2.0) as daemon, connect(daemon, timeout=5) as observer:
         leaver = connect(daemon)
         session = leaver.generate(seed=0).session
         steps: list[int] = []
@@ -211,14 +211,40 @@ def test_a_client_that_vanishes_mid_drag_is_forgotten(caplog):
                 max_steps=2000, stop_distance=0.0), on_progress=on_progress)
         leaver.close()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # the drag is cancelled; the session stays, orphaned, for now
             status = observer.status()
-            if status.sessions == 0 and status.running is None:
+            if status.running is None and any(r.getMessage() == "client_gone" for r in caplog.records):
                 break
             time.sleep(0.05)
-        assert (status.sessions, status.running) == (0, None)
+        assert (status.sessions, status.running) == (1, None)
+        while time.monotonic() < deadline:  # ... until it went 2 s without use
+            status = observer.status()
+            if status.sessions == 0:
+                break
+            time.sleep(0.05)
+        assert status.sessions == 0
+        with pytest.raises(DragdError) as caught:
+            observer.undo(session)
+        assert caught.value.code == ErrorCode.UNKNOWN_SESSION and "after its client left" in caught.value.message
     gone = [r for r in caplog.records if r.getMessage() == "client_gone"]
     assert [(r.fields["why"], r.fields["sessions"]) for r in gone] == [("its client disconnected", 1)]
+    assert [r.fields["session"] for r in caplog.records if r.getMessage() == "session_expired"] == [session]
+
+
+def test_a_session_id_is_a_capability_another_connection_resumes_it():
+    options = DragOptions(max_steps=5)
+    with running_daemon() as daemon:
+        with connect(daemon) as first:
+            start = first.generate(seed=2)
+            dragged = first.drag(start.session, [((10.0, 10.0), (14.0, 10.0))], options=options)
+        with connect(daemon) as second:  # a new connection (GIMP: the next plug-in process) with the id
+            back = second.undo(start.session)
+            assert back.history_index == 0 and np.array_equal(pixels(back.image), pixels(start.image))
+            again = second.redo(start.session)
+            assert np.array_equal(pixels(again.image), pixels(dragged.image))
+            assert second.heartbeat([start.session, "no-such-session"]) == (start.session,)
+            second.close_session(start.session)
+            assert second.status().sessions == 0
 
 
 def test_errors_for_bad_requests_leave_the_daemon_serving():
@@ -230,7 +256,7 @@ def test_errors_for_bad_requests_leave_the_daemon_serving():
             (lambda: client.drag(session, [((1, 1), (200, 2))]), ErrorCode.BAD_REQUEST),  # outside the image
             (lambda: client.drag(session, [((1, 1), (2, 2))], mask=Image.filled("L", 8, 8, 255)),
              ErrorCode.BAD_REQUEST),  # mask of the wrong size
-            (lambda: client.open_session(Image.filled("RGBA", 32, 32, (1, 2, 3, 255))), ErrorCode.UNSUPPORTED),
+            (lambda: client.open_session(Image.filled("RGBA", 4, 4, (1, 2, 3, 255))), ErrorCode.BAD_REQUEST),
             (lambda: client.close_session("no-such-session"), ErrorCode.UNKNOWN_SESSION),
         ]
         for call, code in cases:

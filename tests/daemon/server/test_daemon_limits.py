@@ -164,11 +164,15 @@ def test_idle_sessions_expire():
         assert caught.value.code == ErrorCode.UNKNOWN_SESSION and "without use" in caught.value.message
 
 
-def test_silent_clients_lose_their_sessions_but_heartbeats_keep_them():
-    with running_daemon(client_timeout_s=0.5) as daemon, connect(daemon) as silent, connect(daemon) as alive:
+def test_silent_clients_lose_their_sessions_after_the_orphan_timeout_but_heartbeats_keep_them():
+    # A silent client is gone after 0.5 s; its session is kept 0.5 s more after its last use, then freed.
+    with running_daemon(client_timeout_s=0.5, orphan_timeout_s=0.5) as daemon, connect(daemon) as silent, \
+            connect(daemon) as alive:
         silent.generate(seed=0)
         kept = alive.generate(seed=1).session
-        for _ in range(10):
+        counts = []
+        for _ in range(15):
             time.sleep(0.1)
             assert alive.heartbeat([kept]) == (kept,)
-        assert alive.status().sessions == 1
+            counts.append(alive.status().sessions)
+        assert counts[0] == 2 and counts[-1] == 1, counts

@@ -82,21 +82,36 @@ def test_a_session_larger_than_the_budget_is_refused():
     assert caught.value.code == ErrorCode.LIMIT_EXCEEDED
 
 
-def test_sessions_are_private_and_expire():
+def test_a_session_id_is_a_capability_and_sessions_expire():
     store = _store(idle_timeout_s=5)
     session = _open(store, b"a")
-    with pytest.raises(DragdError) as caught:
-        store.get(b"b", session.id)
-    assert caught.value.code == ErrorCode.UNKNOWN_SESSION
+    assert store.get(b"b", session.id) is session and session.owner == b"b"  # any client with the id; now b's
+    assert store.count(b"a") == 0 and store.count(b"b") == 1
     store.clock.now += 100
     assert store.expire_idle() == [session]
     with pytest.raises(DragdError) as caught:
         store.get(b"a", session.id)
-    assert "without use" in caught.value.message
+    assert caught.value.code == ErrorCode.UNKNOWN_SESSION and "without use" in caught.value.message
 
 
-def test_drop_client_frees_only_its_sessions():
+def test_session_ids_are_long_random_tokens():
     store = _store()
-    _open(store, b"a"), _open(store, b"a"), _open(store, b"b")
-    assert len(store.drop_client(b"a", "client went away")) == 2
-    assert store.count() == 1 and store.count(b"b") == 1
+    ids = {_open(store).id for _ in range(5)}
+    assert len(ids) == 5 and all(len(i) >= 24 for i in ids)
+
+
+def test_a_gone_clients_sessions_are_orphaned_then_freed_after_the_orphan_timeout():
+    store = _store(idle_timeout_s=1000, orphan_timeout_s=10)
+    a1, a2, b = _open(store, b"a"), _open(store, b"a"), _open(store, b"b")
+    assert store.orphan_client(b"a") == [a1, a2]
+    assert store.count() == 3 and store.count(b"a") == 0 and a1.owner is None
+    store.get(b"c", a2.id)  # resumed by a new connection before the timeout: c's now, kept
+    store.clock.now += 5
+    assert store.expire_idle() == []
+    store.clock.now += 6  # a1: 11 s without use and orphaned; a2 and b: owned, well within 1000 s
+    assert store.expire_idle() == [a1]
+    assert store.count() == 2 and store.count(b"c") == 1 and store.count(b"b") == 1
+    with pytest.raises(DragdError) as caught:
+        store.get(b"a", a1.id)
+    assert "after its client left" in caught.value.message
+    assert b.owner == b"b"

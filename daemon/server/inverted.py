@@ -1,0 +1,132 @@
+"""Sessions opened from a user's image (`open_session`): the GAN inversion and the layer frame it leaves behind.
+
+A generated session's frame is the model's own picture (`sessions.ModelFrame`). An opened session's frame is
+the user's layer: `LayerFrame` maps points and masks from layer pixels into the model's square with the
+inversion's transform, maps tracked points back, and turns every image the generator makes into the paste-back
+patch (the edit region, `offset` in the layer). The patch equals the layer byte for byte wherever the paste
+weight is zero, so a client that pastes it into its layer changes nothing outside the selection grown by the
+feather. The frame owns the session's tuned generator copy, which is freed with the session.
+
+Everything inversion-specific in the daemon lives here; `jobs.py` only calls `invert_layer` and the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ...protocol import messages as m
+from ...protocol.errors import DragdError, ErrorCode
+from ..invert.align import alignment_for
+from ..invert.lpips import LpipsVgg
+from ..invert.paste import PastePlan, paste_back
+from ..invert.pipeline import Inversion, InversionCancelled, InversionOptions, invert
+from ..invert.project import ProjectionOptions
+from ..invert.pti import TuningOptions
+from ..invert.region import Frame, InvertInputError, mask_to_model
+from ..models.stylegan2 import Generator
+from .config import InversionSteps
+from .models import LoadedModel
+
+Point = tuple[float, float]
+
+
+def generator_bytes(generator: Generator) -> int:
+    return sum(t.numel() * t.element_size() for t in (*generator.parameters(), *generator.buffers()))
+
+
+class LayerFrame:
+    """An opened session's frame: the user's layer (width x height), of which the model sees one square."""
+
+    def __init__(self, inversion: Inversion, original: np.ndarray) -> None:
+        self.generator = inversion.generator  # the session-local tuned copy
+        self.frame = inversion.frame
+        self.width, self.height = inversion.plan.photo_size
+        x, y, w, h = self.box = inversion.plan.box
+        # Only the pixels of the edit region are kept (with their alpha): paste-back needs nothing else. The
+        # frame and plan are moved to that crop so `paste_back` works on it as on a whole layer.
+        self._original = np.ascontiguousarray(original[y:y + h, x:x + w])
+        shifted = inversion.frame.matrix.copy()
+        shifted[:, 2] += inversion.frame.matrix[:, :2] @ np.array([x, y], dtype=np.float64)
+        self._local_frame = Frame(shifted, inversion.frame.resolution)
+        self._local_plan = PastePlan((0, 0, w, h), inversion.plan.alpha, (w, h))
+
+    def extra_bytes(self) -> int:
+        return generator_bytes(self.generator) + self._original.nbytes + self._local_plan.alpha.nbytes
+
+    def to_model(self, points: Sequence[Point]) -> list[Point]:
+        """Layer pixel centres -> model pixel centres; a point outside the layer or the inverted square is an
+        error the user can act on."""
+        res = self.frame.resolution
+        mapped = [(float(x), float(y)) for x, y in self.frame.to_model(np.array(points, dtype=np.float64))]
+        for (x, y), (mx, my) in zip(points, mapped, strict=True):
+            if not (-0.5 <= x <= self.width - 0.5 and -0.5 <= y <= self.height - 0.5):
+                raise DragdError(ErrorCode.BAD_REQUEST, f"point ({x:g}, {y:g}) is outside the "
+                                                        f"{self.width}x{self.height} layer")
+            if not (-0.5 <= mx <= res - 0.5 and -0.5 <= my <= res - 0.5):
+                raise DragdError(ErrorCode.BAD_REQUEST, f"point ({x:g}, {y:g}) lies outside the part of the "
+                                                        "layer the session was opened on; select around it and "
+                                                        "open the layer again")
+        return mapped
+
+    def to_frame(self, points: Sequence[Point]) -> list[Point]:
+        return [(float(x), float(y)) for x, y in self.frame.to_photo(np.array(points, dtype=np.float64))]
+
+    def mask_to_model(self, movable: np.ndarray) -> np.ndarray:
+        if movable.shape != (self.height, self.width):
+            raise DragdError(ErrorCode.BAD_REQUEST, f"the mask is {movable.shape[1]}x{movable.shape[0]}, the "
+                                                    f"session's layer {self.width}x{self.height}")
+        return mask_to_model(movable, self.frame)
+
+    def patch(self, model_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """The edit region of the layer with `model_rgb` pasted back (RGBA or RGB as the layer came), and where
+        its top-left pixel lies in the layer."""
+        pasted = paste_back(self._original, model_rgb, self._local_frame, self._local_plan)
+        return pasted, (self.box[0], self.box[1])
+
+
+@dataclass
+class OpenedLayer:
+    """What `open_session` answers with, besides the session id and the image."""
+
+    frame: LayerFrame
+    ws: torch.Tensor
+    reconstruction: np.ndarray  # R x R x 3: the tuned generator's image of ws
+    quality: m.Quality
+    transform: m.Transform
+    notes: tuple[str, ...]
+
+
+def inversion_options(request: m.InversionOptions, defaults: InversionSteps) -> InversionOptions:
+    def pick(value: int | None, default: int) -> int:
+        return default if value is None else value
+
+    return InversionOptions(
+        ProjectionOptions(w_steps=pick(request.w_steps, defaults.w), wplus_steps=pick(request.wplus_steps,
+                                                                                       defaults.wplus)),
+        TuningOptions(steps=pick(request.tuning_steps, defaults.tuning)), align=request.align,
+        feather=request.feather)
+
+
+def invert_layer(model: LoadedModel, layer: np.ndarray, region: tuple[int, int, int, int] | None,
+                 mask: np.ndarray | None, options: InversionOptions, lpips: LpipsVgg | None,
+                 on_progress: Callable[[str, int, int], None], should_stop: Callable[[], bool]) -> OpenedLayer:
+    """Inverts `region` of `layer` (H x W x 4 uint8; default the mask's bounds, else all of it) into a tuned
+    copy of the model's generator. `mask` (H x W bool, the selection) limits where edits may land."""
+    try:
+        inversion = invert(model.generator, layer, region, mask, options,
+                           alignment=alignment_for(model.info.name, model.info.domain), lpips=lpips,
+                           on_progress=on_progress, should_stop=should_stop)
+    except InversionCancelled as exc:
+        raise DragdError(ErrorCode.CANCELLED, str(exc)) from None
+    except InvertInputError as exc:
+        raise DragdError(ErrorCode.BAD_REQUEST, str(exc)) from None
+    stages = ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in inversion.seconds.items())
+    how = "face aligned" if inversion.aligned else "plain region"
+    notes = (*inversion.notes, f"{how}; inverted in {sum(inversion.seconds.values()):.1f} s ({stages} s)")
+    return OpenedLayer(LayerFrame(inversion, layer), inversion.ws, inversion.reconstruction,
+                       m.Quality(inversion.quality.psnr, inversion.quality.lpips), m.Transform(inversion.transform),
+                       notes)
