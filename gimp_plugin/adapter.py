@@ -405,10 +405,12 @@ class DragdPlugIn(Gimp.PlugIn):
             procedure.set_menu_label("DragGAN _drag...")
             procedure.add_menu_path("<Image>/Filters/Distorts")
             procedure.set_documentation(
-                "Drag points of a generated image with DragGAN",
+                "Drag points of an image with DragGAN",
                 "Every stroke of the active path is one handle -> target pair (first anchor: handle, last "
-                "anchor: target). The selection is the region allowed to move. The result is a new layer above "
-                "the source; the tracked handles come back as a new path.", name)
+                "anchor: target). The selection is the region allowed to move. A layer not made by DragGAN is "
+                "first inverted into the model (the selection's bounding box; nothing outside the selection "
+                "grown by a small feather changes). The result is a new layer above the source; the tracked "
+                "handles come back as a new path.", name)
             _common_options(procedure)
             procedure.add_double_argument("step-size", "Step si_ze", "Optimiser learning rate; 0: the "
                                           "model's default", 0.0, 1.0,
@@ -421,7 +423,8 @@ class DragdPlugIn(Gimp.PlugIn):
             procedure.add_choice_argument("latent-space", "Latent s_pace", "Which latent the drag optimises",
                                           spaces, DEFAULTS_DRAG.latent_space, flags)
             procedure.add_double_argument("mask-strength", "Mask stren_gth", "How firmly the area outside the "
-                                          "selection is held in place", 0.0, 1000.0, DEFAULTS_DRAG.mask_strength, flags)
+                                          "selection is held in place; -1: the model's own default", -1.0,
+                                          1000.0, DEFAULTS_DRAG.mask_strength, flags)
             procedure.add_layer_return_value("result", "Result", "The new result layer", False, flags)
             procedure.add_path_return_value("tracked", "Tracked points", "Where the handles ended", False, flags)
         elif name == NEW_PROCEDURE:

@@ -6,8 +6,10 @@ an `Outcome` that the adapter writes as a new layer plus a path of the tracked h
 `Outcome.error`, a sentence for the user, never an exception.
 
 GIMP runs each procedure call in a new process, so a layer's link to its daemon session lives in a note on the
-layer (`LayerNote`, a GIMP parasite): a drag continues that session when the daemon still has it, and a layer
-generated from a seed is simply generated again when it does not.
+layer (`LayerNote`, a GIMP parasite). A session id is a capability: the next process resumes the session with
+it, for as long as the daemon keeps it (its orphan timeout, 10 minutes by default, after the last use). A
+result layer resumes its session at the history state it shows; a layer generated from a seed is simply
+generated again; any other layer is opened from its pixels (GAN inversion of the selection's bounding box).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..protocol import messages
-from ..protocol.editor import build_drag_request, centre_to_corner
+from ..protocol.editor import build_drag_request, build_open_session_request, centre_to_corner
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image, paste
 from .options import DragSettings, GenerateSettings
@@ -68,13 +70,16 @@ class Daemon(Protocol):
     def generate(self, seed: int, model: str | None = None, truncation: float = 0.7) -> messages.GenerateResult:
         ...
 
-    def open_session(self, image: Image, model: str | None = None) -> messages.OpenSessionResult: ...
+    def open_session(self, image: Image, model: str | None = None, region: Any = None, mask: Image | None = None,
+                     on_progress: Callable[[Any], None] | None = None) -> messages.OpenSessionResult: ...
 
     def drag(self, session: str, points: Sequence[messages.PointPair], mask: Image | None = None,
              options: messages.DragOptions | None = None,
              on_progress: Callable[[Any], None] | None = None) -> messages.DragResult: ...
 
     def cancel(self) -> bool: ...
+    def undo(self, session: str) -> messages.HistoryResult: ...
+    def redo(self, session: str) -> messages.HistoryResult: ...
     def close_session(self, session: str) -> None: ...
     def close(self) -> None: ...
 
@@ -218,17 +223,14 @@ def drag_layer(document: Document, settings: DragSettings, feedback: Feedback, c
 def _drag(daemon: Daemon, document: Document, settings: DragSettings, feedback: Feedback,
           cancel: threading.Event, request: messages.DragRequest, source: Image,
           note: LayerNote | None) -> DragOutcome:
-    session = _session_for(daemon, document, settings, source, note, feedback)
-    try:
-        return _drag_session(daemon, document, feedback, cancel, request, source, session)
-    finally:
-        _close_quietly(daemon, session.session)
+    session = _session_for(daemon, document, settings, source, note, feedback, cancel)
+    # The session is left open: the result layer's note names it, and the next plug-in process resumes it.
+    return _drag_session(daemon, document, feedback, cancel, request, source, session)
 
 
 def _close_quietly(daemon: Daemon, session: str) -> None:
-    """Frees a session now rather than when the daemon notices this process has gone: the daemon keeps a session
-    for the connection that made it only, and this plug-in process ends with this procedure call."""
-    with contextlib.suppress(DragdError):  # already gone, or never ours: nothing to free
+    """Frees a session that nothing will resume, rather than leaving it to the daemon's timeout."""
+    with contextlib.suppress(DragdError):  # already gone: nothing to free
         daemon.close_session(session)
 
 
@@ -270,24 +272,73 @@ def _drag_session(daemon: Daemon, document: Document, feedback: Feedback, cancel
 
 
 def _session_for(daemon: Daemon, document: Document, settings: DragSettings, source: Image,
-                 note: LayerNote | None, feedback: Feedback) -> LayerNote:
+                 note: LayerNote | None, feedback: Feedback, cancel: threading.Event) -> LayerNote:
     """The session whose state the layer shows: a fresh one from the seed for a generated layer, the layer's
-    own for a drag result, else one opened from the pixels (which needs the daemon's inversion)."""
+    own (brought to the state the layer shows) for a drag result, else one opened from the pixels."""
     if note is not None and note.seed is not None and note.history_index == 0:
         # A layer exactly as generated: generating it again is cheap and always matches, whatever happened to
-        # the old session since (it belongs to the plug-in process that made it, which has ended).
+        # the old session since.
         feedback.progress(0.0, "DragGAN: preparing the layer's latent")
         truncation = note.truncation if note.truncation is not None else GenerateSettings().truncation
         generated = daemon.generate(note.seed, note.model, truncation)
         _check_size(document, generated.width, generated.height)
         return LayerNote(generated.session, generated.model, 0, note.seed, note.truncation)
     if note is not None:
-        return note  # a drag result: its session holds the state it shows (an unknown session errors later)
-    feedback.progress(0.0, "DragGAN: opening the layer (inversion)")
-    opened = daemon.open_session(source, settings.model or None)
-    if opened.offset != (0, 0) or (opened.image.width, opened.image.height) != (document.width, document.height):
-        raise UserError("The daemon could only open part of this layer; crop the layer to the area to edit.")
-    return LayerNote(opened.session, settings.model, 0)
+        feedback.progress(0.0, "DragGAN: resuming the layer's session")
+        _bring_to_state(daemon, note, source)
+        return note
+    return _open_layer(daemon, document, settings, source, feedback, cancel)
+
+
+def _bring_to_state(daemon: Daemon, note: LayerNote, source: Image) -> None:
+    """Moves the layer's session to the history state the layer shows (another drag of an older result may
+    have moved it), and checks that this state still makes exactly the layer's pixels: a later drag from an
+    older state replaces the states after it."""
+    try:
+        state = daemon.undo(note.session)
+    except DragdError as exc:
+        if exc.code != ErrorCode.BAD_REQUEST:  # bad_request: nothing to undo, the session is at its first state
+            raise
+        state = None
+    index = state.history_index if state is not None else 0
+    while index != note.history_index:
+        try:
+            state = daemon.redo(note.session) if index < note.history_index else daemon.undo(note.session)
+        except DragdError as exc:
+            if exc.code == ErrorCode.BAD_REQUEST:
+                raise UserError(STATE_REPLACED) from None
+            raise
+        index = state.history_index
+    if state is None or paste(source, state.image, *state.offset).tight().data != source.tight().data:
+        raise UserError(STATE_REPLACED)
+
+
+STATE_REPLACED = ("This layer's state is no longer in its daemon session: an older layer of the same "
+                  "session was dragged since, which replaced it. Drag the newest result layer, or the layer "
+                  "the results came from.")
+
+
+def _open_layer(daemon: Daemon, document: Document, settings: DragSettings, source: Image, feedback: Feedback,
+                cancel: threading.Event) -> LayerNote:
+    """A layer dragd did not make: the daemon inverts the selection's bounding box (or the whole layer)."""
+    request = build_open_session_request(source, document.selection(), settings.model or None)
+    cancel_sent = False
+
+    def on_progress(progress: Any) -> None:
+        nonlocal cancel_sent
+        if cancel.is_set() and not cancel_sent:
+            cancel_sent = True
+            daemon.cancel()  # the inversion stops within a step and opens nothing
+        if isinstance(progress, messages.InversionProgress) and progress.total:
+            feedback.progress(progress.step / progress.total,
+                              f"DragGAN: opening the layer ({progress.stage} {progress.step}/{progress.total})")
+
+    feedback.progress(0.0, "DragGAN: opening the layer (GAN inversion)")
+    opened = daemon.open_session(request.image, request.model, request.region, request.mask, on_progress)
+    if cancel.is_set():
+        _close_quietly(daemon, opened.session)
+        raise DragdError(ErrorCode.CANCELLED, "cancelled")
+    return LayerNote(opened.session, opened.model or settings.model, 0)
 
 
 def generate_layer(settings: GenerateSettings, feedback: Feedback, connect: Connect | None = None,
@@ -324,10 +375,9 @@ def describe_error(exc: DragdError) -> str:
     """A daemon or connection error as a sentence for the user, with what to do where there is something."""
     advice = {
         ErrorCode.UNKNOWN_SESSION: "This layer's DragGAN state is no longer available: the daemon keeps a "
-                                   "session only for the connection that made it, and each GIMP drag is a new "
-                                   "connection (or the daemon was restarted). Layers made by \"DragGAN new from "
-                                   "model\" can always be dragged: drag the generated layer this result came "
-                                   "from, with all the points at once.",
+                                   "result's session for a while after its last use (10 minutes by default), "
+                                   "or it was restarted. Drag the layer this result came from again (a "
+                                   "generated layer, or your own layer, which is then opened anew).",
         ErrorCode.UNSUPPORTED: "This layer was not made by DragGAN, and this daemon cannot open other images "
                                "yet. Use File > Create > DragGAN new from model..., then drag that layer.",
         ErrorCode.TIMEOUT: "The DragGAN daemon did not answer in time. Check it with `dragd status`.",

@@ -15,15 +15,19 @@ if TYPE_CHECKING:
     from ..protocol import messages
 
 
+MODEL_DEFAULT = -1.0  # a number argument's "not set": GIMP's procedure arguments cannot be empty
+
+
 @dataclass(frozen=True)
 class DragSettings:
-    """What "DragGAN drag..." takes. Empty strings and a zero step size mean "the default"."""
+    """What "DragGAN drag..." takes. Empty strings, a zero step size and a negative mask strength mean "the
+    default" (the daemon's, or the model's own)."""
 
     model: str = ""  # only for a layer dragd did not make: the model to open it with
     step_size: float = 0.0  # 0: the model's own default step size
     max_steps: int = 300
     latent_space: str = "w+"  # or "w"
-    mask_strength: float = 20.0
+    mask_strength: float = MODEL_DEFAULT  # < 0: the model's own (2 for the embedded face model, else 20)
     address: str = ""  # empty: $DRAGD_ADDRESS, else the protocol's default address
 
     def protocol_options(self, preview_every: int = 0) -> messages.DragOptions:
@@ -31,7 +35,8 @@ class DragSettings:
 
         return messages.DragOptions(
             step_size=self.step_size if self.step_size > 0 else None, max_steps=self.max_steps,
-            latent_space=self.latent_space, mask_strength=self.mask_strength, preview_every=preview_every,
+            latent_space=self.latent_space, preview_every=preview_every,
+            mask_strength=self.mask_strength if self.mask_strength >= 0 else None,
         )
 
 

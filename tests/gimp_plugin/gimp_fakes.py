@@ -65,14 +65,22 @@ class FakeDaemon:
     """Answers like a daemon whose drags move every handle by (+2, -1) per step and paint the edit region.
 
     The edit region is a `patch_size` square at `patch_offset`, filled with `patch_colour`; `steps` progress
-    messages precede the result, each with a preview when the options ask for one.
+    messages precede the result, each with a preview when the options ask for one. Each session keeps a
+    history of (image, offset) states for undo and redo; "s-existing" has four, each the `gradient` layer
+    `FakeDocument` shows by default, and is at its last. `open_session` inverts in `inversion_steps` steps
+    (unless `can_open` is False: an old daemon) and opens "s-open".
     """
 
     def __init__(self, size: tuple[int, int] = (16, 12), steps: int = 3) -> None:
         self.size = size
         self.steps = steps
         self.calls: list[tuple[str, Any]] = []
-        self.sessions = {"s-existing"}
+        self.history: dict[str, list[tuple[Image, tuple[int, int]]]] = {
+            "s-existing": [(gradient(*size), (0, 0))] * 4}
+        self.index: dict[str, int] = {"s-existing": 3}
+        self.can_open = True
+        self.inversion_steps = 4
+        self.on_inversion_step: Any = None
         self.closed = False
         self.cancelled = False
         self.cancel_at_step: int | None = None  # the test sets the cancel event from on_progress at this step
@@ -85,15 +93,32 @@ class FakeDaemon:
     def generate(self, seed: int, model: str | None = None, truncation: float = 0.7) -> messages.GenerateResult:
         self.calls.append(("generate", (seed, model, truncation)))
         session = f"s-gen-{seed}"
-        self.sessions.add(session)
         w, h = self.size
-        return messages.GenerateResult(session, Image.filled("RGBA", w, h, (seed % 256, 1, 2, 255)), w, h,
-                                       model or "faces-128")
+        image = Image.filled("RGBA", w, h, (seed % 256, 1, 2, 255))
+        self.history[session], self.index[session] = [(image, (0, 0))], 0
+        return messages.GenerateResult(session, image, w, h, model or "faces-128")
 
-    def open_session(self, image: Image, model: str | None = None) -> messages.OpenSessionResult:
-        self.calls.append(("open_session", (image, model)))
-        raise DragdError(ErrorCode.UNSUPPORTED, "opening a session from an image needs GAN inversion, "
-                                                "which this daemon does not offer yet")
+    @property
+    def sessions(self) -> set[str]:
+        return set(self.history)
+
+    def open_session(self, image: Image, model: str | None = None, region: Any = None, mask: Image | None = None,
+                     on_progress: Any = None) -> messages.OpenSessionResult:
+        self.calls.append(("open_session", (image, model, region, mask)))
+        if not self.can_open:
+            raise DragdError(ErrorCode.UNSUPPORTED, "opening a session from an image needs GAN inversion, "
+                                                    "which this daemon does not offer yet")
+        for step in range(self.inversion_steps + 1):
+            if on_progress is not None:
+                on_progress(messages.InversionProgress("projection", step, self.inversion_steps))
+            if self.on_inversion_step is not None:
+                self.on_inversion_step(step)
+            if self.cancelled:
+                raise DragdError(ErrorCode.CANCELLED, "inversion cancelled")
+        reconstruction = self._patch()
+        self.history["s-open"], self.index["s-open"] = [(reconstruction, self.patch_offset)], 0
+        return messages.OpenSessionResult("s-open", reconstruction, self.patch_offset,
+                                          messages.Quality(30.0, None), None, ("plain region",), model or "faces-128")
 
     def drag(self, session: str, points: Any, mask: Image | None = None, options: Any = None,
              on_progress: Any = None) -> messages.DragResult:
@@ -116,7 +141,28 @@ class FakeDaemon:
         if self.wrong_point_count:
             tracked = tracked[:-1]
         stopped = "cancelled" if self.cancelled else "max_steps"
-        return messages.DragResult(step, tuple(tracked), False, stopped, self._patch(), self.patch_offset, 1)
+        index = self.index[session] + 1
+        self.history[session][index:] = [(self._patch(), self.patch_offset)]
+        self.index[session] = index
+        return messages.DragResult(step, tuple(tracked), False, stopped, self._patch(), self.patch_offset, index)
+
+    def undo(self, session: str) -> messages.HistoryResult:
+        return self._move(session, -1, "undo")
+
+    def redo(self, session: str) -> messages.HistoryResult:
+        return self._move(session, +1, "redo")
+
+    def _move(self, session: str, delta: int, kind: str) -> messages.HistoryResult:
+        self.calls.append((kind, session))
+        if session not in self.history:
+            raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session!r}")
+        index = self.index[session] + delta
+        states = self.history[session]
+        if not 0 <= index < len(states):
+            raise DragdError(ErrorCode.BAD_REQUEST, f"nothing to {kind} in this session")
+        self.index[session] = index
+        image, offset = states[index]
+        return messages.HistoryResult(image, offset, index, index > 0, index < len(states) - 1)
 
     def _patch(self) -> Image:
         return Image.filled("RGBA", self.patch_size, self.patch_size, self.patch_colour)
@@ -128,9 +174,9 @@ class FakeDaemon:
 
     def close_session(self, session: str) -> None:
         self.calls.append(("close_session", session))
-        if session not in self.sessions:
+        if session not in self.history:
             raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session!r}")
-        self.sessions.discard(session)
+        del self.history[session], self.index[session]
 
     def close(self) -> None:
         self.closed = True

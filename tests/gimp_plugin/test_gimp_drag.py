@@ -104,7 +104,8 @@ def test_a_generated_layer_is_generated_again_from_its_seed_then_dragged():
     assert [(p.handle, p.target) for p in points] == [((3.0, 4.0), (9.0, 2.0))]
     assert (options.step_size, options.max_steps, options.latent_space, options.mask_strength) == \
         (0.01, 3, "w", 5.0)
-    assert daemon.calls[2] == ("close_session", "s-gen-7") and daemon.closed  # freed, not left to time out
+    # The session stays open (the result's note names it: the next plug-in process resumes it); the socket closes.
+    assert len(daemon.calls) == 2 and "s-gen-7" in daemon.sessions and daemon.closed
     assert outcome.layer_name == "DragGAN result 2"
     assert LayerNote.read(outcome.note) == LayerNote("s-gen-7", "faces-128", 1, 7, 0.5)
     # The tracked handle (+2, -1 per step, 3 steps) back in GIMP's corner-origin image coordinates, to its target.
@@ -141,25 +142,71 @@ def test_a_handle_outside_the_selection_is_refused_before_dragging():
     assert "outside the selection" in outcome.error and daemon.calls == []
 
 
-def test_a_drag_result_continues_its_own_session_without_generating():
+def test_a_drag_result_resumes_its_own_session_at_the_state_it_shows():
     note = LayerNote("s-existing", "faces-128", 3, seed=7, truncation=0.5).to_json()
     daemon = FakeDaemon()
     outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=note), daemon)
-    assert [c[0] for c in daemon.calls] == ["drag", "close_session"]
-    assert daemon.calls[0][1][0] == "s-existing" and outcome.error is None
+    # undo tells where the session is (state 2 after it), redo goes back to the layer's state 3, then the drag.
+    assert [c[0] for c in daemon.calls] == ["undo", "redo", "drag"]
+    assert daemon.calls[2][1][0] == "s-existing" and outcome.error is None
+    assert LayerNote.read(outcome.note).history_index == 4
+
+
+def test_an_older_result_walks_its_session_back_before_dragging():
+    note = LayerNote("s-existing", "faces-128", 1, seed=7, truncation=0.5).to_json()
+    daemon = FakeDaemon()
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=note), daemon)
+    assert [c[0] for c in daemon.calls] == ["undo", "undo", "drag"] and outcome.error is None
+    assert LayerNote.read(outcome.note).history_index == 2  # the daemon dropped states 2 and 3 (a new branch)
+
+
+def test_a_result_whose_state_was_replaced_is_refused_not_dragged_from_the_wrong_latent():
+    note = LayerNote("s-existing", "faces-128", 2, seed=7, truncation=0.5).to_json()
+    daemon = FakeDaemon()
+    daemon.history["s-existing"][2] = (Image.filled("RGBA", 16, 12, (9, 9, 9, 255)), (0, 0))  # another drag's
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=note), daemon)
+    assert "no longer in its daemon session" in outcome.error and outcome.pixels is None
+    assert "drag" not in [c[0] for c in daemon.calls]
 
 
 def test_a_result_whose_session_is_gone_gets_advice_not_a_traceback():
     note = LayerNote("s-expired", "faces-128", 2, seed=7, truncation=0.5).to_json()
     outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_note=note), FakeDaemon())
-    assert outcome.pixels is None and "drag the generated layer this result came from" in outcome.error
+    assert outcome.pixels is None and "Drag the layer this result came from again" in outcome.error
 
 
-def test_a_layer_dragd_did_not_make_is_opened_from_its_pixels_and_unsupported_is_explained():
-    document = FakeDocument(path_list=ONE_STROKE)
+def test_a_layer_dragd_did_not_make_is_opened_from_the_selection_then_dragged():
+    mask = Image.mask(16, 12, bytes(16 * 2) + (bytes(2) + b"\xff" * 10 + bytes(4)) * 6 + bytes(16 * 4))
+    document = FakeDocument(path_list=ONE_STROKE, mask=mask)
     daemon = FakeDaemon()
-    outcome, _ = run(document, daemon, DragSettings(model="cats"))
-    assert daemon.calls[0][0] == "open_session" and daemon.calls[0][1] == (document.source, "cats")
+    outcome, feedback = run(document, daemon, DragSettings(model="cats"))
+    kind, (image, model, region, sent_mask) = daemon.calls[0]
+    assert kind == "open_session" and image is document.source and model == "cats"
+    assert region == (2, 2, 10, 6) and sent_mask is mask  # the selection's bounding box; the selection
+    assert any("opening the layer (projection 2/4)" in text for _, text in feedback.updates)
+    assert daemon.calls[1][0] == "drag" and daemon.calls[1][1][0] == "s-open"
+    assert outcome.error is None and LayerNote.read(outcome.note) == LayerNote("s-open", "cats", 1)
+    # The result is the source with the daemon's patch pasted in: equal to it everywhere else.
+    (px, py), n = daemon.patch_offset, daemon.patch_size
+    for y in range(12):
+        for x in range(16):
+            inside = px <= x < px + n and py <= y < py + n
+            assert outcome.pixels.pixel(x, y) == (daemon.patch_colour if inside else document.source.pixel(x, y))
+
+
+def test_cancel_during_the_inversion_keeps_nothing():
+    cancel = threading.Event()
+    daemon = FakeDaemon()
+    daemon.on_inversion_step = lambda step: cancel.set() if step == 1 else None
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE), daemon, cancel=cancel)
+    assert outcome.cancelled and outcome.pixels is None
+    assert [c[0] for c in daemon.calls] == ["open_session", "cancel"]
+
+
+def test_a_daemon_without_inversion_is_explained():
+    daemon = FakeDaemon()
+    daemon.can_open = False
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE), daemon)
     assert "new from model" in outcome.error
 
 
@@ -223,6 +270,13 @@ def test_the_address_setting_reaches_connect():
 def test_a_zero_step_size_means_the_models_default():
     assert DragSettings(step_size=0.0).protocol_options().step_size is None
     assert DragSettings(step_size=0.003).protocol_options(5).step_size == 0.003
+
+
+def test_a_negative_mask_strength_means_the_models_default():
+    assert DragSettings().protocol_options().mask_strength is None
+    assert DragSettings(mask_strength=-1.0).protocol_options().mask_strength is None
+    assert DragSettings(mask_strength=0.0).protocol_options().mask_strength == 0.0
+    assert DragSettings(mask_strength=20.0).protocol_options().mask_strength == 20.0
 
 
 # ---- new from model, notes, dependencies ---------------------------------------------------------------------
