@@ -190,6 +190,9 @@ def markdown_table(summary: list[dict[str, object]], block_sizes: dict[int, int]
         lost = " / ".join(str(r["face_lost"]) for r in rows)
         lines.append(f"| dragd, block {block} ({block_sizes.get(block, '?')} px) | "
                      + " | ".join(cells(block, "md")) + f" | {reached} | {steps} | {seconds} | {lost} |")
+        # Where the engine's tracking believes the handles are: far below MD means the tracking drifted.
+        lines.append(f"| (block {block}: tracked handles) | " + " | ".join(cells(block, "tracked_md"))
+                     + " | – | – | – | – |")
     return "\n".join(lines)
 
 

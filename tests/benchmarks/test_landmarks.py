@@ -151,3 +151,4 @@ def test_summary_averages_per_block_and_count_and_table_shows_them():
     assert "| dragd, block 4 (64 px) | 1.50 |" in table
     assert "| dragd, block 5 (128 px) | 4.00 |" in table
     assert "| no edit | 3.00 |" in table  # no edit of the first block shown (5 here)
+    assert "| (block 4: tracked handles) | 1.00 |" in table
