@@ -5,8 +5,10 @@ Every public method runs on Krita's UI thread and returns at once: network work 
 callbacks come back on the UI thread. The controller owns the one `DragdClient` of the docker and the sessions
 it opened, and tells the view what to show through `PanelState` (the whole panel, re-rendered on each change).
 
-A session belongs to a document and to the layer "New from model" made for it (its *source*, never modified).
-Its `frames` hold the full image of every state in the daemon's history, so undo and redo only swap layers.
+A session belongs to a document and to its *source* layer (never modified): the layer "New from model" made,
+or a user's own paint layer, which the daemon opens by GAN inversion of the selection's bounding box. Its
+`frames` hold the full image of every state in the daemon's history, so undo and redo only swap layers. Session
+ids are capabilities (protocol SPEC, "Sessions"): a new connection to the daemon (Reconnect) keeps using them.
 """
 
 from __future__ import annotations
@@ -253,9 +255,8 @@ class DragController:
         if self._connecting or self.state.busy:
             return
         if self.daemon is not None:
-            # Sessions belong to a connection: a new one cannot use the old one's.
-            for session_id in list(self.sessions):
-                self._forget(session_id, "the plugin reconnected to the daemon")
+            # The sessions stay: their ids work on the new connection too (the next heartbeat prunes any that
+            # a restarted daemon no longer has).
             self.daemon.close()
             self.daemon = None
         self._connecting = True
@@ -509,25 +510,41 @@ class DragController:
             return
         daemon = self.daemon
         request = editor.build_open_session_request(canvas.layer_pixels(active[0]), canvas.selection())
-        self._show(busy=True, error="", progress=0.0, message=f"Opening \"{active[1]}\" (GAN inversion)...")
+        self._stop_requested = False
+        self._show(busy=True, dragging=True, error="", progress=0.0,
+                   message=f"Opening \"{active[1]}\" (GAN inversion)...")
 
         def progress(item: Any) -> None:
-            if isinstance(item, InversionProgress) and item.total:
-                self._show(progress=item.step / item.total, message=f"Inversion: {item.stage} {item.step}/"
-                                                                    f"{item.total}")
+            if isinstance(item, Waiting):
+                self._show(message=f"Waiting for the daemon ({item.position} request(s) ahead)...")
+            elif isinstance(item, InversionProgress) and item.total:
+                self._show(progress=item.step / item.total,
+                           message=f"Opening \"{active[1]}\": {item.stage} {item.step}/{item.total}")
 
         def done(result: OpenSessionResult) -> None:
-            # The session's frame is the whole layer; the daemon's reconstruction covers the region (offset).
-            frame = paste(request.image, result.image, *result.offset)
-            session = Session(result.session, request.model or "", canvas, active[0], active[1], [frame])
+            # State 0 is the source layer itself; the daemon's images cover the edit region (`offset`), and
+            # pasting them into the source leaves everything outside the grown selection as it is.
+            session = Session(result.session, result.model or "", canvas, active[0], active[1],
+                              [request.image.tight()])
             self.sessions[session.id] = session
             self.current = session
-            self._show(busy=False)
+            lpips = "" if result.quality.lpips is None else f", LPIPS {result.quality.lpips:.3f}"
+            self._show(busy=False, dragging=False, message=f"Opened \"{active[1]}\": reconstruction PSNR "
+                                                           f"{result.quality.psnr:.1f} dB{lpips}.")
+            if self._stop_requested:  # Stop pressed just as the inversion ended: keep the session, do not drag
+                self._show_session()
+                return
             self.drag(options)
 
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, DragdError) and exc.code == ErrorCode.CANCELLED:
+                self._show(busy=False, dragging=False, error="", progress=0.0,
+                           message=f"Stopped opening \"{active[1]}\"; nothing changed.")
+                return
+            self._fail_with(exc)
+
         self.runner.submit(lambda report: daemon.open_session(request.image, request.model, request.region,
-                                                              request.mask, report), done, self._fail_with,
-                           progress)
+                                                              request.mask, report), done, failed, progress)
 
     def _add_state(self, session: Session, frame: Image, index: int) -> None:
         """A drag finished at history state `index`: forget the states it replaced, add its result layer."""
@@ -624,7 +641,7 @@ def describe_error(exc: DragdError) -> str:
     """A daemon or connection error as plain words, with what to do where there is something to do."""
     advice = {
         ErrorCode.UNKNOWN_SESSION: "The daemon no longer has this image's session (it was restarted, or the "
-                                   "session expired). Use New from model to start again.",
+                                   "session expired). Drag the source layer again, or use New from model.",
         ErrorCode.UNSUPPORTED: "This daemon cannot do that yet. To drag, use New from model and drag that layer.",
         ErrorCode.UNKNOWN_MODEL: "Pick another model, or install it with `dragd models download NAME`.",
         ErrorCode.TIMEOUT: "The dragd daemon did not answer in time. Check it with `dragd status`, then press "

@@ -87,8 +87,9 @@ class DragPanel(QWidget):
         self.latent_space.addItem("W+ (each layer its own latent)", "w+")
         self.latent_space.addItem("W (one latent for all layers)", "w")
         self.mask_strength = QDoubleSpinBox()
-        self.mask_strength.setRange(0.0, 1000.0)
-        self.mask_strength.setValue(20.0)
+        self.mask_strength.setRange(-1.0, 1000.0)  # the minimum stands for the model's own default
+        self.mask_strength.setSpecialValueText("model default")
+        self.mask_strength.setValue(-1.0)
         form.addRow("Step size", self.step_size)
         form.addRow("Max steps", self.max_steps)
         form.addRow("Latent space", self.latent_space)
@@ -149,9 +150,10 @@ class DragPanel(QWidget):
     def drag_options(self) -> DragOptions:
         from ..protocol.messages import DragOptions
 
-        step = self.step_size.value()
+        step, strength = self.step_size.value(), self.mask_strength.value()
         return DragOptions(step_size=step if step > 0 else None, max_steps=self.max_steps.value(),
-                           latent_space=self.latent_space.currentData(), mask_strength=self.mask_strength.value())
+                           latent_space=self.latent_space.currentData(),
+                           mask_strength=strength if strength >= 0 else None)
 
     # ---- controller.View -----------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from dragd.protocol import (
     HelloResult,
     HistoryResult,
     Image,
+    InversionProgress,
     ModelInfo,
     OpenSessionResult,
     PointPair,
@@ -256,6 +257,9 @@ class FakeDaemon:
                      on_progress: Callable[[Any], None] | None = None) -> OpenSessionResult:
         """The reconstruction of the region (the selection's box): its pixels with the blue channel zeroed."""
         self._call("open_session", (image, model, region, mask))
+        if on_progress is not None:
+            for step in range(3):
+                on_progress(InversionProgress("projection", step, 2))
         x, y, width, height = region or (0, 0, image.width, image.height)
         part = bytearray(image.crop(x, y, width, height).data)
         part[2::4] = bytes(width * height)
@@ -263,7 +267,7 @@ class FakeDaemon:
         session = f"s{len(self.sessions) + 1}"
         self.sessions[session] = [paste(image, reconstruction, x, y)]
         self.index[session] = 0
-        return OpenSessionResult(session, reconstruction, (x, y), Quality(30.0))
+        return OpenSessionResult(session, reconstruction, (x, y), Quality(30.0), model=MODEL.name)
 
     def drag(self, session: str, points: Sequence[PointPair], mask: Image | None = None,
              options: DragOptions | None = None, on_progress: Callable[[Any], None] | None = None) -> DragResult:

@@ -188,7 +188,7 @@ def test_the_active_layer_picks_the_session_and_a_users_own_layer_needs_inversio
 
 def test_a_daemon_that_can_invert_opens_the_users_layer_and_drags_it() -> None:
     daemon = FakeDaemon(capabilities=(*FakeDaemon().capabilities, Capability.INVERT))
-    controller, canvas, daemon, _ = generated(daemon=daemon)
+    controller, canvas, daemon, view = generated(daemon=daemon)
     canvas.active = canvas.layer("Background").id
     controller.drag(DragOptions(max_steps=2))
     assert "open_session" in daemon.names() and controller.state.error == ""
@@ -197,6 +197,11 @@ def test_a_daemon_that_can_invert_opens_the_users_layer_and_drags_it() -> None:
     expected = dragged_image(Image.rgba(*SIZE, bytes(reconstruction)), 2)
     assert canvas.layer("DragGAN result 1").pixels == expected
     assert canvas.layer("Background").writes == 0
+    session = controller.current
+    assert session.source == canvas.layer("Background").id
+    assert session.frames[0] == canvas.layer("Background").pixels.tight()  # state 0: the source as it is
+    assert any("projection 1/2" in state.message for state in view.states)
+    assert any("reconstruction PSNR 30.0 dB" in state.message for state in view.states)
 
 
 def test_an_opened_region_is_placed_in_the_whole_layer() -> None:
@@ -270,7 +275,7 @@ def test_a_session_the_daemon_lost_is_forgotten_and_explained() -> None:
     daemon.sessions.clear()
     controller.drag(DragOptions())
     state = controller.state
-    assert "Use New from model to start again" in state.error and not state.busy
+    assert "Drag the source layer again, or use New from model" in state.error and not state.busy
     assert controller.current is None and "is gone" in state.session
     assert canvas.names() == ["Background", SOURCE, "DragGAN points"]  # no preview left behind
 
@@ -359,11 +364,13 @@ def test_heartbeat_keeps_sessions_and_forgets_those_the_daemon_dropped() -> None
     assert controller.current is None and "is gone" in controller.state.session
 
 
-def test_reconnecting_forgets_the_old_connections_sessions() -> None:
+def test_reconnecting_keeps_the_sessions_their_ids_work_on_the_new_connection() -> None:
     controller, canvas, daemon, _ = generated()
     controller.connect()
-    assert daemon.closed and controller.sessions == {} and "reconnected" in controller.state.session
-    assert controller.state.connected
+    assert daemon.closed and list(controller.sessions) == ["s1"] and controller.state.connected
+    controller.drag(DragOptions(max_steps=3))
+    assert controller.state.error == "" and ("drag", "s1") in [(n, d["session"]) for n, d in daemon.calls
+                                                               if n == "drag"]
 
 
 def test_close_frees_the_sessions_and_the_socket() -> None:
