@@ -40,6 +40,8 @@ SEED = 7
 HANDLE, TARGET = (64, 80), (64, 64)  # protocol pixels: dragged up 16 px
 SELECTION = (32, 40, 64, 64)  # x, y, width, height: holds the handle and the target
 STEPS = 30
+INVERSION_STEPS = "20,10,10"  # W, W+, tuning: few, to keep the run short; quality is not judged here
+FEATHER_REACH = 8  # px: paste-back feathers at most 4 % of the model square (here about 3 px) past the selection
 
 
 def free_port() -> int:
@@ -75,7 +77,7 @@ def address() -> Iterator[str]:
 
 def run_krita(home: Path, address: str, out: Path) -> tuple[subprocess.CompletedProcess[str], float]:
     daemon = f"{sys.executable} -m dragd.daemon.cli serve --address {{address}} --device cpu " \
-             f"--log-file {out / 'serve.jsonl'}"
+             f"--inversion-steps {INVERSION_STEPS} --log-file {out / 'serve.jsonl'}"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
         "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local" / "share"),
@@ -106,6 +108,13 @@ def daemon_drag(address: str) -> dict[str, Any]:
     assert result.offset == (0, 0)
     return {"source": generated.image.tight().data, "result": result.image.tight().data,
             "tracked": result.points[0]}
+
+
+def outside(data: bytes, width: int, height: int, rect: tuple[int, int, int, int], reach: int) -> list[bytes]:
+    """The pixels more than `reach` pixels (in x or y) from the rectangle."""
+    x0, y0, w, h = rect
+    return [data[(y * width + x) * 4:(y * width + x) * 4 + 4] for y in range(height) for x in range(width)
+            if not (x0 - reach <= x < x0 + w + reach and y0 - reach <= y < y0 + h + reach)]
 
 
 def region(data: bytes, width: int, rect: tuple[int, int, int, int]) -> list[bytes]:
@@ -191,3 +200,21 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
 
     # Krita's own undo (Edit > Undo, Ctrl+Z) takes the newest result layer out as well.
     assert report["after_krita_undo"]["layers"][-3:] == [label, "DragGAN result 1", "DragGAN points"]
+
+    # A paint layer of the user's own: Drag opens it (GAN inversion of the selection's box), then drags. The
+    # source stays as it was; the result changes inside the selection and nothing outside it grown by the
+    # feather, byte for byte.
+    plain = report["after_plain_drag"]
+    assert plain["error"] == "" and len(plain["new"]) == 1 and plain["new"][0].startswith("DragGAN result"), plain
+    assert plain["session"].startswith('Session on "plain"'), plain
+    opening = [p["message"] for p in report["panel"] if p["message"].startswith('Opening "plain"')]
+    assert any(": projection " in message for message in opening), ("no inversion progress shown", report["panel"])
+    before = (out / "plain_before.bgra").read_bytes()
+    assert (out / "plain_after.bgra").read_bytes() == before, "the plain source layer changed"
+    opened = (out / "plain_result.bgra").read_bytes()
+    height = DOC[1]
+    assert outside(opened, width, height, SELECTION, FEATHER_REACH) == \
+        outside(before, width, height, SELECTION, FEATHER_REACH), "pixels outside the grown selection changed"
+    changed = sum(a != b for a, b in zip(region(opened, width, SELECTION), region(before, width, SELECTION),
+                                         strict=True))
+    assert changed > 0.05 * SELECTION[2] * SELECTION[3], f"only {changed} pixels changed inside the selection"

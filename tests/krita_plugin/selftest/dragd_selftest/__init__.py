@@ -296,6 +296,49 @@ class Scenario:
     def wait_krita_undo(self):
         self.document.waitForDone()
         report["after_krita_undo"] = {"layers": layer_names(self.document)}
+        # A paint layer of the user's own (the generated picture painted in, no DragGAN session behind it):
+        # Drag opens it through the daemon's GAN inversion first, then drags.
+        plain = self.document.createNode("plain", "paintlayer")
+        self.document.rootNode().addChildNode(plain, None)
+        plain.setPixelData(self.source_before, 0, 0, self.document.width(), self.document.height())
+        self.document.setActiveNode(plain)
+        self.document.waitForDone()
+        self.plain_before = layer_bytes(self.document, plain)
+        save("plain_before.bgra", self.plain_before)
+        points = node_by_name(self.document, "DragGAN points")
+        for shape in points.shapes():
+            shape.remove()
+        points.addShapesFromSvg(svg_line(self.document, [HANDLE[0] + 0.5, HANDLE[1] + 0.5],
+                                         [TARGET[0] + 0.5, TARGET[1] + 0.5]))
+        from krita import Selection
+
+        selection = Selection()
+        selection.select(*SELECTION, 255)
+        self.document.setSelection(selection)
+        self.layers_before_plain = layer_names(self.document)
+        docker().panel.max_steps.setValue(STEPS)
+        self.stage = "wait_plain_pairs"
+
+    def wait_plain_pairs(self):
+        s = self.state()
+        if not s.pairs or "(70, 90)" in s.pairs[0]:
+            return  # the docker re-reads the points layer once a second
+        self.document.setActiveNode(node_by_name(self.document, "plain"))
+        trigger("dragd_drag")
+        note("plain drag triggered")
+        self.stage = "wait_plain_dragged"
+
+    def wait_plain_dragged(self):
+        self.record_panel()
+        s = self.state()
+        if s.busy:
+            return
+        new = [name for name in layer_names(self.document) if name not in self.layers_before_plain]
+        report["after_plain_drag"] = {"layers": layer_names(self.document), "new": new, "message": s.message,
+                                      "error": s.error, "session": s.session}
+        save("plain_after.bgra", layer_bytes(self.document, node_by_name(self.document, "plain")))
+        if len(new) == 1:
+            save("plain_result.bgra", layer_bytes(self.document, node_by_name(self.document, new[0])))
         note("done")
         finish()
 
