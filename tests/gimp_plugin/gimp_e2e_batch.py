@@ -7,6 +7,9 @@ this is the user's own undo. Last, it runs the drag interactively: Return accept
 cancels the running drag in the live-preview dialog, and nothing may be kept. It writes what it saw to
 $DRAGD_E2E_OUT (report.json and raw RGBA bytes of the layers) and raises at the end when a step failed, so the
 batch command exits non-zero. The test asserts.
+Finally a layer of the user's own (the generated pixels, without the plug-in's note) is dragged: the plug-in
+opens it through the daemon's GAN inversion; then the result layer is dragged again, which resumes its
+session from this new plug-in process by the id in the result's note.
 """
 
 import json
@@ -93,6 +96,44 @@ def press_undo_once(image):
     return {"pressed": True, "windows": windows}
 
 
+def plain_layer(image, pixels):
+    """A new layer holding `pixels`, with no dragd note: to the plug-in, a user's own layer."""
+    layer = Gimp.Layer.new(image, "plain", image.get_width(), image.get_height(), Gimp.ImageType.RGBA_IMAGE,
+                           100.0, Gimp.LayerMode.NORMAL)
+    image.insert_layer(layer, None, 0)
+    buffer = layer.get_buffer()
+    buffer.set(Gegl.Rectangle.new(0, 0, image.get_width(), image.get_height()), "R'G'B'A u8", pixels)
+    buffer.flush()
+    return layer
+
+
+def note_of(layer):
+    parasite = layer.get_parasite("dragd-layer")
+    return json.loads(bytes(parasite.get_data())) if parasite else None
+
+
+def drag_plain_layer_then_its_result(image, pixels, points):
+    plain = plain_layer(image, pixels)
+    save("plain_before.rgba", rgba(plain))
+    image.set_selected_paths([points])
+    values = call("dragd-drag", **{"run-mode": Gimp.RunMode.NONINTERACTIVE, "image": image, "drawables": [plain],
+                                   "address": ADDRESS, "max-steps": MAX_STEPS})
+    save("plain_after.rgba", rgba(plain))
+    if values is None:
+        return
+    opened = values.index(1)
+    report["opened"] = {"name": opened.get_name(), "note": note_of(opened)}
+    save("opened.rgba", rgba(opened))
+    image.set_selected_paths([points])  # the drag added a tracked path; the points are still in "points"
+    values = call("dragd-drag", **{"run-mode": Gimp.RunMode.NONINTERACTIVE, "image": image,
+                                   "drawables": [opened], "address": ADDRESS, "max-steps": MAX_STEPS})
+    save("opened_after.rgba", rgba(opened))
+    if values is not None:
+        again = values.index(1)
+        report["redragged"] = {"name": again.get_name(), "note": note_of(again)}
+        save("redragged.rgba", rgba(again))
+
+
 def drag_interactively_then_cancel(image, source):
     """The interactive drag: a helper presses Return in the options dialog, then Escape once the drag runs."""
     # `key` without a window goes through XTEST to the focused window (GTK ignores XSendEvent's synthetic keys).
@@ -154,6 +195,7 @@ try:
             report["interactive"] = drag_interactively_then_cancel(image, source)
             report["after_cancel"] = describe(image)
             save("source_after_cancel.rgba", rgba(source))
+            drag_plain_layer_then_its_result(image, rgba(source), path)
 finally:
     with open(os.path.join(OUT, "report.json"), "w") as f:
         json.dump(report, f, indent=1)

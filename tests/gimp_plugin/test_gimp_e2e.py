@@ -35,6 +35,8 @@ HANDLE = (64.5, 80.5)  # GIMP image coordinates: the centre of pixel (64, 80) ..
 TARGET = (64.5, 64.5)  # ... dragged up 16 px
 SELECTION = (32, 40, 64, 64)  # x, y, width, height: holds the handle and the target
 STEPS = 30
+INVERSION_STEPS = "20,10,10"  # W, W+, tuning: few, to keep the run short; quality is not judged here
+FEATHER_REACH = 8  # px: paste-back feathers at most 4 % of the model square (here about 3 px) past the selection
 
 
 def free_port() -> int:
@@ -62,7 +64,8 @@ def daemon_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     logs = tmp_path_factory.mktemp("dragd")
     output = open(logs / "serve.out", "wb")  # noqa: SIM115 - closed below, after the process
     process = subprocess.Popen([sys.executable, "-m", "dragd.daemon.cli", "serve", "--address", address,
-                                "--device", "cpu", "--log-file", str(logs / "serve.jsonl")],
+                                "--device", "cpu", "--inversion-steps", INVERSION_STEPS,
+                                "--log-file", str(logs / "serve.jsonl")],
                                stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -118,10 +121,17 @@ def run_gimp(root: Path, home: Path, address: str) -> tuple[subprocess.Completed
     return done, time.monotonic() - started
 
 
-def pixels_in(data: bytes, rect: tuple[int, int, int, int], inside: bool) -> list[bytes]:
+def pixels_in(data: bytes, rect: tuple[int, int, int, int], inside: bool, reach: int = 0) -> list[bytes]:
+    """The pixels inside `rect`, or those more than `reach` pixels (in x or y) outside it."""
     x0, y0, w, h = rect
+    if not inside:
+        x0, y0, w, h = x0 - reach, y0 - reach, w + 2 * reach, h + 2 * reach
     return [data[(y * SIZE + x) * 4:(y * SIZE + x) * 4 + 4] for y in range(SIZE) for x in range(SIZE)
             if (x0 <= x < x0 + w and y0 <= y < y0 + h) == inside]
+
+
+def changes_inside(a: bytes, b: bytes) -> int:
+    return sum(p != q for p, q in zip(pixels_in(a, SELECTION, True), pixels_in(b, SELECTION, True), strict=True))
 
 
 def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str) -> None:
@@ -132,9 +142,9 @@ def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
     assert done.returncode == 0, (f"gimp-3.0 exited with {done.returncode}\nstderr:\n{done.stderr[-6000:]}"
                                   f"\nstdout:\n{done.stdout[-2000:]}\nreport: {json.dumps(report)[:3000]}")
-    print(f"GIMP run (start, new from model, {STEPS}-step drag, undo, "
-          f"interactive drag cancelled after 2 s, quit): {seconds:.1f} s")
-    assert [c["status"] for c in report["calls"]] == ["success", "success"], report["calls"]
+    print(f"GIMP run (start, new from model, {STEPS}-step drag, undo, interactive drag cancelled after 2 s, "
+          f"a plain layer opened and dragged, its result dragged again, quit): {seconds:.1f} s")
+    assert [c["status"] for c in report["calls"]] == ["success"] * 4, report["calls"]  # new, drag, plain, again
 
     # New from model: a 128x128 layer holding exactly the daemon's image for that seed, noted for later drags.
     assert [(layer["name"], layer["size"]) for layer in report["generated"]["layers"]] == \
@@ -181,3 +191,22 @@ def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str
     print(f"interactive drag, from the call to its cancelled return: {interactive['seconds']:.1f} s")
     assert report["after_cancel"] == report["after_undo"]
     assert (out / "source_after_cancel.rgba").read_bytes() == source_before
+
+    # A layer of the user's own: the plug-in opens it (GAN inversion of the selection's box), then drags. The
+    # source stays; the result changes inside the selection and nothing outside it grown by the feather.
+    plain = (out / "plain_before.rgba").read_bytes()
+    assert plain == source_before and (out / "plain_after.rgba").read_bytes() == plain
+    opened = (out / "opened.rgba").read_bytes()
+    assert pixels_in(opened, SELECTION, False, FEATHER_REACH) == pixels_in(plain, SELECTION, False, FEATHER_REACH)
+    assert changes_inside(opened, plain) > 0.05 * SELECTION[2] * SELECTION[3]
+    note = report["opened"]["note"]
+    assert note["seed"] is None and note["history_index"] == 1 and note["model"] == "faces-128-cpu", note
+
+    # Dragging that result again, from a new plug-in process: it resumes the session by the id in its note.
+    again = report["redragged"]["note"]
+    assert (again["session"], again["history_index"]) == (note["session"], 2), again
+    assert (out / "opened_after.rgba").read_bytes() == opened
+    redragged = (out / "redragged.rgba").read_bytes()
+    assert pixels_in(redragged, SELECTION, False, FEATHER_REACH) == pixels_in(plain, SELECTION, False,
+                                                                            FEATHER_REACH)
+    assert changes_inside(redragged, opened) > 0, "the second drag changed nothing"
