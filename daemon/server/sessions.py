@@ -136,12 +136,21 @@ class SessionStore:
         """Raises `limit_exceeded` when `owner` may not open another session (checked before any work)."""
         with self.lock:
             if len(self._sessions) >= self.max_total:
+                self._evict_an_orphan()
+            if len(self._sessions) >= self.max_total:
                 raise DragdError(ErrorCode.LIMIT_EXCEEDED,
                                  f"the daemon has {len(self._sessions)} open sessions, its limit; close one first")
             mine = sum(1 for s in self._sessions.values() if s.owner == owner)
             if mine >= self.max_per_client:
                 raise DragdError(ErrorCode.LIMIT_EXCEEDED,
                                  f"this client has {mine} open sessions, the limit per client; close one first")
+
+    def _evict_an_orphan(self) -> None:
+        """Frees the least recently used idle orphan, if any: a gone client's session is the first to make room."""
+        orphans = [s for s in self._sessions.values() if s.owner is None and not s.busy]
+        if orphans:
+            self._remove(min(orphans, key=lambda s: s.last_used),
+                         "closed to make room for a new session after its client left")
 
     def create(self, owner: bytes, model: LoadedModel, ws: torch.Tensor, image: np.ndarray,
                frame: SessionFrame | None = None) -> Session:

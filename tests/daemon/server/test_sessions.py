@@ -115,3 +115,18 @@ def test_a_gone_clients_sessions_are_orphaned_then_freed_after_the_orphan_timeou
         store.get(b"a", a1.id)
     assert "after its client left" in caught.value.message
     assert b.owner == b"b"
+
+
+def test_at_the_session_limit_the_least_recently_used_orphan_makes_room():
+    store = _store(max_total=3)
+    older, newer, kept = _open(store, b"a"), _open(store, b"a"), _open(store, b"b")
+    store.orphan_client(b"a")
+    fresh = _open(store, b"c")  # the daemon is full: the oldest orphan goes, not the request
+    assert store.count() == 3 and fresh.owner == b"c"
+    with pytest.raises(DragdError) as caught:
+        store.get(b"a", older.id)
+    assert "to make room" in caught.value.message
+    assert store.get(b"d", newer.id) is newer and store.get(b"b", kept.id) is kept  # newer is d's now
+    with pytest.raises(DragdError) as caught:  # no orphan left: the limit holds
+        _open(store, b"e")
+    assert caught.value.code == ErrorCode.LIMIT_EXCEEDED
