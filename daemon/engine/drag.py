@@ -3,9 +3,11 @@
 Faithful to the paper and its reference implementation by default:
 - features F: the output of one synthesis block (default the 6th, or the last of a smaller model), read as if
   bilinearly resized to the image size;
-- motion supervision: for each handle p more than 1 px from its target, the mean L1 distance between F(q)
-  (detached) and F(q + d) over the pixels q closer than r1 to p, d the unit vector towards the target, plus
-  lambda * mean(|F - F0| * fixed) where `fixed` is the region outside the user's mask;
+- motion supervision as the reference code writes it: for each handle p more than 1 px from its target, the
+  mean L1 distance between F(q) and F(q - d) (detached) over the pixels q closer than r1 to p, d the unit vector
+  towards the target, plus lambda * mean(|F - F0| * fixed) where `fixed` is the region outside the user's mask.
+  (The paper writes sg(F(q)) vs F(q + d): the same move, but the gradient flows through other pixels, and drags
+  differ within a few steps.) Distances to p are measured on the reference's grid, see `_motion_disc`;
 - one Adam step on the first `trainable_layers` latents (W+), the rest stay at their initial values;
 - point tracking: each handle moves to the pixel within a (2 r2 + 1)^2 square whose feature is nearest to the
   handle's initial feature (L2 like the reference code, or L1 like the paper);
@@ -102,14 +104,11 @@ class DragResult:
     losses: list[float] = field(default_factory=list)
 
 
-def _offsets(radius: int, max_norm: float | None = None) -> torch.Tensor:
-    """Integer (dy, dx) offsets of the square of half-size `radius`, or of the disc |o| < max_norm inside it."""
+def _offsets(radius: int) -> torch.Tensor:
+    """Integer (dy, dx) offsets of the square of half-size `radius`."""
     span = torch.arange(-radius, radius + 1)
     dy, dx = torch.meshgrid(span, span, indexing="ij")
-    offsets = torch.stack([dy.reshape(-1), dx.reshape(-1)], dim=1)
-    if max_norm is not None:
-        offsets = offsets[(offsets.float() ** 2).sum(dim=1) < max_norm**2]
-    return offsets
+    return torch.stack([dy.reshape(-1), dx.reshape(-1)], dim=1)
 
 
 def default_radii(size: int) -> tuple[float, int]:
@@ -151,7 +150,10 @@ class DragRun:
         # Handles live on the pixel grid (tracking returns pixels); targets may be fractional.
         self.points = [(float(round(x)), float(round(y))) for x, y in handles]
         self.targets = [(float(x), float(y)) for x, y in targets]
-        self.disc_offsets = _offsets(math.ceil(self.r1), max_norm=self.r1).to(self.device)
+        # The square around a handle that holds its motion disc (one pixel wider: see _motion_disc).
+        self.disc_candidates = _offsets(math.ceil(self.r1) + 1).to(self.device)
+        self.row_positions = torch.linspace(0, self.height, self.height, device=self.device)
+        self.column_positions = torch.linspace(0, self.width, self.width, device=self.device)
         self.window_offsets = _offsets(self.r2).to(self.device)
         self.ws0 = ws.detach().to(self.device, torch.float32)
         layers = self.options.trainable_layers
@@ -223,20 +225,36 @@ class DragRun:
         new_x, new_y = xs.gather(1, best)[:, 0].tolist(), ys.gather(1, best)[:, 0].tolist()
         self.points = [(float(x), float(y)) for x, y in zip(new_x, new_y, strict=True)]
 
+    def _motion_disc(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pixels q with |q - p| < r1 around every handle p: ys, xs [N, K] and which of them count.
+
+        Measured as the reference code does, with pixel i of an n-pixel axis at torch.linspace(0, n, n)[i], i.e.
+        i * n / (n - 1) rather than i: the disc sits up to 1 px up and left of p, and at r1 = 1 (128 px models)
+        holds 1 to 4 pixels (usually 3 or 4), not only p. Kept so that drags match the reference step for step.
+        """
+        ys, xs, inside = self._neighbourhoods(self.disc_candidates)
+        points = torch.tensor(self.points, device=self.device)  # [N, 2] as x, y
+        distance = ((self.row_positions[ys] - points[:, 1:2]) ** 2
+                    + (self.column_positions[xs] - points[:, 0:1]) ** 2) ** 0.5
+        return ys, xs, inside & (distance < self.r1)
+
     def _motion_loss(self, feat: torch.Tensor) -> torch.Tensor:
-        """Sum over handles of the mean |F(q) - F(q + d)| over the disc of radius r1 around each handle."""
+        """Sum over handles of the mean |F(q) - F(q - d)| over each handle's disc, F(q - d) detached.
+
+        The gradient pulls F(q) towards what lies 1 px behind it, so the content moves by d towards the target.
+        """
         directions = torch.tensor([(t[0] - p[0], t[1] - p[1]) for p, t in zip(self.points, self.targets, strict=True)],
                                   device=self.device)  # [N, 2] as dx, dy
         norms = directions.norm(dim=1)
         active = norms > 1  # a handle within 1 px of its target gets no motion term
         if not bool(active.any()):
             return feat.new_zeros(())
-        unit = directions / norms.clamp(min=1e-7)[:, None]
-        ys, xs, inside = self._neighbourhoods(self.disc_offsets)
-        here = upsampled_at(feat, (self.height, self.width), ys, xs).detach()  # [C, N, K]
-        ahead = upsampled_bilinear(feat, (self.height, self.width), ys + unit[:, 1:2], xs + unit[:, 0:1])
-        weight = (inside & active[:, None]).to(feat.dtype)
-        per_handle = ((ahead - here).abs() * weight).sum(dim=(0, 2)) / (weight.sum(dim=1) * feat.shape[1]).clamp(min=1)
+        unit = directions / (norms[:, None] + 1e-7)
+        ys, xs, in_disc = self._motion_disc()
+        here = upsampled_at(feat, (self.height, self.width), ys, xs)  # [C, N, K]
+        behind = upsampled_bilinear(feat, (self.height, self.width), ys - unit[:, 1:2], xs - unit[:, 0:1]).detach()
+        weight = (in_disc & active[:, None]).to(feat.dtype)
+        per_handle = ((here - behind).abs() * weight).sum(dim=(0, 2)) / (weight.sum(dim=1) * feat.shape[1]).clamp(min=1)
         return per_handle.sum()
 
     def _mask_loss(self, feat: torch.Tensor) -> torch.Tensor:
