@@ -134,7 +134,8 @@ def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
     return with_model_defaults(
         DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
                     feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
-                    stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm),
+                    stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm,
+                    motion_supervision=args.motion_supervision),
         info.default_step_size, info.feature_block, info.mask_strength)
 
 
@@ -197,7 +198,7 @@ def cmd_drag(args: argparse.Namespace) -> int:
     record = {
         "model": info.name, "seed": None if args.latent else args.seed, "latent": args.latent,
         "handles": handles, "targets": targets, "options": {k: getattr(run.options, k) for k in (
-            "step_size", "latent_space", "trainable_layers", "max_steps", "tracking_norm")} | {
+            "step_size", "latent_space", "trainable_layers", "max_steps", "tracking_norm", "motion_supervision")} | {
             "r1": run.r1, "r2": run.r2, "stop_distance": run.stop_distance, "feature_block": run.feature_block,
             "mask_strength": run.mask_strength},
         "steps": result.steps, "reached": result.reached, "stopped": result.stopped,
@@ -385,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask-strength", type=float, help="lambda of the fixed-region term (default: model's, else 20)")
     p.add_argument("--stop-distance", type=float, help="px; default 1 for up to 5 handles, else 2")
     p.add_argument("--tracking-norm", choices=("l2", "l1"), default="l2")
+    p.add_argument("--motion-supervision", choices=("paper", "reference"), default="paper",
+                   help="the paper's sg(F(q)) vs F(q+d) (default) or DragGAN's code: F(q) vs sg(F(q-d))")
     p.add_argument("--gif", action="store_true", help="also write an animation of the drag")
     p.add_argument("--preview-every", type=int, default=0, help="GIF frame every N steps (default: ~40 frames)")
     p.add_argument("--out", required=True, help="result PNG; .npy, .json, _before_after.png, .gif beside it")

@@ -3,11 +3,14 @@
 Faithful to the paper and its reference implementation by default:
 - features F: the output of one synthesis block (default the 6th, or the last of a smaller model), read as if
   bilinearly resized to the image size;
-- motion supervision as the reference code writes it: for each handle p more than 1 px from its target, the
-  mean L1 distance between F(q) and F(q - d) (detached) over the pixels q closer than r1 to p, d the unit vector
-  towards the target, plus lambda * mean(|F - F0| * fixed) where `fixed` is the region outside the user's mask.
-  (The paper writes sg(F(q)) vs F(q + d): the same move, but the gradient flows through other pixels, and drags
-  differ within a few steps.) Distances to p are measured on the reference's grid, see `_motion_disc`;
+- motion supervision: for each handle p more than 1 px from its target, the mean L1 distance over the pixels q
+  closer than r1 to p between, as the paper writes it (`motion_supervision="paper"`, the default), F(q) detached
+  and F(q + d), d the unit vector towards the target; or, as the reference code computes it ("reference"),
+  F(q) and a detached F(q - d), with distances to p measured on the reference's stretched grid (see
+  `_motion_disc`). Both push the content by d; the gradient flows through other pixels, so drags differ
+  within a few steps. "reference" matches the official implementation step for step (a hand check on the
+  embedded model gave identical trajectories and images). Plus lambda * mean(|F - F0| * fixed) where `fixed`
+  is the region outside the user's mask;
 - one Adam step on the first `trainable_layers` latents (W+), the rest stay at their initial values;
 - point tracking: each handle moves to the pixel within a (2 r2 + 1)^2 square whose feature is nearest to the
   handle's initial feature (L2 like the reference code, or L1 like the paper);
@@ -34,6 +37,7 @@ from .features import upsampled_at, upsampled_bilinear
 Point = tuple[float, float]
 LATENT_SPACES = ("w+", "w")
 TRACKING_NORMS = ("l2", "l1")
+MOTION_FORMS = ("paper", "reference")
 STOP_REASONS = ("reached", "max_steps", "cancelled")
 GENERIC_STEP_SIZE = 1e-3  # the paper's step size for models other than FFHQ, AFHQ cat and LSUN car
 REFERENCE_MASK_STRENGTH = 20.0  # lambda in the reference implementation's GUI
@@ -55,6 +59,7 @@ class DragOptions:
     stop_distance: float | None = None  # default 1 px for up to 5 handles, else 2 px
     max_steps: int = 300
     tracking_norm: str = "l2"
+    motion_supervision: str = "paper"  # or "reference": DragGAN's official code, step for step
 
     def validate(self, generator: Generator) -> None:
         checks = [
@@ -73,6 +78,7 @@ class DragOptions:
              "stop distance must be >= 0"),
             (0 <= self.max_steps <= 100_000, "max steps must be in [0, 100000]"),
             (self.tracking_norm in TRACKING_NORMS, f"tracking norm must be one of {TRACKING_NORMS}"),
+            (self.motion_supervision in MOTION_FORMS, f"motion supervision must be one of {MOTION_FORMS}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -228,20 +234,25 @@ class DragRun:
     def _motion_disc(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pixels q with |q - p| < r1 around every handle p: ys, xs [N, K] and which of them count.
 
-        Measured as the reference code does, with pixel i of an n-pixel axis at torch.linspace(0, n, n)[i], i.e.
+        "paper": measured in pixels. "reference": measured as the reference code does, with pixel i of an n-pixel
+        axis at torch.linspace(0, n, n)[i], i.e.
         i * n / (n - 1) rather than i: the disc sits up to 1 px up and left of p, and at r1 = 1 (128 px models)
         holds 1 to 4 pixels (usually 3 or 4), not only p. Kept so that drags match the reference step for step.
         """
         ys, xs, inside = self._neighbourhoods(self.disc_candidates)
         points = torch.tensor(self.points, device=self.device)  # [N, 2] as x, y
-        distance = ((self.row_positions[ys] - points[:, 1:2]) ** 2
-                    + (self.column_positions[xs] - points[:, 0:1]) ** 2) ** 0.5
+        if self.options.motion_supervision == "paper":
+            distance = ((ys - points[:, 1:2]) ** 2 + (xs - points[:, 0:1]) ** 2) ** 0.5
+        else:
+            distance = ((self.row_positions[ys] - points[:, 1:2]) ** 2
+                        + (self.column_positions[xs] - points[:, 0:1]) ** 2) ** 0.5
         return ys, xs, inside & (distance < self.r1)
 
     def _motion_loss(self, feat: torch.Tensor) -> torch.Tensor:
-        """Sum over handles of the mean |F(q) - F(q - d)| over each handle's disc, F(q - d) detached.
+        """Sum over handles of the mean L1 distance over each handle's disc (see the module docstring).
 
-        The gradient pulls F(q) towards what lies 1 px behind it, so the content moves by d towards the target.
+        "paper": F(q + d) is pulled towards the detached F(q), so the content at q moves 1 px along d.
+        "reference": F(q) is pulled towards the detached F(q - d): what lies 1 px behind moves to q.
         """
         directions = torch.tensor([(t[0] - p[0], t[1] - p[1]) for p, t in zip(self.points, self.targets, strict=True)],
                                   device=self.device)  # [N, 2] as dx, dy
@@ -251,10 +262,15 @@ class DragRun:
             return feat.new_zeros(())
         unit = directions / (norms[:, None] + 1e-7)
         ys, xs, in_disc = self._motion_disc()
-        here = upsampled_at(feat, (self.height, self.width), ys, xs)  # [C, N, K]
-        behind = upsampled_bilinear(feat, (self.height, self.width), ys - unit[:, 1:2], xs - unit[:, 0:1]).detach()
+        size = (self.height, self.width)
+        here = upsampled_at(feat, size, ys, xs)  # [C, N, K]
+        if self.options.motion_supervision == "paper":
+            moved = upsampled_bilinear(feat, size, ys + unit[:, 1:2], xs + unit[:, 0:1])
+            here = here.detach()
+        else:
+            moved = upsampled_bilinear(feat, size, ys - unit[:, 1:2], xs - unit[:, 0:1]).detach()
         weight = (in_disc & active[:, None]).to(feat.dtype)
-        per_handle = ((here - behind).abs() * weight).sum(dim=(0, 2)) / (weight.sum(dim=1) * feat.shape[1]).clamp(min=1)
+        per_handle = ((here - moved).abs() * weight).sum(dim=(0, 2)) / (weight.sum(dim=1) * feat.shape[1]).clamp(min=1)
         return per_handle.sum()
 
     def _mask_loss(self, feat: torch.Tensor) -> torch.Tensor:
