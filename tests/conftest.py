@@ -1,6 +1,8 @@
-"""Fixtures shared across the suite: small random-weight generators and the embedded model."""
+"""Fixtures shared across the suite: small random-weight generators, the embedded model, loopback addresses."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 import torch
@@ -17,6 +19,13 @@ def make_generator(cfg: GeneratorConfig = TINY, seed: int = 0) -> Generator:
             if name.endswith("noise_strength"):
                 p.fill_(0.1)
     return generator.eval().requires_grad_(False)
+
+
+def free_tcp_address() -> str:
+    """A tcp address on loopback where nothing listens (the port was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@ editor Python without pyzmq, no daemon), through the command line; then each che
 
 from __future__ import annotations
 
-import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import free_tcp_address
 from dragd.daemon import cli, doctor
 from dragd.daemon.models.registry import DEFAULT_MODEL, ModelInfo, find_model
 from dragd.daemon.server.app import Daemon
@@ -43,11 +43,6 @@ def python_lacking_zmq(path: Path) -> Path:
     path.chmod(0o755)
     return path
 
-
-def free_tcp_address() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
 def run_doctor(capsys, *args: str) -> tuple[int, list[str]]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 
 import pytest
+from conftest import free_tcp_address
 from dragd.gimp_plugin import drag
 from dragd.gimp_plugin.drag import LayerNote
 from dragd.gimp_plugin.options import DragSettings, GenerateSettings
@@ -329,10 +329,7 @@ def test_the_plugin_defaults_are_the_protocols():
 
 
 def test_without_a_daemon_the_plugin_tries_to_start_one_and_says_why_it_could_not(monkeypatch):
-    with socket.socket() as probe:  # a loopback port where nothing listens
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("DRAGD_ADDRESS", f"tcp://127.0.0.1:{port}")
+    monkeypatch.setenv("DRAGD_ADDRESS", free_tcp_address())  # a loopback port where nothing listens
     monkeypatch.setenv("DRAGD_DAEMON_COMMAND", "/nonexistent/bin/dragd")
     outcome = drag.drag_layer(FakeDocument(path_list=ONE_STROKE, layer_note=GENERATED), DragSettings(),
                               RecordingFeedback(), threading.Event())

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import free_tcp_address
 from dragd.install.gimp import install_gimp_plugin
 from dragd.protocol.client import DragdClient
 from dragd.protocol.errors import DragdError
@@ -39,11 +39,6 @@ INVERSION_STEPS = "20,10,10"  # W, W+, tuning: few, to keep the run short; quali
 FEATHER_REACH = 8  # px: paste-back feathers at most 4 % of the model square (here about 3 px) past the selection
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def gimp_root() -> Path:
@@ -60,7 +55,7 @@ def gimp_root() -> Path:
 
 @pytest.fixture(scope="module")
 def daemon_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    address = f"tcp://127.0.0.1:{free_port()}"
+    address = free_tcp_address()
     logs = tmp_path_factory.mktemp("dragd")
     output = open(logs / "serve.out", "wb")  # noqa: SIM115 - closed below, after the process
     process = subprocess.Popen([sys.executable, "-m", "dragd.daemon.cli", "serve", "--address", address,

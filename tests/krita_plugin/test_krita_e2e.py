@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import free_tcp_address
 from dragd.install.krita import install_krita_plugin, set_config_value
 from dragd.protocol.client import DragdClient
 from dragd.protocol.errors import DragdError
@@ -44,11 +44,6 @@ INVERSION_STEPS = "20,10,10"  # W, W+, tuning: few, to keep the run short; quali
 FEATHER_REACH = 8  # px: paste-back feathers at most 4 % of the model square (here about 3 px) past the selection
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture
 def krita_home(tmp_path: Path) -> Path:
@@ -69,7 +64,7 @@ def krita_home(tmp_path: Path) -> Path:
 @pytest.fixture
 def address() -> Iterator[str]:
     """The daemon's address; whatever the plugin started there is shut down afterwards."""
-    address = f"tcp://127.0.0.1:{free_port()}"
+    address = free_tcp_address()
     yield address
     with DragdClient(address, timeout=5.0) as client, contextlib.suppress(DragdError):
         client.shutdown()  # DragdError: nothing was started, or it is gone already

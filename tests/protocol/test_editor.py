@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import socket
 import sys
 import textwrap
 
 import pytest
+from conftest import free_tcp_address
 from dragd.protocol import DragdError, DragOptions, ErrorCode, Image, PointPair, validate_request
 from dragd.protocol.editor import (
     build_drag_request,
@@ -114,11 +114,6 @@ def test_local_addresses(address, local):
 # ---- find_or_start_daemon ---------------------------------------------------------------------------------------
 
 
-def free_address() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
-
 
 def test_an_answering_daemon_is_used_and_nothing_is_started():
     with FakeDaemon() as daemon:
@@ -150,7 +145,7 @@ DAEMON_SCRIPT = textwrap.dedent("""
 def test_a_missing_daemon_is_started_detached_and_waited_for(tmp_path):
     script = tmp_path / "fake_dragd.py"
     script.write_text(DAEMON_SCRIPT)
-    address = free_address()
+    address = free_tcp_address()
     log = tmp_path / "dragd.log"
     client = find_or_start_daemon(address, [sys.executable, str(script), "{address}"], timeout=2,
                                   start_timeout=20, ping_timeout=0.3, log_path=log)
@@ -163,7 +158,7 @@ def test_a_missing_daemon_is_started_detached_and_waited_for(tmp_path):
 
 def test_a_daemon_that_exits_at_once_gives_a_clear_error(tmp_path):
     with pytest.raises(DragdError) as info:
-        find_or_start_daemon(free_address(), [sys.executable, "-c", "raise SystemExit(3)"], start_timeout=10,
+        find_or_start_daemon(free_tcp_address(), [sys.executable, "-c", "raise SystemExit(3)"], start_timeout=10,
                              ping_timeout=0.2, log_path=tmp_path / "log")
     assert info.value.code == ErrorCode.UNAVAILABLE
     assert "exit code 3" in info.value.message and "log" in info.value.message
@@ -171,14 +166,14 @@ def test_a_daemon_that_exits_at_once_gives_a_clear_error(tmp_path):
 
 def test_a_missing_command_gives_a_clear_error():
     with pytest.raises(DragdError) as info:
-        find_or_start_daemon(free_address(), ["/nonexistent/dragd", "serve"], ping_timeout=0.2)
+        find_or_start_daemon(free_tcp_address(), ["/nonexistent/dragd", "serve"], ping_timeout=0.2)
     assert info.value.code == ErrorCode.UNAVAILABLE and "was not found" in info.value.message
 
 
 def test_a_daemon_that_never_answers_times_out(tmp_path):
     sleeper = [sys.executable, "-c", "import time; time.sleep(2)"]  # ends by itself
     with pytest.raises(DragdError) as info:
-        find_or_start_daemon(free_address(), sleeper, start_timeout=1.0, ping_timeout=0.2)
+        find_or_start_daemon(free_tcp_address(), sleeper, start_timeout=1.0, ping_timeout=0.2)
     assert info.value.code == ErrorCode.UNAVAILABLE and "did not answer" in info.value.message
 
 
