@@ -97,11 +97,12 @@ class Handlers:
         models = self.daemon.models
         listed = []
         for info in models.available():
-            size = models.resolution(info)
-            if size is None:
+            shape = models.resolution(info)
+            if shape is None:
                 log_event(log, 30, "model_unreadable", model=info.name, path=str(info.path))
                 continue
-            listed.append(m.ModelInfo(info.name, (size, size), info.domain, info.default_step_size,
+            height, width = shape
+            listed.append(m.ModelInfo(info.name, (width, height), info.domain, info.default_step_size,
                                       info.description[:MAX_TEXT_LENGTH], info.name == models.default))
         return listed
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models.registry import DEFAULT_MODEL, ModelInfo, list_models
+from ..models.registry import DEFAULT_MODEL, ModelInfo, file_resolution, list_models
 from ..models.stylegan2 import Generator
 
 
@@ -24,10 +24,6 @@ class ModelNotFound(LookupError):
 class LoadedModel:
     info: ModelInfo
     generator: Generator
-
-    @property
-    def resolution(self) -> int:
-        return self.generator.img_resolution
 
 
 def _load_from_file(info: ModelInfo, device: torch.device) -> Generator:
@@ -66,11 +62,13 @@ class ModelCache:
         with self._lock:
             return name in self._loaded
 
-    def resolution(self, info: ModelInfo) -> int | None:
-        """The model's image size, from the loaded generator or else its file's header."""
+    def resolution(self, info: ModelInfo) -> tuple[int, int] | None:
+        """The model's (height, width), from the loaded generator, else the registry or the file's header."""
         with self._lock:
             loaded = self._loaded.get(info.name)
-        return loaded.resolution if loaded is not None else file_resolution(info)
+        if loaded is not None:
+            return loaded.generator.img_shape
+        return info.resolution or file_resolution(info.path)
 
     def resolve(self, name: str | None) -> ModelInfo:
         name = name or self.default
@@ -90,18 +88,3 @@ class ModelCache:
         with self._lock:
             return self._loaded.setdefault(info.name, LoadedModel(info, generator))
 
-
-def file_resolution(info: ModelInfo) -> int | None:
-    """The image size a model file declares in its header (without reading its weights); None if unreadable."""
-    import json
-
-    from safetensors import safe_open
-
-    from ..models.checkpoint import config_from_nvidia_kwargs
-
-    try:
-        with safe_open(str(info.path), framework="pt", device="cpu") as file:
-            kwargs = json.loads((file.metadata() or {})["config"])["init_kwargs"]
-        return config_from_nvidia_kwargs(kwargs).img_resolution
-    except Exception:  # a damaged user file must not break listing the others
-        return None

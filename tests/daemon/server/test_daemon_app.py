@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import zmq
-from conftest import make_generator
+from conftest import TINY, make_generator
 from dragd.daemon.models.registry import ModelInfo
 from dragd.daemon.server.jobs import render
 from dragd.daemon.server.models import ModelCache
@@ -42,6 +43,14 @@ def raw_request(daemon, message: dict, timeout_ms: int = 5000) -> list[dict]:
         raise AssertionError(f"no final reply; got {replies}")
     finally:
         socket.close()
+
+
+def test_a_portrait_model_is_listed_as_width_by_height():
+    models = ModelCache(torch.device("cpu"), catalogue=lambda: [], default="portrait")
+    models.register(ModelInfo("portrait", Path("portrait.safetensors")),
+                    make_generator(dataclasses.replace(TINY, square=False)))  # 32 rows x 16 columns
+    with running_daemon(models) as daemon, connect(daemon) as client:
+        assert [(m.name, m.resolution) for m in client.list_models()] == [("portrait", (16, 32))]
 
 
 def test_hello_lists_models_limits_and_capabilities():
