@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: align faces for face models (needs dragd[faces]); plain: never")
     photo.add_argument("--feather", type=int, help="paste-back feather width in photo pixels (default: 4%% of "
                                                    "the region)")
+    photo.add_argument("--paste", choices=("carry", "reconstruction"), default="carry",
+                       help="carry (default): move the photo's own pixels along the edit, keeping its detail; "
+                            "reconstruction: paste the generator's picture instead (for comparison)")
     p.set_defaults(func=cmd_drag)
 
     p = sub.add_parser("convert", help="convert any supported checkpoint to dragd's safetensors format")

@@ -1,7 +1,9 @@
 """`dragd drag --image PHOTO`: invert a photo (or a region of it), drag there, paste the edit back.
 
 Points, region and mask are in photo pixels. Writes OUT (photo-sized, equal to the photo outside the edit
-region), OUT_inversion.png (what the model saw | its reconstruction | the edit) and OUT.json.
+region), OUT_before_after.png (the photo and the result, with the handles and targets), OUT_inversion.png (what
+the model saw | its reconstruction | the edit) and OUT.json. `--paste` picks how the edit lands (the default
+carries the photo's own pixels along the edit; see daemon/invert/motion.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def inversion_options(args: argparse.Namespace) -> InversionOptions:
     from ..invert.pti import TuningOptions
 
     return InversionOptions(ProjectionOptions(w_steps=args.w_steps, wplus_steps=args.wplus_steps),
-                            TuningOptions(steps=args.tuning_steps), align=args.align, feather=args.feather)
+                            TuningOptions(steps=args.tuning_steps), align=args.align, feather=args.feather,
+                            paste=args.paste)
 
 
 def drag_photo(args: argparse.Namespace) -> int:
@@ -36,7 +39,7 @@ def drag_photo(args: argparse.Namespace) -> int:
     check_file(args.image, "image")
     if args.mask:
         check_file(args.mask, "mask")
-    from ..images import load_image, load_mask, save_png
+    from ..images import draw_points, load_image, load_mask, save_png, side_by_side
 
     photo = load_image(args.image)
     height, width = photo.shape[:2]
@@ -83,16 +86,19 @@ def drag_photo(args: argparse.Namespace) -> int:
     run = DragRun(inversion.generator, inversion.ws, model_handles, model_targets, mask, drag_options(args, info))
     result = run_to_the_end(run, args.steps)
 
-    save_png(inversion.paste(photo, result.image), out)
+    pasted = inversion.paste(photo, result.image)
+    save_png(pasted, out)
     strip = np.hstack([inversion.target, inversion.reconstruction, result.image])
     save_png(strip, out.with_name(out.stem + "_inversion.png"))
     final = inversion.to_photo(result.points)
+    side_by_side(draw_points(photo[:, :, :3], handles, targets), draw_points(pasted[:, :, :3], final, targets)).save(
+        out.with_name(out.stem + "_before_after.png"))
     record = {
         "model": info.name, "image": str(args.image), "region": region, "handles": handles, "targets": targets,
         "inversion": {"psnr": inversion.quality.psnr, "lpips": inversion.quality.lpips,
                       "projection_psnr": inversion.projection_psnr, "aligned": inversion.aligned,
                       "notes": inversion.notes, "seconds": inversion.seconds, "transform": inversion.transform,
-                      "edit_box": inversion.plan.box},
+                      "edit_box": inversion.plan.box, "paste": inversion.plan.mode},
         "steps": result.steps, "reached": result.reached, "stopped": result.stopped, "final_points": final,
     }
     out.with_suffix(".json").write_text(json.dumps(record, indent=1))
