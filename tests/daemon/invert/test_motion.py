@@ -67,7 +67,7 @@ def test_a_translation_of_the_generators_image_translates_the_photos_pixels(scen
     inner = (slice(64, 192), slice(64, 192))
     expected = np.roll(photo, (dy * SCALE, dx * SCALE), axis=(0, 1))[inner]
     error = np.abs(out[inner].astype(np.float32) - expected).mean()
-    assert error < 1.5  # measured 0.4-0.5 levels: the photo's own pixels, moved
+    assert error < 1.5  # measured 0.2 levels (reconstruction paste: 5.7): the photo's own pixels, moved
     # The finest detail survives (the photo's grain lies above the model's Nyquist frequency).
     ratio = high_frequency_energy(out[inner]) / high_frequency_energy(photo[inner])
     assert ratio > 0.9
