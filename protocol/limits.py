@@ -10,6 +10,8 @@ PROTOCOL_VERSION = 1
 SUPPORTED_PROTOCOLS = (1,)  # versions this package can speak; a daemon answers others with version_mismatch
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"
 
+MAX_SEED = 2**32 - 1  # NumPy's RandomState, which turns a seed into the latent z, takes seeds in [0, 2**32)
+DEFAULT_TRUNCATION = 0.7  # truncation psi of a generated image, as DragGAN's GUI starts
 MAX_POINTS_CEILING = 4096  # the decoder's array length limit; no daemon can accept more points than this
 
 

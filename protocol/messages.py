@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from .errors import DragdError, ErrorCode, ProtocolError
 from .images import Image
-from .limits import PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, Limits
+from .limits import DEFAULT_TRUNCATION, MAX_SEED, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, Limits
 from .wire import (
     ID,
     NAME,
@@ -160,9 +160,9 @@ class ListModelsRequest:
 @dataclass(frozen=True)
 class GenerateRequest:
     TYPE: ClassVar[str] = "generate"
-    seed: int = wire(integer(0, 2**32 - 1))
+    seed: int = wire(integer(0, MAX_SEED))
     model: str | None = wire(optional(NAME), None)
-    truncation: float = wire(number(0, 2), 0.7)
+    truncation: float = wire(number(0, 2), DEFAULT_TRUNCATION)
 
 
 @dataclass(frozen=True)
