@@ -42,9 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("DRAGD_DEBUG"):
             raise
+        clear = "\r\033[K" if sys.stderr.isatty() else ""  # over a transient line from `announce`
         if is_user_error(exc):
-            print(f"dragd: error: {exc}", file=sys.stderr)
+            print(f"{clear}dragd: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"dragd: internal error: {type(exc).__name__}: {exc} (DRAGD_DEBUG=1 shows the traceback)",
+        print(f"{clear}dragd: internal error: {type(exc).__name__}: {exc} (DRAGD_DEBUG=1 shows the traceback)",
               file=sys.stderr)
         return EXIT_BUG

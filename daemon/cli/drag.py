@@ -41,7 +41,7 @@ class Progress:
         rate = step / max(time.perf_counter() - self.start, 1e-9)
         line = f"step {step}/{self.total}  {text}  {rate:.1f} steps/s"
         if self.tty:
-            self.stream.write("\r" + line.ljust(78))
+            self.stream.write("\r" + line.ljust(78))  # also covers a line from `announce`
             self.stream.flush()
         elif step * 10 // self.total > self.last_decile:
             self.last_decile = step * 10 // self.total
@@ -50,6 +50,14 @@ class Progress:
     def close(self) -> None:
         if self.tty:
             self.stream.write("\n")
+
+
+def announce(text: str, stream=sys.stderr) -> None:
+    """On a terminal, a transient line saying what the next seconds go into (importing torch, loading a model),
+    left for the progress line or an error to overwrite. Nothing in logs and pipes."""
+    if stream.isatty():
+        stream.write(text[:78] + "\r")
+        stream.flush()
 
 
 def load_model(name: str | None, device_name: str) -> tuple[ModelInfo, Generator, torch.device]:
@@ -176,6 +184,7 @@ def run_to_the_end(run: DragRun, max_steps: int, preview_every: int = 0,
 
 def cmd_generate(args: argparse.Namespace) -> int:
     out = check_out(args.out)
+    announce("dragd: starting torch and loading the model ...")
     import numpy as np
     import torch
 
@@ -202,6 +211,7 @@ def cmd_drag(args: argparse.Namespace) -> int:
     if args.mask:
         check_file(args.mask, "mask")
     latent = read_latent(args.latent) if args.latent else None
+    announce("dragd: starting torch and loading the model ...")
     import numpy as np
 
     from ..engine.drag import DragRun

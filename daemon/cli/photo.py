@@ -14,7 +14,7 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
-from .drag import Progress, Recorder, drag_options, drag_record, load_model, run_to_the_end
+from .drag import Progress, Recorder, announce, drag_options, drag_record, load_model, run_to_the_end
 from .inputs import check_file, check_out, parse_points, parse_region
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ def drag_photo(args: argparse.Namespace) -> int:
     photo = load_image(args.image)
     height, width = photo.shape[:2]
     photo_mask = load_mask(args.mask, height, width) if args.mask else None
+    announce("dragd: starting torch and loading the model ...")
     import numpy as np  # after every check that needs no torch: the imports below take seconds
 
     from ..engine.drag import DragRun
