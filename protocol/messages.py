@@ -14,7 +14,15 @@ from typing import Any, ClassVar
 
 from .errors import DragdError, ErrorCode, ProtocolError
 from .images import Image
-from .limits import PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, Limits
+from .limits import (
+    MASK_STRENGTH_MAX,
+    PROTOCOL_VERSION,
+    SEED_MAX,
+    STEP_SIZE_MAX,
+    SUPPORTED_PROTOCOLS,
+    TRUNCATION_MAX,
+    Limits,
+)
 from .wire import (
     ID,
     NAME,
@@ -99,10 +107,10 @@ class PointPair:
 class DragOptions:
     """How a drag runs. None means: the daemon's default for this model (as the paper and its code do)."""
 
-    step_size: float | None = wire(optional(number(0, 1, lo_open=True)), None)  # Adam lr; model default
+    step_size: float | None = wire(optional(number(0, STEP_SIZE_MAX, lo_open=True)), None)  # Adam lr; model default
     max_steps: int = wire(integer(1, limit="max_steps"), 300)
     latent_space: str = wire(one_of("w+", "w"), "w+")
-    mask_strength: float | None = wire(optional(number(0, 1e6)), None)  # lambda of the mask term; model default
+    mask_strength: float | None = wire(optional(number(0, MASK_STRENGTH_MAX)), None)  # lambda of the mask term
     feature_block: int | None = wire(optional(integer(0, 31)), None)  # 0-based block; None: the paper's 6th
     r1: float | None = wire(optional(number(0, 4096, lo_open=True)), None)  # motion supervision radius, px
     r2: float | None = wire(optional(number(0, 4096, lo_open=True)), None)  # tracking search half-size, px
@@ -176,9 +184,9 @@ class ListModelsRequest:
 @dataclass(frozen=True)
 class GenerateRequest:
     TYPE: ClassVar[str] = "generate"
-    seed: int = wire(integer(0, 2**32 - 1))
+    seed: int = wire(integer(0, SEED_MAX))
     model: str | None = wire(optional(NAME), None)
-    truncation: float = wire(number(0, 2), 0.7)
+    truncation: float = wire(number(0, TRUNCATION_MAX), 0.7)
 
 
 @dataclass(frozen=True)
