@@ -25,7 +25,7 @@ from ..protocol.editor import build_drag_request, centre_to_corner
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image, mask_bounds
 from ..protocol.limits import Limits
-from ..protocol.texts import waiting
+from ..protocol.texts import next_result_name, waiting
 from .options import DragSettings, GenerateSettings
 from .session import GENERATED, Bound, close_quietly, current_latent, layer_digest, read_binding, session_for
 from .settings import SettingsError, read_settings, where
@@ -33,7 +33,6 @@ from .settings import SettingsError, read_settings, where
 Point = tuple[float, float]
 Stroke = list[Point]
 TRACKED_PATH_NAME = "DragGAN tracked points"
-RESULT_LAYER_NAME = "DragGAN result"
 CLIENT_NAME = "gimp-plugin"
 PENDING_SESSION = "pending"  # stands in for the session id while a request is checked before connecting
 PREVIEW_EVERY = 10  # steps between live previews in the interactive dialog
@@ -150,15 +149,6 @@ def to_image(point: Point, offsets: tuple[int, int]) -> Point:
     return x + offsets[0], y + offsets[1]
 
 
-def next_layer_name(existing: list[str]) -> str:
-    """"DragGAN result N" with the first N not yet used in the image."""
-    taken = set(existing)
-    number = 1
-    while f"{RESULT_LAYER_NAME} {number}" in taken:
-        number += 1
-    return f"{RESULT_LAYER_NAME} {number}"
-
-
 # ---- the procedures ---------------------------------------------------------------------------------------------
 
 
@@ -257,7 +247,7 @@ def _drag_session(daemon: Daemon, document: Document, feedback: Feedback, cancel
                       current_latent(daemon, bound.session), bound.frame, layer_digest(pixels), bound.seed,
                       bound.truncation)
     how = "every handle reached its target" if result.reached else "stopped after the maximum number of steps"
-    return DragOutcome(layer_name=next_layer_name(document.layer_names()), edit=edit, pixels=pixels,
+    return DragOutcome(layer_name=next_result_name(document.layer_names()), edit=edit, pixels=pixels,
                        binding=binding, strokes=strokes, summary=f"{result.steps} steps, {how}")
 
 

@@ -7,11 +7,13 @@ Pure standard library (the plugins vendor this folder).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .errors import DragdError, ErrorCode, ProtocolError
 from .limits import DEFAULT_ADDRESS, Limits
 
+RESULT_LAYER_NAME = "DragGAN result"  # result layers are named "DragGAN result N"
 ADDRESS_FORMS = "tcp://HOST:PORT (this computer: tcp://127.0.0.1:PORT) or ipc:///PATH"
 
 
@@ -72,3 +74,12 @@ def option_problem(options: Any, limits: Limits, names: dict[str, str] | None = 
         label = (names or {}).get(field.lstrip("."), field.lstrip(".").replace("_", " "))
         return f"The option {label} is out of range: {problem}. Nothing was changed."
     return None
+
+
+def next_result_name(existing: Iterable[str]) -> str:
+    """"DragGAN result N" with the first N not yet used among `existing` layer names."""
+    taken = set(existing)
+    number = 1
+    while f"{RESULT_LAYER_NAME} {number}" in taken:
+        number += 1
+    return f"{RESULT_LAYER_NAME} {number}"

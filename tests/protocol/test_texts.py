@@ -59,3 +59,8 @@ def test_option_problems_name_the_editors_label_and_the_range_from_the_one_set_o
         f"{DEFAULT_LIMITS.max_steps}. Nothing was changed.")
     assert "above the maximum 10" in texts.option_problem(messages.DragOptions(max_steps=11), Limits(max_steps=10))
     assert "truncation" in texts.option_problem(messages.GenerateRequest(seed=1, truncation=9.0), DEFAULT_LIMITS)
+
+
+def test_result_names_take_the_first_free_number():
+    assert texts.next_result_name([]) == "DragGAN result 1"
+    assert texts.next_result_name(["DragGAN result 1", "DragGAN result 3", "Background"]) == "DragGAN result 2"
