@@ -20,6 +20,15 @@ def _source_index(dst: torch.Tensor, in_size: int, out_size: int) -> tuple[torch
     return i0, i1, src - i0
 
 
+def rows_read(first: int, last: int, in_size: int, out_size: int) -> tuple[int, int]:
+    """The half-open range of map rows that `upsampled_at` reads for resized rows first..last (inclusive).
+
+    The same for columns. in_size: the map's rows; out_size: the resized (image) rows; first, last in [0, out_size).
+    """
+    taps = _source_index(torch.tensor([first, last]), in_size, out_size)
+    return int(taps[0][0]), int(taps[1][1]) + 1
+
+
 def upsampled_at(feat: torch.Tensor, size: tuple[int, int], ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
     """Values of `F.interpolate(feat, size, mode="bilinear")` at integer pixels (ys[k], xs[k]).
 

@@ -171,17 +171,37 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None, lrelu: bool, gain: floa
     return x
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
-                     up: int = 1, resample_filter: torch.Tensor | None = None) -> torch.Tensor:
-    """A convolution whose weights are scaled per sample by `styles` (one grouped conv per batch)."""
-    batch, in_ch, h, w = x.shape
-    out_ch, _, kh, kw = weight.shape
+def modulate(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool) -> torch.Tensor:
+    """Per-sample conv weights: [out, in, kh, kw] scaled by styles [batch, in] -> [batch, out, in, kh, kw]."""
+    batch, in_ch = styles.shape
+    out_ch = weight.shape[0]
     wts = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
     if demodulate:
         wts = wts * (wts.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(batch, out_ch, 1, 1, 1)
+    return wts
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
+                     up: int = 1, resample_filter: torch.Tensor | None = None) -> torch.Tensor:
+    """A convolution whose weights are scaled per sample by `styles` (one grouped conv per batch)."""
+    return conv_modulated(x, modulate(weight, styles, demodulate), up, resample_filter)
+
+
+def conv_modulated(x: torch.Tensor, wts: torch.Tensor, up: int = 1, resample_filter: torch.Tensor | None = None,
+                   padded: bool = True) -> torch.Tensor:
+    """Convolves x [batch, in, h, w] with per-sample weights wts [batch, out, in, kh, kw] from `modulate`.
+
+    padded=True: zero padding, the output is the whole map (h x w, or 2h x 2w with up=2).
+    padded=False: only the outputs whose whole receptive field lies inside x, as if x were a window of a larger
+    map: (h - 2) x (w - 2) for a 3x3 kernel; with up=2, (2h - 4) x (2w - 4), whose first row is the map's row
+    2 * (top + 1) when x starts at the map's row `top` (see daemon/engine/windows.py for the derivation).
+    """
+    batch, in_ch, h, w = x.shape
+    out_ch, kh, kw = wts.shape[1], wts.shape[3], wts.shape[4]
     x = x.reshape(1, batch * in_ch, h, w)
     if up == 1:
-        x = F.conv2d(x, wts.reshape(batch * out_ch, in_ch, kh, kw), padding=kh // 2, groups=batch)
+        pad = kh // 2 if padded else 0
+        x = F.conv2d(x, wts.reshape(batch * out_ch, in_ch, kh, kw), padding=pad, groups=batch)
     else:
         # Transposed conv with stride `up`, then the FIR filter, as StyleGAN2 does; the padding
         # (1 on each side for a 3x3 kernel and a 4-tap filter) makes the output exactly `up` times larger.
@@ -190,7 +210,9 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         x = F.conv_transpose2d(x, wt, stride=up, groups=batch)
         fw = resample_filter.shape[-1]
         p = (fw + up - 1) // 2 + 1 - (kw - 1)
-        x = upfirdn2d(x, resample_filter, pad=(p, p, p, p), gain=up * up)
+        x = upfirdn2d(x, resample_filter, pad=(p, p, p, p) if padded else (0, 0, 0, 0), gain=up * up)
+        if not padded:  # the outermost row and column on each side still read the zero beyond x
+            x = x[:, :, 1:-1, 1:-1]
     return x.reshape(batch, out_ch, x.shape[2], x.shape[3])
 
 
@@ -253,14 +275,34 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("resample_filter", fir_filter())
         self.register_buffer("noise_const", torch.randn(*shape))
 
+    def weights(self, w: torch.Tensor) -> torch.Tensor:
+        """This layer's demodulated conv weights for latents w [batch, w_dim]: [batch, out, in, 3, 3]."""
+        return modulate(self.weight, self.affine(w), demodulate=True)
+
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
-        styles = self.affine(w)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
-                             resample_filter=self.resample_filter)
+        return self.apply(x, self.weights(w), noise_mode)
+
+    def apply(self, x: torch.Tensor, wts: torch.Tensor, noise_mode: str,
+              region: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+        """The layer with weights from `weights`, on the whole map (region None) or on a window of it.
+
+        region: (top, left, bottom, right), half-open, of the output map. x must then hold exactly the input
+        rows and columns that region reads (zero where they leave the map), as `engine/windows.py` crops them.
+        """
+        x = conv_modulated(x, wts, up=self.up, resample_filter=self.resample_filter, padded=region is None)
+        if region is None:
+            shape = self.shape
+        else:
+            top, left, bottom, right = region
+            shape = (bottom - top, right - left)
+            if self.up == 2:  # the valid outputs start at the even row (column) at or before the region's
+                x = x[:, :, top % 2: top % 2 + shape[0], left % 2: left % 2 + shape[1]]
+            assert tuple(x.shape[2:]) == shape, (tuple(x.shape), region)
         if noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
+            noise = self.noise_const if region is None else self.noise_const[top:bottom, left:right]
+            x = x + noise * self.noise_strength
         elif noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, *self.shape, device=x.device)
+            noise = torch.randn(x.shape[0], 1, *shape, device=x.device)
             x = x + noise * self.noise_strength
         return bias_act(x, self.bias, lrelu=True, gain=LRELU_GAIN,
                         clamp=None if self.conv_clamp is None else self.conv_clamp)
@@ -299,16 +341,21 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if self.first else 2
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """`ws` holds this block's num_conv + 1 latents (the last one for toRGB)."""
+                noise_mode: str, images: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`ws` holds this block's num_conv + 1 latents (the last one for toRGB); images=False skips the skip image."""
         if self.first:
             x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
             x = self.conv1(x, ws[:, 0], noise_mode)
         else:
-            assert x is not None and img is not None
+            assert x is not None
             x = self.conv0(x, ws[:, 0], noise_mode)
             x = self.conv1(x, ws[:, 1], noise_mode)
+            if not images:
+                return x, None
+            assert img is not None
             img = upsample2d(img, self.resample_filter)
+        if not images:
+            return x, None
         y = self.torgb(x, ws[:, self.num_conv])
         img = y if img is None else img + y
         return x, img
@@ -318,7 +365,7 @@ class SynthesisState(NamedTuple):
     """Where the synthesis network stands after some blocks: their feature map and the skip image."""
 
     x: torch.Tensor
-    img: torch.Tensor
+    img: torch.Tensor | None  # None when the blocks ran with images=False
 
 
 class SynthesisNetwork(nn.Module):
@@ -346,8 +393,12 @@ class SynthesisNetwork(nn.Module):
         return getattr(self, self.block_names[index])
 
     def run(self, ws: torch.Tensor, start: int = 0, stop: int | None = None,
-            state: SynthesisState | None = None, noise_mode: str = "const") -> SynthesisState:
-        """Runs blocks [start, stop) from `state` (None when start is 0)."""
+            state: SynthesisState | None = None, noise_mode: str = "const", images: bool = True) -> SynthesisState:
+        """Runs blocks [start, stop) from `state` (None when start is 0).
+
+        images=False computes only the feature maps (no toRGB, no skip image): the state's img is None, and it
+        cannot be resumed towards an image.
+        """
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.cfg.w_dim):
             raise ValueError(f"ws must be [batch, {self.num_ws}, {self.cfg.w_dim}], got {list(ws.shape)}")
         if noise_mode not in NOISE_MODES:
@@ -359,12 +410,14 @@ class SynthesisNetwork(nn.Module):
         for i in range(start, stop):
             block = self.block(i)
             offset = self.ws_offsets[i]
-            x, img = block(x, img, ws[:, offset: offset + block.num_conv + 1], noise_mode)
-        assert x is not None and img is not None
+            x, img = block(x, img, ws[:, offset: offset + block.num_conv + 1], noise_mode, images)
+        assert x is not None
         return SynthesisState(x, img)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        return self.run(ws, noise_mode=noise_mode).img
+        img = self.run(ws, noise_mode=noise_mode).img
+        assert img is not None
+        return img
 
 
 class Generator(nn.Module):
