@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.stylegan2 import Generator, SynthesisNetwork, SynthesisState, to_uint8_image
-from .features import upsampled_at, upsampled_bilinear
+from .features import Features, upsampled_at, upsampled_bilinear
 from .windows import WINDOWED_BLOCKS, feature_boxes, windowed_features
 
 Point = tuple[float, float]
@@ -225,12 +225,12 @@ class DragRun:
         moving = self.ws0[:, :layers] + self.offset
         return torch.cat([moving, self.ws0[:, layers:]], dim=1)
 
-    def _features(self, ws: torch.Tensor) -> tuple[torch.Tensor, SynthesisState | None]:
-        """The feature block's output [1, C, h, w] (exact wherever this step reads it), and the synthesis state
+    def _features(self, ws: torch.Tensor) -> tuple[Features, SynthesisState | None]:
+        """The feature block's output (the whole map, or the windows this step reads), and the synthesis state
         to render from (None when windowed: the image then needs a synthesis of its own)."""
         synthesis = self.generator.synthesis
         if self.first_windowed is None:
-            state = synthesis.run(ws, 0, self.feature_block + 1)
+            state = synthesis.run(ws, 0, self.feature_block + 1, fused=False)  # the form cheap to differentiate
             return state.x, state
         feature_shape = synthesis.cfg.block_shape(synthesis.block_resolutions[self.feature_block])
         boxes = feature_boxes(self.points, self.read_radius, (self.height, self.width), feature_shape)
@@ -254,7 +254,7 @@ class DragRun:
         inside = (ys >= 0) & (ys < self.height) & (xs >= 0) & (xs < self.width)
         return ys.clamp(0, self.height - 1), xs.clamp(0, self.width - 1), inside
 
-    def _track(self, feat: torch.Tensor) -> None:
+    def _track(self, feat: Features) -> None:
         """Moves every handle to the pixel of its search square whose feature is nearest its initial one."""
         ys, xs, inside = self._neighbourhoods(self.window_offsets)
         window = upsampled_at(feat, (self.height, self.width), ys, xs)  # [C, N, M]
@@ -281,7 +281,7 @@ class DragRun:
                         + (self.column_positions[xs] - points[:, 0:1]) ** 2) ** 0.5
         return ys, xs, inside & (distance < self.r1)
 
-    def _motion_loss(self, feat: torch.Tensor) -> torch.Tensor:
+    def _motion_loss(self, feat: Features) -> torch.Tensor:
         """Sum over handles of the mean L1 distance over each handle's disc (see the module docstring).
 
         "paper": F(q + d) is pulled towards the detached F(q), so the content at q moves 1 px along d.
@@ -296,19 +296,19 @@ class DragRun:
         unit = directions / (norms[:, None] + 1e-7)
         ys, xs, in_disc = self._motion_disc()
         size = (self.height, self.width)
-        here = upsampled_at(feat, size, ys, xs)  # [C, N, K]
-        if self.options.motion_supervision == "paper":
-            moved = upsampled_bilinear(feat, size, ys + unit[:, 1:2], xs + unit[:, 0:1])
-            here = here.detach()
-        else:
-            moved = upsampled_bilinear(feat, size, ys - unit[:, 1:2], xs - unit[:, 0:1]).detach()
+        paper = self.options.motion_supervision == "paper"
+        here = upsampled_at(feat.detach() if paper else feat, size, ys, xs)  # F(q): [C, N, K]
+        sign = 1 if paper else -1  # F(q + d), or the detached F(q - d)
+        moved = upsampled_bilinear(feat if paper else feat.detach(), size, ys + sign * unit[:, 1:2],
+                                   xs + sign * unit[:, 0:1])
         weight = (in_disc & active[:, None]).to(feat.dtype)
         per_handle = ((here - moved).abs() * weight).sum(dim=(0, 2)) / (weight.sum(dim=1) * feat.shape[1]).clamp(min=1)
         return per_handle.sum()
 
-    def _mask_loss(self, feat: torch.Tensor) -> torch.Tensor:
+    def _mask_loss(self, feat: Features) -> torch.Tensor:
         if self.fixed is None or self.mask_strength == 0:
             return feat.new_zeros(())
+        assert isinstance(feat, torch.Tensor)  # a mask term makes _features compute the whole map
         resized = F.interpolate(feat, (self.height, self.width), mode="bilinear")
         return self.mask_strength * F.l1_loss(resized * self.fixed, self.feat0_resized * self.fixed)
 

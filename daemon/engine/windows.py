@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from ..models.stylegan2 import SynthesisNetwork
-from .features import rows_read
+from .features import SparseFeatures, rows_read
 
-WINDOWED_BLOCKS = 2  # blocks computed on windows: the feature block and the one before (benchmarks/drag_step.py)
+WINDOWED_BLOCKS = 4  # blocks computed on windows, the feature block included (benchmarks/drag_step.py)
 
 
 @dataclass(frozen=True)
@@ -137,35 +137,41 @@ def feature_boxes(points: list[tuple[float, float]], radius: int, image_shape: t
 
 
 def windowed_features(synthesis: SynthesisNetwork, ws: torch.Tensor, first: int, feature_block: int,
-                      boxes: list[Box], noise_mode: str = "const") -> torch.Tensor:
-    """The feature block's output [1, C, h, w]: exact inside `boxes` (and the windows grown from them), zero
-    elsewhere. Blocks before `first` (>= 1) run on the whole map, blocks first .. feature_block on windows.
+                      boxes: list[Box], noise_mode: str = "const") -> SparseFeatures:
+    """The feature block's output, computed inside `boxes` (and the windows grown from them) only.
 
+    Blocks before `first` (>= 1) run on the whole map, blocks first .. feature_block on windows; all with the
+    unfused modulated convs (`Modulation`), like `SynthesisNetwork.run(..., fused=False)`.
     ws: [1, num_ws, w_dim]; gradients flow to ws through every computed pixel.
     """
     if not 1 <= first <= feature_block < synthesis.num_blocks:
         raise ValueError(f"windowed blocks must satisfy 1 <= first ({first}) <= feature block ({feature_block})")
     if ws.shape[0] != 1:
         raise ValueError("windowed features are computed for one latent at a time")
-    base = synthesis.run(ws, 0, first, noise_mode=noise_mode, images=False).x
+    base = synthesis.run(ws, 0, first, noise_mode=noise_mode, images=False, fused=False).x
     plans = plan_windows(synthesis, first, feature_block, boxes)
     whole = Box(0, 0, base.shape[2], base.shape[3])
     windows = [reframe(base, whole, plan.source) for plan in plans]
     for step, index in enumerate(range(first, feature_block + 1)):
         block = synthesis.block(index)
         offset = synthesis.ws_offsets[index]
-        wts0, wts1 = block.conv0.weights(ws[:, offset]), block.conv1.weights(ws[:, offset + 1])
+        mod0, mod1 = block.conv0.modulation(ws[:, offset], fused=False), block.conv1.modulation(ws[:, offset + 1],
+                                                                                                  fused=False)
         for k, plan in enumerate(plans):
             out0, out1 = plan.layers[step]
-            x = block.conv0.apply(windows[k], wts0, noise_mode, out0.as_tuple())
-            x = block.conv1.apply(reframe(x, out0, conv_input(out1)), wts1, noise_mode, out1.as_tuple())
+            x = block.conv0.apply(windows[k], mod0, noise_mode, out0.as_tuple())
+            x = block.conv1.apply(reframe(x, out0, conv_input(out1)), mod1, noise_mode, out1.as_tuple())
             if step + 1 < len(plan.layers):
                 x = reframe(x, out1, upsampling_input(plan.layers[step + 1][0]))
             windows[k] = x
-    channels = windows[0].shape[1]
     height, width = synthesis.cfg.block_shape(synthesis.block_resolutions[feature_block])
-    feat = base.new_zeros(1, channels, height, width)
-    for plan, window in zip(plans, windows, strict=True):
+    index = torch.full((height, width), -1, dtype=torch.long, device=base.device)
+    start = 0
+    for plan in plans:  # where windows overlap, the later one's copy is read (their values are the same)
         box = plan.features
-        feat[:, :, box.top:box.bottom, box.left:box.right] = window
-    return feat
+        count = box.shape[0] * box.shape[1]
+        index[box.top:box.bottom, box.left:box.right] = torch.arange(start, start + count,
+                                                                     device=base.device).reshape(box.shape)
+        start += count
+    values = torch.cat([window[0].reshape(window.shape[1], -1) for window in windows], dim=1)
+    return SparseFeatures(values, index)

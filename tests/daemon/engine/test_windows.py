@@ -6,6 +6,7 @@ import pytest
 import torch
 from conftest import make_generator
 from dragd.daemon.engine.drag import DragOptions, DragRun
+from dragd.daemon.engine.features import Features, gather
 from dragd.daemon.engine.windows import (
     Box,
     conv_input,
@@ -24,6 +25,12 @@ SHAPES = {
     "32px-wide": GeneratorConfig(img_resolution=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=1024,
                                  channel_max=40),
 }
+
+
+def _read(feat: Features, box: Box) -> torch.Tensor:
+    """The values of feat inside box: [C, *box.shape]."""
+    rows, cols = torch.meshgrid(torch.arange(box.top, box.bottom), torch.arange(box.left, box.right), indexing="ij")
+    return gather(feat, rows, cols)
 
 
 @pytest.fixture(scope="module", params=sorted(SHAPES))
@@ -57,14 +64,16 @@ def test_windowed_features_equal_the_whole_map_inside_the_windows(generator):
     synthesis = generator.synthesis
     ws = generator.ws_for_seed(1)
     for feature_block in range(1, synthesis.num_blocks):
-        full = synthesis.run(ws, 0, feature_block + 1).x
+        full = synthesis.run(ws, 0, feature_block + 1).x  # the fused form: windows use the unfused
         h, w = full.shape[2:]
         boxes = [Box(0, 0, 1, 2), Box(h // 2, w // 3, h // 2 + 2, w // 3 + 1), Box(h - 2, w - 1, h, w)]
         for first in range(1, feature_block + 1):
             windowed = windowed_features(synthesis, ws, first, feature_block, boxes)
             for box in boxes:
-                torch.testing.assert_close(windowed[..., box.top:box.bottom, box.left:box.right],
-                                           full[..., box.top:box.bottom, box.left:box.right], rtol=1e-5, atol=1e-5)
+                torch.testing.assert_close(_read(windowed, box), _read(full, box), rtol=1e-5, atol=1e-5)
+            if first == feature_block == synthesis.num_blocks - 1 or bool((windowed.index < 0).any()):
+                with pytest.raises(RuntimeError, match="outside the computed windows"):
+                    _read(windowed, Box(0, 0, h, w))  # one windowed block: three windows, not the whole map
 
 
 def test_gradients_with_respect_to_the_latent_match(generator):
@@ -73,18 +82,16 @@ def test_gradients_with_respect_to_the_latent_match(generator):
     h, w = generator.cfg.block_shape(synthesis.block_resolutions[feature_block])
     boxes = [Box(3, 2, 6, 5), Box(h - 4, w - 3, h, w)]
     torch.manual_seed(0)
-    weights = torch.randn(1, synthesis.block(feature_block).conv1.weight.shape[0], h, w)
-    inside = torch.zeros(1, 1, h, w)
-    for box in boxes:
-        inside[..., box.top:box.bottom, box.left:box.right] = 1
+    channels = synthesis.block(feature_block).conv1.weight.shape[0]
+    weights = [torch.randn(channels, *box.shape) for box in boxes]
     grads = []
     for windowed in (False, True):
         ws = generator.ws_for_seed(2).clone().requires_grad_(True)
         if windowed:
             feat = windowed_features(synthesis, ws, feature_block - 1, feature_block, boxes)
         else:
-            feat = synthesis.run(ws, 0, feature_block + 1).x
-        (feat * weights * inside).sum().backward()
+            feat = synthesis.run(ws, 0, feature_block + 1, fused=False).x
+        sum((_read(feat, box) * weight).sum() for box, weight in zip(boxes, weights, strict=True)).backward()
         grads.append(ws.grad)
     assert grads[0].abs().max() > 0
     assert float((grads[1] - grads[0]).norm() / grads[0].norm()) < 1e-5
@@ -124,7 +131,7 @@ def test_a_mask_computes_the_whole_map(tiny_generator):
     ws = tiny_generator.ws_for_seed(0)
     assert DragRun(tiny_generator, ws, [(12, 12)], [(16, 12)], mask).first_windowed is None
     unmasked = DragRun(tiny_generator, ws, [(12, 12)], [(16, 12)], mask, DragOptions(mask_strength=0.0))
-    assert unmasked.first_windowed == 2  # lambda 0: the mask term reads nothing
+    assert unmasked.first_windowed == 1  # lambda 0: the mask term reads nothing
 
 
 def test_close_handles_share_a_window_and_far_ones_do_not(generator):
