@@ -62,19 +62,21 @@ def default_threads(cores: int | None = None) -> int:
 @dataclass(frozen=True)
 class ThreadPolicy:
     threads: int  # torch's intra-op threads
-    wait_policy: str  # OMP_WAIT_POLICY as the OpenMP runtime will read it, lower case
-    wait_policy_applied: bool  # False when torch was imported before the policy was set (then it cannot change)
+    wait_policy: str  # OMP_WAIT_POLICY as the OpenMP runtime reads it, lower case
+    applied: bool  # False when torch had loaded OpenMP before: the wait policy could no longer change
 
     def describe(self) -> str:
-        note = "" if self.wait_policy_applied else " (not applied: torch was already loaded)"
+        note = "" if self.applied else " (wait policy not applied: torch was already loaded)"
         return f"{self.threads} thread{'s' if self.threads != 1 else ''}, OpenMP wait policy {self.wait_policy}{note}"
 
 
 def apply_thread_policy(threads: int | None = None, wait_policy: str | None = None) -> ThreadPolicy:
-    """Sets how torch uses the CPU: call it before anything imports torch.
+    """Sets how torch will use the CPU; call it before anything imports torch (it imports nothing heavy).
 
     threads: intra-op threads; None: OMP_NUM_THREADS if the user set it, else `default_threads()`.
     wait_policy: "passive" or "active"; None: OMP_WAIT_POLICY if the user set it, else DEFAULT_WAIT_POLICY.
+    Before torch loads, both go to the environment (OMP_NUM_THREADS, OMP_WAIT_POLICY), which torch and its OpenMP
+    runtime read when they start; afterwards only the thread count can change (torch.set_num_threads).
     Raises ValueError for a thread count below 1 or an unknown wait policy.
     """
     import sys
@@ -83,14 +85,14 @@ def apply_thread_policy(threads: int | None = None, wait_policy: str | None = No
         raise ValueError(f"threads must be at least 1, not {threads}")
     if wait_policy is not None and wait_policy not in WAIT_POLICIES:
         raise ValueError(f"wait policy must be one of {', '.join(WAIT_POLICIES)}, not {wait_policy!r}")
-    loaded = "torch" in sys.modules
     policy = wait_policy or os.environ.get("OMP_WAIT_POLICY", DEFAULT_WAIT_POLICY).lower()
-    if not loaded:
-        os.environ["OMP_WAIT_POLICY"] = policy.upper()
     if threads is None:
         from_env = os.environ.get("OMP_NUM_THREADS", "")
         threads = int(from_env) if from_env.isdigit() and int(from_env) >= 1 else default_threads()
-    import torch
-
+    torch = sys.modules.get("torch")
+    if torch is None:
+        os.environ["OMP_WAIT_POLICY"] = policy.upper()
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        return ThreadPolicy(threads, policy, True)
     torch.set_num_threads(threads)
-    return ThreadPolicy(threads, policy, not loaded or os.environ.get("OMP_WAIT_POLICY", "").lower() == policy)
+    return ThreadPolicy(threads, policy, os.environ.get("OMP_WAIT_POLICY", "").lower() == policy)
