@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageDraw, UnidentifiedImageError
 
 Point = tuple[float, float]
+Weight = tuple[tuple[int, int, int, int], np.ndarray]  # (x, y, width, height) and a box-sized array in [0, 1]
 HANDLE_COLOUR = (230, 40, 40)
 TARGET_COLOUR = (40, 90, 230)
 ORIENTATION_TAG = 0x0112  # EXIF/TIFF Orientation
@@ -104,20 +105,32 @@ class Photo:
         kind = {1: "grey", 2: "grey + alpha", 3: "RGB", 4: "RGBA"}[channels]
         return f"{width}x{height} {self.bits}-bit {kind}"
 
-    def result(self, edited: np.ndarray) -> np.ndarray:
+    def result(self, edited: np.ndarray, weight: Weight | None = None) -> np.ndarray:
         """`edited` (the working copy with an edit pasted in) at the photo's own depth and in its colour space;
-        equal to `pixels` wherever `edited` equals `working`, and in the alpha channel everywhere."""
+        equal to `pixels` wherever `edited` equals `working`, and in the alpha channel everywhere.
+
+        A changed pixel is T(edited) + (1 - w) (pixels - T(working)), T taking sRGB into the file's space and
+        scale: where the edit took over (weight w = 1) it is the edit, where it barely touched (w near 0) the
+        file's own sample with the edit's change. `weight`: ((x, y, width, height), box-sized array in [0, 1]),
+        the paste-back's weights; None counts every pixel as w = 0 (the file plus the change).
+        """
         if edited.shape != self.working.shape or edited.dtype != np.uint8:
             raise ValueError(f"the edit is {edited.dtype} {edited.shape}, the working copy {self.working.shape}")
-        changed = np.nonzero((edited[..., :3] != self.working[..., :3]).any(axis=2))
+        ys, xs = np.nonzero((edited[..., :3] != self.working[..., :3]).any(axis=2))
         out = self.pixels.copy()
-        if len(changed[0]) == 0:
+        if len(ys) == 0:
             return out
-        delta = self._to_file(edited[changed]) - self._to_file(self.working[changed])
         c = self.colours
+        residual = self.pixels[ys, xs, :c] - self._to_file(self.working[ys, xs])
+        if weight is not None:
+            (x, y, width, height), alpha = weight
+            inside = (xs >= x) & (xs < x + width) & (ys >= y) & (ys < y + height)
+            w = np.zeros(len(ys))
+            w[inside] = alpha[ys[inside] - y, xs[inside] - x]
+            residual *= (1 - w)[:, None]
         top = 65535 if self.bits == 16 else 255
-        samples = np.rint(self.pixels[changed][:, :c] + delta).clip(0, top)
-        out[changed[0], changed[1], :c] = samples.astype(self.pixels.dtype)
+        samples = np.rint(self._to_file(edited[ys, xs]) + residual).clip(0, top)
+        out[ys, xs, :c] = samples.astype(self.pixels.dtype)
         return out
 
     def _to_file(self, rgb: np.ndarray) -> np.ndarray:
