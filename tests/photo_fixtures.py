@@ -1,6 +1,6 @@
-"""Photo files of every kind the reader must handle, built here: 16-bit PNGs written byte by byte (no library
-under test writes them), an ICC matrix profile written by hand (Display P3's colorants, gamma 2.2), EXIF
-orientation, CMYK JPEG, palette, grey, alpha."""
+"""Photos for the tests: the real ones in ../shared/photos (public domain / CC0; see its README), and files of
+every kind the photo reader must handle, built here: 16-bit PNGs written byte by byte (no library under test
+writes them), an ICC matrix profile written by hand (Display P3's colorants, gamma 2.2), EXIF orientation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,19 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
+
+
+def photo(name: str) -> np.ndarray:
+    path = PHOTOS / name
+    if not path.is_file():
+        pytest.fail(f"test photo {path} is missing (the shared/ folder beside the repository)")
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
 
 # Display P3's colorants adapted to D50, as Apple's "Display P3" profile lists them (rXYZ, gXYZ, bXYZ).
 P3_COLORANTS = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))

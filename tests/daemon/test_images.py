@@ -13,10 +13,9 @@ import cv2
 import numpy as np
 import pytest
 from dragd.daemon.images import ImageFileError, Photo, luma, read_photo, to_8_bits, upright, write_photo
-from photo_fixtures import gradient, matrix_profile, matrix_to_srgb, png16, save_with_orientation
+from photo_fixtures import PHOTOS, gradient, matrix_profile, matrix_to_srgb, png16, save_with_orientation
 from PIL import Image, ImageOps
 
-PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "photos"
 SKIN = (220, 170, 140)
 BOX = (slice(10, 30), slice(20, 50))  # rows, columns of the edit in the 60 x 80 test images
 
