@@ -1,7 +1,8 @@
 """`dragd drag --image PHOTO`: invert a photo (or a region of it), drag there, paste the edit back.
 
-Points, region and mask are in photo pixels. Writes OUT (photo-sized, equal to the photo outside the edit
-region), OUT_inversion.png (what the model saw | its reconstruction | the edit) and OUT.json.
+Points, region and mask are in photo pixels, as viewers show the photo (EXIF orientation applied). Writes OUT
+(photo-sized, upright, of the photo's kind and depth, equal to the photo outside the edit region; see
+`daemon/images.py`), OUT_inversion.png (what the model saw | its reconstruction | the edit) and OUT.json.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from .drag import Progress, drag_options, load_model, run_to_the_end
@@ -36,10 +38,14 @@ def drag_photo(args: argparse.Namespace) -> int:
     check_file(args.image, "image")
     if args.mask:
         check_file(args.mask, "mask")
-    from ..images import load_image, load_mask, save_png
+    from ..images import load_mask, read_photo, save_png, write_photo
 
-    photo = load_image(args.image)
-    height, width = photo.shape[:2]
+    started = time.perf_counter()
+    photo = read_photo(args.image)
+    print(f"read {args.image}: {photo.describe()} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    for note in photo.notes:
+        print(f"note: {note}")
+    height, width = photo.pixels.shape[:2]
     photo_mask = load_mask(args.mask, height, width) if args.mask else None
     import numpy as np  # after every check that needs no torch: the imports below take seconds
 
@@ -47,7 +53,7 @@ def drag_photo(args: argparse.Namespace) -> int:
     from ..invert.align import alignment_for
     from ..invert.lpips import LpipsWeightsError, load_lpips
     from ..invert.pipeline import invert
-    from ..invert.region import InvertInputError, mask_to_model
+    from ..invert.region import mask_to_model
 
     options = inversion_options(args)
     info, generator, device = load_model(args.model, args.device)
@@ -65,30 +71,30 @@ def drag_photo(args: argparse.Namespace) -> int:
         if step == total:
             bar.close()
 
-    inversion = invert(generator, photo, region, None, options, alignment=alignment_for(info.name, info.domain),
-                       lpips=lpips, on_progress=on_progress)
+    # The points are checked against the model's square before the projection starts.
+    inversion = invert(generator, photo.working, region, None, options,
+                       alignment=alignment_for(info.name, info.domain), lpips=lpips, on_progress=on_progress,
+                       points=[*handles, *targets])
     for note in inversion.notes:
         print(f"note: {note}")
     lp = "" if inversion.quality.lpips is None else f", LPIPS {inversion.quality.lpips:.3f}"
     print(f"inverted in {sum(inversion.seconds.values()):.1f} s: PSNR {inversion.quality.psnr:.2f} dB{lp} "
           f"({'face aligned' if inversion.aligned else 'plain region'})")
 
-    size = inversion.frame.resolution  # the side of the model's square, where points now lie
     model_handles, model_targets = inversion.to_model(handles), inversion.to_model(targets)
-    for photo_point, (x, y) in zip([*handles, *targets], [*model_handles, *model_targets], strict=True):
-        if not (-0.5 <= x <= size - 0.5 and -0.5 <= y <= size - 0.5):
-            raise InvertInputError(f"point ({photo_point[0]:g}, {photo_point[1]:g}) lies outside the inverted "
-                                   "region of the photo")
     mask = None if photo_mask is None else mask_to_model(photo_mask, inversion.frame)
     run = DragRun(inversion.generator, inversion.ws, model_handles, model_targets, mask, drag_options(args, info))
     result = run_to_the_end(run, args.steps)
 
-    save_png(inversion.paste(photo, result.image), out)
+    print(f"writing {out}", file=sys.stderr)
+    edited = inversion.paste(photo.working, result.image)
+    write_photo(photo.result(edited, (inversion.plan.box, inversion.plan.alpha)), out, photo.icc)
     strip = np.hstack([inversion.target, inversion.reconstruction, result.image])
     save_png(strip, out.with_name(out.stem + "_inversion.png"))
     final = inversion.to_photo(result.points)
     record = {
         "model": info.name, "image": str(args.image), "region": region, "handles": handles, "targets": targets,
+        "photo": {"read_as": photo.describe(), "notes": list(photo.notes)},
         "inversion": {"psnr": inversion.quality.psnr, "lpips": inversion.quality.lpips,
                       "projection_psnr": inversion.projection_psnr, "aligned": inversion.aligned,
                       "notes": inversion.notes, "seconds": inversion.seconds, "transform": inversion.transform,
