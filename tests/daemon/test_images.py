@@ -45,7 +45,14 @@ def test_upright_turns_samples_as_pillow_does(tmp_path, orientation):
     exif[0x0112] = orientation
     Image.fromarray(pixels).save(tmp_path / "o.png", exif=exif)
     with Image.open(tmp_path / "o.png") as im:
-        assert np.array_equal(upright(pixels, orientation), np.asarray(ImageOps.exif_transpose(im)))
+        shown = np.asarray(ImageOps.exif_transpose(im))
+    assert np.array_equal(upright(pixels, orientation), shown)
+    for channels in (1, 2, 4):  # grey, grey + alpha, RGBA; and 16 bits
+        deep = np.random.default_rng(channels).integers(0, 65536, (5, 7, channels), dtype=np.uint16)
+        turned = upright(deep, orientation)
+        assert turned.shape == (*shown.shape[:2], channels)
+        assert np.array_equal(turned[..., -1], upright(deep[..., -1:], orientation)[..., 0])
+        assert all(np.array_equal(upright(deep[..., c], orientation), turned[..., c]) for c in range(channels))
 
 
 @pytest.mark.parametrize("orientation", [3, 6, 8])
