@@ -42,7 +42,7 @@ def drag_photo(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     photo = read_photo(args.image)
-    print(f"read {args.image}: {photo.describe()} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(f"read {args.image}: {photo.describe()} in {time.perf_counter() - started:.1f} s")
     for note in photo.notes:
         print(f"note: {note}")
     height, width = photo.pixels.shape[:2]
