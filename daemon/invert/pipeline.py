@@ -206,6 +206,11 @@ def invert(generator: Generator, rgb: np.ndarray, region: Rect | None = None, ma
     align_step(1)
     feather = options.feather if options.feather is not None else max(2, round(0.04 * resolution / frame.scale))
     plan = plan_paste(frame, _selection(width, height, rect, mask), feather)
+    bx, by, bw, bh = plan.box
+    x, y, w, h = rect
+    if not whole and not (bx <= x and by <= y and x + w <= bx + bw and y + h <= by + bh):
+        notes.append(f"the model's square holds only part of the region ({x},{y} {w}x{h}): edits land inside "
+                     f"{bx},{by} {bw}x{bh} only")
     align_step(2)
     device = generator.mapping.w_avg.device
     target = warp_to_model(rgb, frame, device)

@@ -174,6 +174,17 @@ def test_points_the_model_will_not_see_are_refused_before_projection(tiny_genera
     assert inversion.plan.box[0] < 10
 
 
+@pytest.mark.skipif(not landmarks_available(), reason="the optional extra dragd[faces] is not installed")
+def test_a_region_the_face_square_only_partly_holds_is_said(embedded_generator):
+    no_steps = InversionOptions(ProjectionOptions(w_steps=0, wplus_steps=0), TuningOptions(steps=0))
+    astronaut = photo("astronaut.png")
+    inversion = invert(embedded_generator, astronaut, (0, 0, 512, 512), options=no_steps,
+                       alignment=FaceAlignment(FACES_128_CPU))
+    assert inversion.aligned and any("holds only part of the region (0,0 512x512)" in n for n in inversion.notes)
+    whole = invert(embedded_generator, astronaut, options=no_steps, alignment=FaceAlignment(FACES_128_CPU))
+    assert not any("holds only part" in n for n in whole.notes)  # no region asked for: the face is the region
+
+
 def test_mask_limits_the_edit(tiny_generator):
     options = InversionOptions(ProjectionOptions(w_steps=2, wplus_steps=2), TuningOptions(steps=2), feather=1)
     mask = np.zeros((32, 32), bool)
