@@ -63,6 +63,16 @@ class Frame:
         return x0, y0, x1 - x0, y1 - y0
 
 
+def points_outside(frame: Frame, points) -> list[tuple[float, float]]:
+    """The photo points (pixel centres) whose model position lies outside the model's square."""
+    if len(points) == 0:
+        return []
+    model = frame.to_model(np.asarray(points, dtype=np.float64))
+    edge = frame.resolution - 0.5
+    off = ((model < -0.5) | (model > edge)).any(axis=1)
+    return [(float(x), float(y)) for (x, y), out in zip(points, off, strict=True) if out]
+
+
 def check_photo(rgb: np.ndarray) -> np.ndarray:
     """The photo as H x W x 3 uint8 (an alpha channel is dropped here; paste-back keeps it)."""
     rgb = np.asarray(rgb)

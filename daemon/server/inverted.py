@@ -5,7 +5,8 @@ the user's layer: `LayerFrame` maps points and masks from layer pixels into the 
 inversion's transform, maps tracked points back, and turns every image the generator makes into the paste-back
 patch (the edit region, `offset` in the layer). The patch equals the layer byte for byte wherever the paste
 weight is zero, so a client that pastes it into its layer changes nothing outside the selection grown by the
-feather. The frame owns the session's tuned generator copy, which is freed with the session.
+feather. A grey layer (`images.is_grey`) gets grey patches: the model's colour never lands in it. The frame owns
+the session's tuned generator copy, which is freed with the session.
 
 Everything inversion-specific in the daemon lives here; `jobs.py` only calls `invert_layer` and the frame.
 """
@@ -20,6 +21,7 @@ import torch
 
 from ...protocol import messages as m
 from ...protocol.errors import DragdError, ErrorCode
+from ..images import Photo, is_grey
 from ..invert.align import alignment_for
 from ..invert.lpips import LpipsVgg
 from ..invert.paste import PastePlan, paste_back
@@ -60,6 +62,8 @@ class LayerFrame:
         self._local_frame = Frame(shifted, inversion.frame.resolution)
         self._local_plan = PastePlan((x - cx0, y - cy0, w, h), inversion.plan.alpha, (cx1 - cx0, cy1 - cy0),
                                      inversion.plan.mode)
+        colour, alpha = original[..., :3], original[..., 3] if original.shape[2] == 4 else None
+        self.grey = is_grey(colour, alpha)
 
     def extra_bytes(self) -> int:
         return (generator_bytes(self.generator) + self._original.nbytes + self._local_plan.alpha.nbytes
@@ -93,6 +97,9 @@ class LayerFrame:
         """The edit region of the layer with `model_rgb` pasted back (RGBA or RGB as the layer came), and where
         its top-left pixel lies in the layer."""
         pasted = paste_back(self._original, self.reference, model_rgb, self._local_frame, self._local_plan)
+        if self.grey:  # the change as grey, added to the layer's own pixels (as for a grey photo file)
+            layer = Photo(self._original, self._original, True, None, ())
+            pasted = layer.result(pasted, (self._local_plan.box, self._local_plan.alpha))
         x, y, w, h = self._local_plan.box
         return np.ascontiguousarray(pasted[y:y + h, x:x + w]), (self.box[0], self.box[1])
 

@@ -75,6 +75,7 @@ def test_progress_reports_every_stage_in_order(sample_inversion):
     projection = [p for p in progress if p[0] == "projection"]
     assert [p[1] for p in projection] == list(range(151)) and {p[2] for p in projection} == {150}
     assert progress[-1] == ("tuning", 50, 50)
+    assert [p for p in progress if p[0] == "align"] == [("align", step, 3) for step in range(4)]
 
 
 def test_shared_generator_is_untouched(embedded_generator, sample_inversion):
@@ -158,6 +159,30 @@ def test_cancel_during_tuning(tiny_generator):
 def test_bad_inputs_are_refused_clearly(tiny_generator, kwargs, message):
     with pytest.raises(InvertInputError, match=message):
         invert(tiny_generator, np.zeros((32, 32, 3), np.uint8), **kwargs)
+
+
+def test_points_the_model_will_not_see_are_refused_before_projection(tiny_generator):
+    reports: list[tuple[str, int, int]] = []
+    rgb = np.zeros((32, 96, 3), np.uint8)
+    region = (4, 4, 20, 20)  # its square holds x up to ~26: a point at x = 80 is beside it
+    with pytest.raises(InvertInputError, match=r"point \(80, 10\) lies outside the part of the photo"):
+        invert(tiny_generator, rgb, region, options=QUICK, on_progress=lambda *a: reports.append(a),
+               points=[(10, 10), (80, 10)])
+    assert {stage for stage, _, _ in reports} == {"align"}  # no projection step was spent
+    inversion = invert(tiny_generator, rgb, region, options=InversionOptions(
+        ProjectionOptions(w_steps=1, wplus_steps=1), TuningOptions(steps=1)), points=[(10, 10), (20, 12)])
+    assert inversion.plan.box[0] < 10
+
+
+@pytest.mark.skipif(not landmarks_available(), reason="the optional extra dragd[faces] is not installed")
+def test_a_region_the_face_square_only_partly_holds_is_said(embedded_generator):
+    no_steps = InversionOptions(ProjectionOptions(w_steps=0, wplus_steps=0), TuningOptions(steps=0))
+    astronaut = photo("astronaut.png")
+    inversion = invert(embedded_generator, astronaut, (0, 0, 512, 512), options=no_steps,
+                       alignment=FaceAlignment(FACES_128_CPU))
+    assert inversion.aligned and any("holds only part of the region (0,0 512x512)" in n for n in inversion.notes)
+    whole = invert(embedded_generator, astronaut, options=no_steps, alignment=FaceAlignment(FACES_128_CPU))
+    assert not any("holds only part" in n for n in whole.notes)  # no region asked for: the face is the region
 
 
 def test_mask_limits_the_edit(tiny_generator):
