@@ -41,7 +41,7 @@ case "$cmd" in
         # A real photo (public domain, docs/photos/README.md): invert the face (fewer steps than the default
         # 200/100/100, for a quick demo), make it smile, carry the photo's own pixels along.
         echo "dragging on a photo, docs/photos/astronaut.jpg: inversion, then up to 60 steps"
-        "$VENV/bin/dragd" drag --image docs/photos/astronaut.jpg --region 160,60,130,140 \
+        "$VENV/bin/dragd" drag --image docs/photos/astronaut.jpg --region 172,72,106,106 \
             --points "201,139:195,133;246,141:252,135" --steps 60 --w-steps 100 --wplus-steps 50 \
             --tuning-steps 50 --out out/demo/photo.png
         echo "wrote out/demo/: photo.png (the photo, edited), photo_before_after.png, photo_inversion.png, photo.json"
