@@ -271,6 +271,8 @@ def read_photo(path: str | Path) -> Photo:
     grey = colours == 1 or is_grey(working[..., :3], working[..., 3] if working.shape[2] == 4 else None)
     if grey:
         notes.append("greyscale: the result is grey")
+    for array in (pixels, working):  # the two may share memory (8-bit RGB without a profile): both read-only
+        array.flags.writeable = False
     return Photo(pixels, working, grey, icc, tuple(notes))
 
 
