@@ -12,7 +12,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from dragd.daemon.images import ImageFileError, Photo, luma, read_photo, to_8_bits, upright, write_photo
+from dragd.daemon.images import (
+    ImageFileError,
+    Photo,
+    is_grey,
+    load_mask,
+    luma,
+    read_photo,
+    to_8_bits,
+    upright,
+    write_photo,
+)
 from photo_fixtures import PHOTOS, gradient, matrix_profile, matrix_to_srgb, png16, save_with_orientation
 from PIL import Image, ImageOps
 
@@ -266,3 +276,23 @@ def test_unreadable_files_are_one_clear_error(tmp_path):
     (tmp_path / "cut.png").write_bytes(truncated.getvalue()[:300])
     with pytest.raises(ImageFileError, match="cannot read image"):
         read_photo(tmp_path / "cut.png")
+
+
+def test_grey_is_judged_on_visible_pixels_only():
+    grey = np.repeat(np.arange(60, dtype=np.uint8)[:, None, None], 3, axis=2).repeat(80, axis=1)
+    assert is_grey(grey)
+    tinted = grey.copy()
+    tinted[30, 40] = (200, 10, 10)  # one coloured pixel, missed by the coarse look, found by the full one
+    assert not is_grey(tinted)
+    alpha = np.full((60, 80), 255, np.uint8)
+    alpha[30, 40] = 0  # ... unless nobody can see it
+    assert is_grey(tinted, alpha)
+
+
+def test_a_mask_is_turned_upright_like_its_photo(tmp_path):
+    mask = np.zeros((60, 80), np.uint8)
+    mask[5:15, 50:70] = 255  # top right, as shown
+    save_with_orientation(Image.fromarray(mask), 6, tmp_path / "mask.png")
+    assert np.array_equal(load_mask(tmp_path / "mask.png", 60, 80), mask >= 128)
+    with pytest.raises(ImageFileError, match="mask .* is 80x60, the image is 60x80"):
+        load_mask(tmp_path / "mask.png", 80, 60)
