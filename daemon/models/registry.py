@@ -117,8 +117,8 @@ def file_resolution(path: Path) -> tuple[int, int] | None:
 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as file:
-            kwargs = json.loads((file.metadata() or {})["config"])["init_kwargs"]
-        return config_from_nvidia_kwargs(kwargs).img_shape
+            config = json.loads((file.metadata() or {})["config"])
+        return config_from_nvidia_kwargs(config["init_kwargs"], config.get("class_name")).img_shape
     except Exception:  # a damaged user file must not break listing the others
         return None
 
