@@ -4,10 +4,11 @@
     load_generator(path, device) -> Generator ready for inference (eval, no grads)
     convert(src, dst) -> Checkpoint          writes dragd's canonical safetensors file
 
-Formats are told apart by their first bytes, never by the file name: safetensors (a length-prefixed
-JSON header), torch.save files (a zip archive, or the legacy pickle with torch's magic number): a whole NVIDIA
-generator as PTI saves it (its data.pkl names NVIDIA's persistence module), else rosinality checkpoints, TensorFlow-era StyleGAN pickles (a pickle naming `dnnlib.tflib.network` at its
-start) and NVIDIA network pickles (any other pickle).
+Formats are told apart by their content, never by the file name: safetensors (a length-prefixed JSON header);
+torch.save files (a zip archive, or the legacy pickle with torch's magic number): a whole NVIDIA generator as
+PTI saves it when the archive's data.pkl names NVIDIA's persistence module, else rosinality checkpoints;
+TensorFlow-era StyleGAN pickles (a pickle naming `dnnlib.tflib.network` at its start) and NVIDIA network
+pickles (any other pickle).
 """
 
 from __future__ import annotations
