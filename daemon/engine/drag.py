@@ -2,7 +2,8 @@
 
 Faithful to the paper and its reference implementation by default:
 - features F: the output of one synthesis block (default the 6th, or the last of a smaller model), read as if
-  bilinearly resized to the image size;
+  bilinearly resized to the image size; on StyleGAN3, a block is one synthesis layer (the 6th is L5, as in
+  the reference code), read without its margin (`generators.image_features`);
 - motion supervision: for each handle p more than 1 px from its target, the mean L1 distance over the pixels q
   closer than r1 to p between, as the paper writes it (`motion_supervision="paper"`, the default), F(q) detached
   and F(q + d), d the unit vector towards the target; or, as the reference code computes it ("reference"),
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.generators import image_features
 from ..models.stylegan2 import Generator, SynthesisState, to_uint8_image
 from .features import upsampled_at, upsampled_bilinear
 
@@ -209,7 +211,7 @@ class DragRun:
 
     def _render(self, ws: torch.Tensor, state: SynthesisState) -> np.ndarray:
         with torch.no_grad():
-            detached = SynthesisState(state.x.detach(), state.img.detach())
+            detached = SynthesisState(state.x.detach(), None if state.img is None else state.img.detach())
             final = self.generator.synthesis.run(ws.detach(), self.feature_block + 1, None, detached)
         return to_uint8_image(final.img)
 
@@ -293,7 +295,7 @@ class DragRun:
         while True:
             ws = self.current_ws()
             state = self._features(ws)
-            feat = state.x
+            feat = image_features(self.generator, state.x, self.feature_block)
             if step == 0:
                 detached = feat.detach()
                 size = (self.height, self.width)

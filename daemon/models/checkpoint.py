@@ -55,13 +55,15 @@ class Checkpoint:
 
 
 def weights_only_refusal(exc: Exception) -> str | None:
-    """From a `torch.load(weights_only=True)` failure, the line naming what it refused (None if none did).
-
-    torch's message also advises retrying with weights_only=False, which dragd never does.
-    """
+    """From a `torch.load(weights_only=True)` failure, what it refused, in dragd's words (None if it refused
+    nothing). torch's own message goes on to advise allow-listing the global or weights_only=False; dragd never
+    does either, so that advice is left out."""
     for line in str(exc).splitlines():
-        if re.search(r"GLOBAL|Unsupported (global|operand)", line):
-            return line.strip()
+        named = re.search(r"GLOBAL ([\w.]+)", line)
+        if named:
+            return f"it names {named.group(1)}, which is code, not data"
+        if re.search(r"Unsupported (global|operand)", line):
+            return line.split(". ")[0].strip()
     return None
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from .stylegan2 import Generator, GeneratorConfig, UnsupportedModelError
 from .stylegan3 import StyleGAN3Config, StyleGAN3Generator
 
@@ -48,3 +50,14 @@ def new_generator(config: ModelConfig) -> Generator:
     if isinstance(config, StyleGAN3Config):
         return StyleGAN3Generator(config)
     return Generator(config)
+
+
+def image_features(generator: Generator, x: torch.Tensor, block: int) -> torch.Tensor:
+    """Block `block`'s output `x` [batch, C, h, w] as the drag loop reads features: the part covering the image.
+
+    StyleGAN2's block outputs cover the image exactly and come back as they are; StyleGAN3's layers carry a
+    margin, which `stylegan3.SynthesisNetwork.image_features` crops.
+    """
+    if isinstance(generator, StyleGAN3Generator):
+        return generator.synthesis.image_features(x, block)
+    return x
