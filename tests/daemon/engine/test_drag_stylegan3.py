@@ -29,7 +29,7 @@ def test_a_masked_stylegan3_drag_keeps_the_fixed_region_closer(tiny_stylegan3):
     ws = tiny_stylegan3.ws_for_seed(0)
     mask = np.zeros((16, 16), bool)
     mask[4:12, 2:14] = True
-    options = DragOptions(step_size=0.02, max_steps=10, mask_strength=50.0)
+    options = DragOptions(step_size=0.02, max_steps=6, mask_strength=50.0)
     free = DragRun(tiny_stylegan3, ws, [(5, 8)], [(10, 8)], options=options).run()
     masked = DragRun(tiny_stylegan3, ws, [(5, 8)], [(10, 8)], mask, options).run()
     start = DragRun(tiny_stylegan3, ws, [(5, 8)], [(5, 8)]).run().image.astype(float)
