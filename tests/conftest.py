@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import math
+import os
 import socket
 
-import pytest
-import torch
-from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig
-from dragd.daemon.models.stylegan3 import StyleGAN3Config, StyleGAN3Generator
+# One intra-op thread for the suite and the daemons/CLIs it starts: on a shared 2-core machine torch's default
+# (one spinning OpenMP thread per core) made small drags ~16x slower than one thread. A user's setting wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig  # noqa: E402
+from dragd.daemon.models.stylegan3 import StyleGAN3Config, StyleGAN3Generator  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 TINY = GeneratorConfig(img_resolution=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=512, channel_max=32)
 # A StyleGAN3 small enough for seconds-long tests; its 6th layer (L5, the drag's feature layer) keeps a margin.

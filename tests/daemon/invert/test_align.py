@@ -21,7 +21,7 @@ from dragd.daemon.invert.align import (
 from dragd.daemon.invert.pipeline import InversionOptions, choose_frame
 from dragd.daemon.invert.region import warp_to_model, warp_to_photo
 from dragd.daemon.models.stylegan2 import to_uint8_image
-from invert_fixtures import photo
+from photo_fixtures import photo
 
 needs_dlib = pytest.mark.skipif(not landmarks_available(), reason="the optional extra dragd[faces] is not installed")
 

@@ -20,7 +20,7 @@ from dragd.daemon.invert.project import ProjectionOptions
 from dragd.daemon.invert.pti import TuningOptions
 from dragd.daemon.invert.region import InvertInputError
 from dragd.daemon.models.stylegan2 import to_uint8_image
-from invert_fixtures import photo
+from photo_fixtures import photo
 
 QUICK = InversionOptions(ProjectionOptions(w_steps=100, wplus_steps=50), TuningOptions(steps=50))
 SAMPLE_SEED = 3

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-PHOTOS = Path(__file__).resolve().parents[4] / "shared" / "photos"
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 
 
 def photo(name: str) -> np.ndarray:

@@ -10,46 +10,47 @@ import argparse
 import json
 import math
 import sys
+from typing import TYPE_CHECKING
 
-import numpy as np
+from .drag import Progress, drag_options, load_model, run_to_the_end
+from .inputs import check_file, check_out, parse_points, parse_region
 
-from ..images import load_image, load_mask
-from .align import alignment_for
-from .lpips import LpipsWeightsError, load_lpips
-from .pipeline import InversionOptions, invert
-from .project import ProjectionOptions
-from .pti import TuningOptions
-from .region import InvertInputError, mask_to_model
-
-
-def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
-    if text is None:
-        return None
-    try:
-        x, y, w, h = (int(v) for v in text.split(","))
-    except ValueError:
-        raise InvertInputError(f"malformed region {text!r}; expected X,Y,W,H in pixels") from None
-    return x, y, w, h
+if TYPE_CHECKING:
+    from ..invert.pipeline import InversionOptions
 
 
 def inversion_options(args: argparse.Namespace) -> InversionOptions:
+    """The inversion options `dragd drag --image` was given."""
+    from ..invert.pipeline import InversionOptions
+    from ..invert.project import ProjectionOptions
+    from ..invert.pti import TuningOptions
+
     return InversionOptions(ProjectionOptions(w_steps=args.w_steps, wplus_steps=args.wplus_steps),
                             TuningOptions(steps=args.tuning_steps), align=args.align, feather=args.feather)
 
 
 def drag_photo(args: argparse.Namespace) -> int:
-    from ..cli import Progress, _check_out, _load_model, drag_options, parse_points, run_to_the_end
-    from ..engine.drag import DragRun
-    from ..images import save_png
-
-    out = _check_out(args.out)
+    out = check_out(args.out)
     handles, targets = parse_points(args.points)
+    region = parse_region(args.region)
+    check_file(args.image, "image")
+    if args.mask:
+        check_file(args.mask, "mask")
+    from ..images import load_image, load_mask, save_png
+
     photo = load_image(args.image)
     height, width = photo.shape[:2]
-    region = parse_region(args.region)
-    options = inversion_options(args)
     photo_mask = load_mask(args.mask, height, width) if args.mask else None
-    info, generator, device = _load_model(args.model, args.device)
+    import numpy as np  # after every check that needs no torch: the imports below take seconds
+
+    from ..engine.drag import DragRun
+    from ..invert.align import alignment_for
+    from ..invert.lpips import LpipsWeightsError, load_lpips
+    from ..invert.pipeline import invert
+    from ..invert.region import InvertInputError, mask_to_model
+
+    options = inversion_options(args)
+    info, generator, device = load_model(args.model, args.device)
     try:
         lpips = load_lpips(device=device)
     except LpipsWeightsError as exc:

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 from dragd.daemon.cli import main
-from invert_fixtures import PHOTOS, photo
+from photo_fixtures import PHOTOS, photo
 from PIL import Image
 
 FEW = ["--steps", "5", "--w-steps", "20", "--wplus-steps", "10", "--tuning-steps", "10"]

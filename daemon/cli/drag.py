@@ -1,0 +1,190 @@
+"""`dragd generate` and `dragd drag` on a generated image: load a model, run the drag loop, write the outputs.
+
+torch and numpy are imported inside the functions that need them, after every check of the arguments that needs
+neither, so that a mistake is reported before seconds go into importing torch and loading a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .errors import CliError
+from .inputs import check_file, check_out, parse_points
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from ..engine.drag import DragOptions, DragResult, DragRun, DragStep
+    from ..models.registry import ModelInfo
+    from ..models.stylegan2 import Generator
+
+
+class Progress:
+    """One self-rewriting line on a terminal; a line every 10 % otherwise (logs, CI)."""
+
+    def __init__(self, total: int, stream=sys.stderr) -> None:
+        self.total, self.stream = max(total, 1), stream
+        self.tty = stream.isatty()
+        self.start = time.perf_counter()
+        self.last_decile = -1
+
+    def update(self, step: int, text: str) -> None:
+        rate = step / max(time.perf_counter() - self.start, 1e-9)
+        line = f"step {step}/{self.total}  {text}  {rate:.1f} steps/s"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(78))
+            self.stream.flush()
+        elif step * 10 // self.total > self.last_decile:
+            self.last_decile = step * 10 // self.total
+            self.stream.write(line + "\n")
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def load_model(name: str | None, device_name: str) -> tuple[ModelInfo, Generator, torch.device]:
+    """The registry's entry for `name` (None: the default), its generator on the device asked for, the device."""
+    from ..device import pick_device
+    from ..models.loader import load_generator
+    from ..models.registry import find_model
+
+    info = find_model(name)
+    device = pick_device(device_name)
+    return info, load_generator(info.path, device=device), device
+
+
+def read_latent(path: str) -> np.ndarray:
+    """A latent file from `dragd generate` or an earlier drag as a float array. Raises CliError if unreadable."""
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read latent {path}: {exc}") from None
+
+
+def latent_for(generator: Generator, ws: np.ndarray, path: str) -> torch.Tensor:
+    """`ws` read from `path` as the [1, num_ws, w_dim] tensor `generator` takes. Raises CliError on a wrong shape."""
+    import numpy as np
+    import torch
+
+    expected = (generator.num_ws, generator.cfg.w_dim)
+    if ws.shape[-2:] != expected or ws.ndim not in (2, 3) or (ws.ndim == 3 and ws.shape[0] != 1):
+        raise CliError(f"latent {path} has shape {ws.shape}; this model needs [1, {expected[0]}, {expected[1]}]")
+    return torch.from_numpy(ws.reshape(1, *expected).astype(np.float32)).to(generator.mapping.w_avg.device)
+
+
+def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
+    """The drag options `dragd drag` was given, the model's own defaults where it was given none."""
+    from ..engine.drag import DragOptions, with_model_defaults
+
+    return with_model_defaults(
+        DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
+                    feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
+                    stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm,
+                    motion_supervision=args.motion_supervision),
+        info.default_step_size, info.feature_block, info.mask_strength)
+
+
+def run_to_the_end(run: DragRun, max_steps: int, preview_every: int = 0,
+                   on_preview: Callable[[DragStep], None] | None = None) -> DragResult:
+    """Runs a drag with a progress line on stderr; `on_preview` sees every step that carries an image."""
+    progress = Progress(max_steps)
+    for step in run.steps(preview_every=preview_every):
+        if step.image is not None and on_preview is not None:
+            on_preview(step)
+        if step.done:
+            break
+        progress.update(step.step, f"loss {step.loss:.4f}  max distance {max(step.distances):.1f} px")
+    progress.close()
+    assert run.result is not None  # the last step is `done`, and a done run has its result
+    return run.result
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    out = check_out(args.out)
+    import numpy as np
+    import torch
+
+    from ..images import save_png
+    from ..models.stylegan2 import to_uint8_image
+
+    _, generator, _ = load_model(args.model, args.device)
+    ws = generator.ws_for_seed(args.seed, args.trunc)
+    with torch.no_grad():
+        save_png(to_uint8_image(generator.synthesis(ws)), out)
+    np.save(out.with_suffix(".npy"), ws.cpu().numpy())
+    print(f"wrote {out} and {out.with_suffix('.npy')}")
+    return 0
+
+
+def cmd_drag(args: argparse.Namespace) -> int:
+    if args.image:
+        from .photo import drag_photo
+
+        return drag_photo(args)
+    out = check_out(args.out)
+    handles, targets = parse_points(args.points)
+    if args.mask:
+        check_file(args.mask, "mask")
+    latent = read_latent(args.latent) if args.latent else None
+    import numpy as np
+
+    from ..engine.drag import DragRun
+    from ..images import draw_points, load_mask, save_gif, save_png, side_by_side
+
+    info, generator, _ = load_model(args.model, args.device)
+    ws = generator.ws_for_seed(args.seed, args.trunc) if latent is None else latent_for(generator, latent, args.latent)
+    height, width = generator.img_shape
+    mask = load_mask(args.mask, height, width) if args.mask else None
+    options = drag_options(args, info)
+    run = DragRun(generator, ws, handles, targets, mask, options)
+    scale = max(1, 256 // max(height, width))
+    preview_every = args.preview_every or (max(1, args.steps // 40) if args.gif else 0)
+    frames = []
+    before = None
+
+    def on_preview(step: DragStep) -> None:
+        nonlocal before
+        if before is None:
+            before = step.image
+        if args.gif:
+            frames.append(draw_points(step.image, step.points, targets, scale))
+
+    result = run_to_the_end(run, args.steps, preview_every if args.gif else 0, on_preview)
+    if before is None:  # no previews were asked for: render the start once for the before/after picture
+        import torch
+
+        from ..models.stylegan2 import to_uint8_image
+
+        with torch.no_grad():
+            before = to_uint8_image(generator.synthesis(ws))
+    save_png(result.image, out)
+    np.save(out.with_suffix(".npy"), result.ws.cpu().numpy())
+    side_by_side(draw_points(before, handles, targets, scale),
+                 draw_points(result.image, result.points, targets, scale)).save(
+        out.with_name(out.stem + "_before_after.png"))
+    record = {
+        "model": info.name, "seed": None if args.latent else args.seed, "latent": args.latent,
+        "handles": handles, "targets": targets, "options": {k: getattr(run.options, k) for k in (
+            "step_size", "latent_space", "trainable_layers", "max_steps", "tracking_norm", "motion_supervision")} | {
+            "r1": run.r1, "r2": run.r2, "stop_distance": run.stop_distance, "feature_block": run.feature_block,
+            "mask_strength": run.mask_strength},
+        "steps": result.steps, "reached": result.reached, "stopped": result.stopped,
+        "final_points": result.points, "trajectory": result.trajectory, "loss": result.losses,
+    }
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    if args.gif:
+        frames.append(draw_points(result.image, result.points, targets, scale))
+        save_gif(frames, out.with_suffix(".gif"))
+    distances = ", ".join(f"{d:.1f}" for d in (math.dist(p, t) for p, t in zip(result.points, targets, strict=True)))
+    print(f"{result.stopped} after {result.steps} steps; handles {distances} px from their targets; wrote {out}")
+    return 0
