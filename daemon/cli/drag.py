@@ -12,6 +12,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import CliError
@@ -61,25 +62,30 @@ def load_model(name: str | None, device_name: str) -> tuple[ModelInfo, Generator
     return info, load_generator(info.path, device=device), device
 
 
-def read_latent(path: str) -> np.ndarray:
-    """A latent file from `dragd generate` or an earlier drag as a float array. Raises CliError if unreadable."""
-    import numpy as np
+def read_latent(path: str, key: str | None = None) -> np.ndarray:
+    """The array in a latent file (.npy, .npz, torch tensor file; see models/latents.py). Raises CliError."""
+    from ..models.latents import LatentFileError, read_latent_file
 
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read latent {path}: {exc}") from None
+        return read_latent_file(path, key)
+    except LatentFileError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot read latent {path}: {exc.strerror or exc}") from None
 
 
 def latent_for(generator: Generator, ws: np.ndarray, path: str) -> torch.Tensor:
-    """`ws` read from `path` as the [1, num_ws, w_dim] tensor `generator` takes. Raises CliError on a wrong shape."""
-    import numpy as np
+    """`ws` read from `path` as the [1, num_ws, w_dim] tensor `generator` takes (W repeated per layer, or W+).
+    Raises CliError on a shape the model does not take."""
     import torch
 
-    expected = (generator.num_ws, generator.cfg.w_dim)
-    if ws.shape[-2:] != expected or ws.ndim not in (2, 3) or (ws.ndim == 3 and ws.shape[0] != 1):
-        raise CliError(f"latent {path} has shape {ws.shape}; this model needs [1, {expected[0]}, {expected[1]}]")
-    return torch.from_numpy(ws.reshape(1, *expected).astype(np.float32)).to(generator.mapping.w_avg.device)
+    from ..models.latents import LatentFileError, as_ws
+
+    try:
+        ws = as_ws(ws, generator.num_ws, generator.cfg.w_dim, f"latent {Path(path).name}")
+    except LatentFileError as exc:
+        raise CliError(str(exc)) from None
+    return torch.from_numpy(ws).to(generator.mapping.w_avg.device)
 
 
 def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
@@ -135,7 +141,7 @@ def cmd_drag(args: argparse.Namespace) -> int:
     handles, targets = parse_points(args.points)
     if args.mask:
         check_file(args.mask, "mask")
-    latent = read_latent(args.latent) if args.latent else None
+    latent = read_latent(args.latent, args.latent_key) if args.latent else None
     import numpy as np
 
     from ..engine.drag import DragRun
@@ -154,7 +160,7 @@ def cmd_drag(args: argparse.Namespace) -> int:
 
     def on_preview(step: DragStep) -> None:
         nonlocal before
-        if before is None:
+        if before is None and not step.done:  # the final step carries the result, never the start
             before = step.image
         if args.gif:
             frames.append(draw_points(step.image, step.points, targets, scale))

@@ -49,6 +49,20 @@ class DragInputError(ValueError):
     """Points, mask or options that cannot describe a drag."""
 
 
+def inside_image(point: Point, width: int, height: int) -> bool:
+    """Whether `point` lies on a width x height image. Pixel centres are 0 .. size - 1, so the image spans
+    [-0.5, size - 0.5] on each axis, edges included: the one definition of a valid point."""
+    x, y = point
+    return -0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5
+
+
+def nearest_pixel(point: Point, width: int, height: int) -> Point:
+    """The centre of the pixel holding `point` (halves round up; an edge point belongs to its edge pixel), so
+    every point on the image maps to a pixel of it: (127.5, 0) on a 128 px image is pixel (127, 0)."""
+    x, y = point
+    return (float(min(max(math.floor(x + 0.5), 0), width - 1)), float(min(max(math.floor(y + 0.5), 0), height - 1)))
+
+
 @dataclass(frozen=True)
 class DragOptions:
     step_size: float | None = None  # None: the model's default (2e-3 for faces, cars, cats; else 1e-3)
@@ -156,7 +170,7 @@ class DragRun:
         self.stop_distance = (self.options.stop_distance if self.options.stop_distance is not None
                               else (1.0 if len(handles) <= 5 else 2.0))
         # Handles live on the pixel grid (tracking returns pixels); targets may be fractional.
-        self.points = [(float(round(x)), float(round(y))) for x, y in handles]
+        self.points = [nearest_pixel(p, self.width, self.height) for p in handles]
         self.targets = [(float(x), float(y)) for x, y in targets]
         # The square around a handle that holds its motion disc (one pixel wider: see _motion_disc).
         self.disc_candidates = _offsets(math.ceil(self.r1) + 1).to(self.device)
@@ -182,7 +196,7 @@ class DragRun:
         for x, y in [*handles, *targets]:
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise DragInputError("points must be finite numbers")
-            if not (-0.5 <= x <= self.width - 0.5 and -0.5 <= y <= self.height - 0.5):
+            if not inside_image((x, y), self.width, self.height):
                 raise DragInputError(f"point ({x:g}, {y:g}) is outside the {self.width}x{self.height} image")
 
     def _fixed_region(self, mask: np.ndarray | None) -> torch.Tensor | None:
