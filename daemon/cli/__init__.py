@@ -28,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if hasattr(args, "threads"):  # before anything loads torch: OpenMP reads its wait policy once
+            from ..device import apply_thread_policy
+
+            apply_thread_policy(args.threads, args.wait_policy)
         return func(args)
     except KeyboardInterrupt:
         print("dragd: interrupted", file=sys.stderr)

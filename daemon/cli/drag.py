@@ -96,7 +96,7 @@ def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
         DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
                     feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
                     stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm,
-                    motion_supervision=args.motion_supervision),
+                    motion_supervision=args.motion_supervision, compute=args.compute),
         info.default_step_size, info.feature_block, info.mask_strength)
 
 

@@ -26,6 +26,25 @@ def parse_inversion_steps(text: str) -> InversionSteps:
     return InversionSteps(w, wplus, tuning)
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_cpu_args(p: argparse.ArgumentParser) -> None:
+    """How torch uses the CPU (daemon/device.py, apply_thread_policy): main() applies it before torch loads."""
+    p.add_argument("--threads", type=positive_int,
+                   help="torch's CPU threads (default: $OMP_NUM_THREADS, else half the cores, at least 1)")
+    p.add_argument("--wait-policy", choices=("passive", "active"),
+                   help="OpenMP threads sleep (passive, the default unless $OMP_WAIT_POLICY says otherwise) or "
+                        "spin between tasks (active: a little faster on an idle machine, much slower on a busy one)")
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model name (see `dragd models`) or checkpoint path; default: the embedded one")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
@@ -37,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="render a seed to a PNG (and its latent to .npy)")
     add_model_args(p)
+    add_cpu_args(p)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--trunc", type=float, default=0.7, help="truncation psi (default 0.7, as DragGAN)")
     p.add_argument("--out", required=True)
@@ -44,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("drag", help="drag handle points to targets on a generated image, headless")
     add_model_args(p)
+    add_cpu_args(p)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--seed", type=int)
     source.add_argument("--latent", help="W or W+ latent: .npy (from `dragd generate` or an earlier drag), .npz, "
@@ -66,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-norm", choices=("l2", "l1"), default="l2")
     p.add_argument("--motion-supervision", choices=("paper", "reference"), default="paper",
                    help="the paper's sg(F(q)) vs F(q+d) (default) or DragGAN's code: F(q) vs sg(F(q-d))")
+    p.add_argument("--compute", choices=("windowed", "full"), default="windowed",
+                   help="windowed: the last blocks only around the handles (default); full: whole feature maps "
+                        "(same result, slower; for comparison)")
     p.add_argument("--gif", action="store_true", help="also write an animation of the drag")
     p.add_argument("--preview-every", type=int, default=0, help="GIF frame every N steps (default: ~40 frames)")
     p.add_argument("--out", required=True, help="result PNG; .npy, .json, _before_after.png, .gif beside it")
@@ -114,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=DEFAULT_ADDRESS,
                    help=f"tcp://HOST:PORT or ipc://PATH (default {DEFAULT_ADDRESS})")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    add_cpu_args(p)
     p.add_argument("--model", action="append", help="load this model at start (repeatable)")
     p.add_argument("--curve-keys", help="folder from `dragd keys`: encrypt, and admit only its clients; "
                                         "required for a non-loopback address")

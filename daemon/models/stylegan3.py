@@ -386,11 +386,11 @@ class SynthesisNetwork(nn.Module):
         return getattr(self, self.layer_names[index])
 
     def run(self, ws: torch.Tensor, start: int = 0, stop: int | None = None, state: SynthesisState | None = None,
-            noise_mode: str = "const", images: bool = True) -> SynthesisState:
+            noise_mode: str = "const", images: bool = True, fused: bool = True) -> SynthesisState:
         """Runs layers [start, stop) from `state` (None when start is 0); `img` is set once the toRGB layer ran.
 
-        noise_mode and images are accepted for the StyleGAN2 interface: StyleGAN3 has no noise inputs and no
-        skip image.
+        noise_mode, images and fused are accepted for the StyleGAN2 interface: StyleGAN3 has no noise inputs and
+        no skip image, and its modulated convs always run in one form.
         """
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.cfg.w_dim):
             raise ValueError(f"ws must be [batch, {self.num_ws}, {self.cfg.w_dim}], got {list(ws.shape)}")

@@ -103,9 +103,9 @@ def test_cancel_from_another_thread_ends_within_one_step(tiny_generator):
 
 def test_tracking_finds_a_feature_that_moved(tiny_generator):
     """Point tracking alone: shift a feature map by 2 px and the handle follows it."""
-    run = DragRun(tiny_generator, tiny_generator.ws_for_seed(0), [(10, 12)], [(20, 12)], options=DragOptions(r2=3))
-    state = run._features(run.current_ws())
-    feat = state.x.detach()
+    run = DragRun(tiny_generator, tiny_generator.ws_for_seed(0), [(10, 12)], [(20, 12)],
+                  options=DragOptions(r2=3, compute="full"))
+    feat = run._features(run.current_ws())[0].detach()
     run.references = upsampled_at(feat, (32, 32), torch.tensor([12]), torch.tensor([10]))
     shifted = torch.roll(feat, shifts=(0, 2), dims=(2, 3))  # 2 px at the feature map's own resolution
     run._track(shifted)
