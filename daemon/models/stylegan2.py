@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...protocol.limits import DEFAULT_TRUNCATION, MAX_SEED
+
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
 NOISE_MODES = ("const", "random", "none")
@@ -509,10 +511,10 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
         return self.synthesis(self.mapping(z, truncation_psi), noise_mode=noise_mode)
 
-    def ws_for_seed(self, seed: int, truncation_psi: float = 0.7) -> torch.Tensor:
+    def ws_for_seed(self, seed: int, truncation_psi: float = DEFAULT_TRUNCATION) -> torch.Tensor:
         """The latent NVIDIA's and DragGAN's tools mean by a seed: z = RandomState(seed).randn(1, z_dim)."""
-        if not 0 <= seed < 2**32:
-            raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {seed}")
         z = np.random.RandomState(seed).randn(1, self.cfg.z_dim)
         device = self.mapping.w_avg.device
         with torch.no_grad():

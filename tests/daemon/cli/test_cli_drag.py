@@ -60,7 +60,9 @@ def test_drag_writes_every_output_and_continues_from_its_latent(tmp_path, tiny_m
     (["--seed", "0", "--points", "1,2:300,4"], "outside"),
     (["--seed", "0", "--points", "1,2:3,4", "--model", "no-such-model"], "unknown model"),
     (["--latent", "/nonexistent.npy", "--points", "1,2:3,4"], "cannot read latent"),
-    (["--seed", "0", "--points", "1,2:3,4", "--latent-space", "w+", "--step-size", "-1"], "step size"),
+    (["--seed", "0", "--points", "1,2:3,4", "--latent-space", "w+", "--step-size", "-1"], "--step-size"),
+    (["--seed", "0", "--points", "-5,10:20,20"], "point (-5, 10) is outside"),  # a value, not an option
+    (["--seed", "0", "--points", "1,2:3,4", "--trainable-layers", "99"], "trainable layers must be in"),
     (["--seed", "0", "--points", "1,2:3,4", "--mask", "/nonexistent.png"], "no such mask"),
     (["--seed", "0", "--points", "1,2:3,4", "--device", "quantum"], "unknown device"),
     (["--seed", "0", "--points", "1,2:3,4", "--compute", "some"], "invalid choice"),

@@ -132,6 +132,10 @@ def test_bad_options_and_mask_are_refused(tiny_generator):
         DragRun(tiny_generator, ws, [(1, 1)], [(3, 3)], mask=np.ones((8, 8), bool))
     with pytest.raises(DragInputError, match="latent must be"):
         DragRun(tiny_generator, ws[:, :3], [(1, 1)], [(3, 3)])
+    with pytest.raises(DragInputError, match="r2 must be in"):  # a zero search window: the handle cannot move
+        DragRun(tiny_generator, ws, [(1, 1)], [(3, 3)], options=DragOptions(r2=0))
+    with pytest.raises(DragInputError, match="mask strength must be a finite number"):
+        DragRun(tiny_generator, ws, [(1, 1)], [(3, 3)], options=DragOptions(mask_strength=float("nan")))
 
 
 def test_radii_follow_the_paper():
