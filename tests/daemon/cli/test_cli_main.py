@@ -68,7 +68,7 @@ MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
     ([*DRAG, "--latent", "{notes.txt}"], "notes.txt is not a .npy, .npz or torch tensor file"),
     ([*DRAG, "--latent", "{picture.png}"], "picture.png is not a .npy, .npz or torch tensor file"),
     ([*DRAG, "--latent", "{words.npy}"], "holds <U1 values, not floating-point ones"),
-    ([*DRAG, "--latent", "{objects.npy}"], "cannot read latent"),
+    ([*DRAG, "--latent", "{objects.npy}"], "objects.npy is not a plain numeric array"),
     ([*DRAG, "--latent", "{words.npy}", "--trunc", "0.5"], "--trunc applies to --seed only"),
     ([*DRAG, "--seed", "0", "--region", "1,2,3,4", "--align", "plain"], "--region, --align: only with --image"),
     ([*DRAG, "--seed", "0", "--preview-every", "5"], "--preview-every sets the GIF's frames; give --gif"),
