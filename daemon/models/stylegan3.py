@@ -277,19 +277,24 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, padding: int,
                      input_gain: torch.Tensor) -> torch.Tensor:
     """StyleGAN3's modulated conv: weights and styles pre-normalised (when demodulating), modulated,
-    demodulated, scaled by `input_gain`, then one grouped conv over the batch."""
-    batch, in_ch = styles.shape
-    out_ch, _, kh, kw = weight.shape
+    demodulated and scaled by `input_gain`.
+
+    Computed in the unfused form (NVIDIA's `fused_modconv=False`): the input is scaled by the styles, convolved
+    with the shared weight, and the output scaled by the demodulation coefficients, which are
+    rsqrt(sum_i s_i^2 * sum_k W_oik^2 + 1e-8) per output channel. The same numbers as one conv with per-sample
+    weights, but no weight-sized tensor depends on the latent, so the drag's backward pass never computes a
+    weight gradient.
+    """
     if demodulate:
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean().rsqrt()
-    wts = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
+    x = x * styles.reshape(*styles.shape, 1, 1)
+    x = F.conv2d(x, weight, padding=padding)
+    scale = input_gain
     if demodulate:
-        wts = wts * (wts.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(batch, out_ch, 1, 1, 1)
-    wts = wts * input_gain
-    x = x.reshape(1, batch * in_ch, *x.shape[2:])
-    x = F.conv2d(x, wts.reshape(batch * out_ch, in_ch, kh, kw), padding=padding, groups=batch)
-    return x.reshape(batch, out_ch, *x.shape[2:])
+        energy = weight.square().sum(dim=[2, 3])  # [out, in]
+        scale = scale * (styles.square() @ energy.t() + 1e-8).rsqrt().reshape(*x.shape[:2], 1, 1)
+    return x * scale
 
 
 # --- layers ---------------------------------------------------------------------------------------
