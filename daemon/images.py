@@ -271,6 +271,8 @@ def read_photo(path: str | Path) -> Photo:
     grey = colours == 1 or is_grey(working[..., :3], working[..., 3] if working.shape[2] == 4 else None)
     if grey:
         notes.append("greyscale: the result is grey")
+    for array in (pixels, working):  # the two may share memory (8-bit RGB without a profile): both read-only
+        array.flags.writeable = False
     return Photo(pixels, working, grey, icc, tuple(notes))
 
 
@@ -309,18 +311,29 @@ def write_photo(pixels: np.ndarray, path: str | Path, icc: bytes | None = None) 
 
 
 def load_mask(path: str | Path, height: int, width: int) -> np.ndarray:
-    """A grey-level mask of the image's size (height x width), as shown (EXIF orientation applied): pixels
-    >= 128 may move."""
+    """A mask of the image's size (height x width) as a bool array, True where the image may move; turned upright
+    by its EXIF orientation, like a photo.
+
+    A pixel may move when it is light (grey level >= 128) and, in an image with transparency (an alpha channel
+    or a transparent palette colour), also opaque (alpha >= 128): transparent means fixed, as in editors, where
+    what was not painted is not part of the mask, whatever colour its hidden pixels hold.
+    """
     try:
         with Image.open(path) as im:
-            mask = upright(np.asarray(im.convert("L")), im.getexif().get(ORIENTATION_TAG, 1))
+            orientation = im.getexif().get(ORIENTATION_TAG, 1)
+            if "A" in im.getbands() or "transparency" in im.info:
+                rgba = im.convert("RGBA")
+                movable = (np.asarray(rgba.convert("L")) >= 128) & (np.asarray(rgba)[:, :, 3] >= 128)
+            else:
+                movable = np.asarray(im.convert("L")) >= 128
     except FileNotFoundError:
         raise ImageFileError(f"no such mask: {path}") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageFileError(f"cannot read mask {path}: {exc}") from None
-    if mask.shape != (height, width):
-        raise ImageFileError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]}, the image is {width}x{height}")
-    return mask >= 128
+    movable = upright(movable.astype(np.uint8), orientation) > 0  # OpenCV turns no bool arrays
+    if movable.shape != (height, width):
+        raise ImageFileError(f"mask {path} is {movable.shape[1]}x{movable.shape[0]}, the image is {width}x{height}")
+    return movable
 
 
 def save_png(pixels: np.ndarray, path: str | Path) -> None:

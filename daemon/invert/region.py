@@ -64,13 +64,15 @@ class Frame:
 
 
 def points_outside(frame: Frame, points) -> list[tuple[float, float]]:
-    """The photo points (pixel centres) whose model position lies outside the model's square."""
+    """The photo points (pixel centres) whose model position is not on the model's square (`inside_image`)."""
+    from ..engine.drag import inside_image
+
     if len(points) == 0:
         return []
     model = frame.to_model(np.asarray(points, dtype=np.float64))
-    edge = frame.resolution - 0.5
-    off = ((model < -0.5) | (model > edge)).any(axis=1)
-    return [(float(x), float(y)) for (x, y), out in zip(points, off, strict=True) if out]
+    res = frame.resolution
+    return [(float(x), float(y)) for (x, y), m in zip(points, model, strict=True)
+            if not inside_image((float(m[0]), float(m[1])), res, res)]
 
 
 def check_photo(rgb: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
-"""Photos read as every viewer shows them, and results written at the photo's own depth and in its own space.
+"""Photos read as every viewer shows them, and results written at the photo's own depth and in its own space;
+mask files (light may move, dark stays, transparent pixels stay whatever colour they hide).
 
-Each kind of file is built here (tests/photo_fixtures.py) and checked for the working copy the model gets and for
-the result: equal to the file outside the edit, the edit carried back inside it.
+Each kind of photo file is built here (tests/photo_fixtures.py) and checked for the working copy the model gets and
+for the result: equal to the file outside the edit, the edit carried back inside it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from dragd.daemon.images import ImageFileError, Photo, luma, read_photo, to_8_bits, upright, write_photo
+from dragd.daemon.images import (
+    ImageFileError,
+    Photo,
+    is_grey,
+    load_mask,
+    luma,
+    read_photo,
+    to_8_bits,
+    upright,
+    write_photo,
+)
 from photo_fixtures import PHOTOS, gradient, matrix_profile, matrix_to_srgb, png16, save_with_orientation
 from PIL import Image, ImageOps
 
@@ -266,3 +277,65 @@ def test_unreadable_files_are_one_clear_error(tmp_path):
     (tmp_path / "cut.png").write_bytes(truncated.getvalue()[:300])
     with pytest.raises(ImageFileError, match="cannot read image"):
         read_photo(tmp_path / "cut.png")
+
+
+def test_grey_is_judged_on_visible_pixels_only():
+    grey = np.repeat(np.arange(60, dtype=np.uint8)[:, None, None], 3, axis=2).repeat(80, axis=1)
+    assert is_grey(grey)
+    tinted = grey.copy()
+    tinted[30, 40] = (200, 10, 10)  # one coloured pixel, missed by the coarse look, found by the full one
+    assert not is_grey(tinted)
+    alpha = np.full((60, 80), 255, np.uint8)
+    alpha[30, 40] = 0  # ... unless nobody can see it
+    assert is_grey(tinted, alpha)
+
+
+def test_a_mask_is_turned_upright_like_its_photo(tmp_path):
+    mask = np.zeros((60, 80), np.uint8)
+    mask[5:15, 50:70] = 255  # top right, as shown
+    save_with_orientation(Image.fromarray(mask), 6, tmp_path / "mask.png")
+    assert np.array_equal(load_mask(tmp_path / "mask.png", 60, 80), mask >= 128)
+    with pytest.raises(ImageFileError, match="mask .* is 80x60, the image is 60x80"):
+        load_mask(tmp_path / "mask.png", 80, 60)
+
+
+# --- masks ------------------------------------------------------------------------------------------------
+
+
+def test_grey_mask_light_moves_dark_stays(tmp_path):
+    grey = np.zeros((8, 8), np.uint8)
+    grey[2:5, 3:6] = 200
+    Image.fromarray(grey).save(tmp_path / "m.png")
+    assert np.array_equal(load_mask(tmp_path / "m.png", 8, 8), grey >= 128)
+
+
+def test_transparent_pixels_are_fixed_whatever_colour_they_hide(tmp_path):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[:, :, :3] = 255  # white everywhere, as editors often leave unpainted pixels
+    rgba[2:5, 3:6, 3] = 255  # only this square is painted (opaque)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "m.png")
+    movable = load_mask(tmp_path / "m.png", 8, 8)
+    expected = np.zeros((8, 8), bool)
+    expected[2:5, 3:6] = True
+    assert np.array_equal(movable, expected)
+    # Grey with alpha (LA) and a palette image with a transparent colour follow the same rule.
+    Image.fromarray(rgba, "RGBA").convert("LA").save(tmp_path / "la.png")
+    assert np.array_equal(load_mask(tmp_path / "la.png", 8, 8), expected)
+    palette = Image.fromarray(np.where(expected, 1, 0).astype(np.uint8), "P")
+    palette.putpalette([255, 255, 255, 255, 255, 255] + [0] * 762)
+    palette.save(tmp_path / "p.png", transparency=0)
+    assert np.array_equal(load_mask(tmp_path / "p.png", 8, 8), expected)
+
+
+def test_a_black_square_on_opaque_white_still_means_white_moves(tmp_path):
+    rgba = np.full((8, 8, 4), 255, np.uint8)
+    rgba[0:2, 0:2, :3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "m.png")
+    movable = load_mask(tmp_path / "m.png", 8, 8)
+    assert not movable[0:2, 0:2].any() and movable.sum() == 64 - 4
+
+
+def test_wrong_size_is_refused(tmp_path):
+    Image.new("L", (4, 4), 255).save(tmp_path / "m.png")
+    with pytest.raises(ImageFileError, match="the image is 8x8"):
+        load_mask(tmp_path / "m.png", 8, 8)
