@@ -12,6 +12,7 @@ drag made, which the adapter applies to a copy of the source layer at the layer'
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -308,8 +309,12 @@ def default_connect(address: str, settings_file: str = "") -> Daemon:
         daemon_settings = read_settings(settings_file)
     except SettingsError as exc:
         raise DragdError(ErrorCode.BAD_REQUEST, str(exc)) from None
-    address = address or daemon_settings.address or DEFAULT_ADDRESS
     place = where(settings_file) if settings_file else "$DRAGD_ADDRESS and $DRAGD_DAEMON_COMMAND"
+    if address:
+        place = f"the address argument of the call (a script's), or {place}"
+    elif os.environ.get("DRAGD_ADDRESS"):
+        place = f"$DRAGD_ADDRESS (it overrides the settings), or {place}"
+    address = address or daemon_settings.address or DEFAULT_ADDRESS
     client = find_or_start_daemon(address, daemon_settings.argv(), client_name=CLIENT_NAME, where=place)
     try:
         client.hello()  # a daemon of another protocol version says so here, clearly
