@@ -267,6 +267,7 @@ class KritaCanvas:
         node = self._node(layer)
         if node is not None:
             node.remove()
+            self.document.waitForDone()  # the layer tree shows the removal before anything reads it again
             self.document.refreshProjection()
 
     def show_preview(self, pixels: Image, above: LayerId) -> None:

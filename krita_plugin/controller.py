@@ -218,8 +218,9 @@ class DragController:
                                               request.truncation))
             self.sessions[result.session] = digest
             canvas.ensure_points_layer()
-            self._show(busy=False, progress=1.0, error="", message=f"Made \"{name}\". {HOW_TO_DRAW}")
-            self.refresh_points()
+            # Krita switches the active layer a moment later: name the new layer now, the poll confirms it.
+            self._show(busy=False, progress=1.0, error="", message=f"Made \"{name}\". {HOW_TO_DRAW}",
+                       session=f"Drag edits \"{name}\" (a DragGAN layer, {result.model}).")
 
         self.runner.submit(work, done, self._fail_with)
 
@@ -276,7 +277,7 @@ class DragController:
         if isinstance(target, str):
             text = f"Drag: {target}"
         elif binding is not None:
-            text = f"Drag edits \"{target[1]}\" ({binding.model}, {binding.state} drag(s) in)."
+            text = f"Drag edits \"{target[1]}\" (a DragGAN layer, {binding.model})."
         else:
             text = f"Drag edits \"{target[1]}\" (your own layer: the first Drag opens it by GAN inversion)."
         self._show_if_changed(pairs=pairs, session=text, can_undo=binding is not None and binding.state > 0,
@@ -399,9 +400,9 @@ class DragController:
         how = {"reached": "every handle reached its target", "max_steps": "stopped at the step limit",
                "cancelled": "stopped; kept the image reached so far"}[result.stopped]
         note = f" {prepared.note}" if prepared.note else ""
-        self._show(busy=False, dragging=False, progress=1.0, error="",
-                   message=f"Done after {result.steps} steps: {how}. Result: \"{name}\".{note}")
-        self.refresh_points()
+        self._show(busy=False, dragging=False, progress=1.0, error="", can_undo=True,
+                   message=f"Done after {result.steps} steps: {how}. Result: \"{name}\".{note}",
+                   session=f"Drag edits \"{name}\" (a DragGAN layer, {prepared.model}).")
 
     def stop(self, reason: str = "") -> None:
         """Stop the running job; a drag ends within a step and keeps the state it reached."""

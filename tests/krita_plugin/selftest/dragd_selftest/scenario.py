@@ -110,6 +110,16 @@ class Scenario:
                 "message": s.message, "error": s.error, "session": s.session, "connection": s.connection,
                 "active": self.document.activeNode().name(), **extra}
 
+    def generate_in_new_document(self, name, depth):
+        width, height, dpi = DOC
+        self.document = Krita.instance().createDocument(width, height, name, "RGBA", depth, "", dpi)
+        Krita.instance().activeWindow().addView(self.document)
+        trigger("dragd_new_from_model")
+
+    def generated(self):
+        """New from model finished in this document (its points layer is there)."""
+        return self.idle() and node_by_name(self.document, "DragGAN points") is not None
+
     def go(self, stage):
         self.stage = stage
         note(f"stage {stage}")
@@ -350,6 +360,11 @@ class Scenario:
         if len(new) == 1:
             save("plain_result.bgra", layer_bytes(self.document, node_by_name(self.document, new[0])))
         trigger("dragd_undo")  # the plain layer's result goes; dragging plain again must not re-invert
+        self.go("wait_plain_undone")
+
+    def wait_plain_undone(self):
+        if '"plain"' not in self.state().session:
+            return  # the docker names the layer Drag will edit: plain again, once the result is gone
         self.drag(PLAIN_STEPS)
         self.go("wait_plain_again")
 
@@ -408,16 +423,14 @@ class Scenario:
     # ---- a 16-bit document: New from model, a drag; outside the selection the 16-bit values stay ------------
 
     def start_deep(self):
-        width, height, dpi = DOC
-        self.document = Krita.instance().createDocument(width, height, "deep", "RGBA", "U16", "", dpi)
-        Krita.instance().activeWindow().addView(self.document)
-        trigger("dragd_new_from_model")
+        self.generate_in_new_document("deep", "U16")
         self.go("wait_deep_generated")
 
     def wait_deep_generated(self):
-        if not self.idle() or node_by_name(self.document, "DragGAN points") is None:
+        if not self.generated():
             return
         self.deep_source = node_by_name(self.document, f"DragGAN faces-128-cpu seed {SEED}")
+        report["deep_profile"] = self.document.colorProfile()
         save("deep_source.u16", layer_bytes(self.document, self.deep_source))
         draw_lines(self.document, [[HANDLE, TARGET]])
         select_rect(self.document, SELECTION)
@@ -481,14 +494,11 @@ class Scenario:
     # ---- a document closed mid-drag -----------------------------------------------------------------------
 
     def start_close(self):
-        width, height, dpi = DOC
-        self.document = Krita.instance().createDocument(width, height, "closing", "RGBA", "U8", "", dpi)
-        Krita.instance().activeWindow().addView(self.document)
-        trigger("dragd_new_from_model")
+        self.generate_in_new_document("closing", "U8")
         self.go("wait_close_generated")
 
     def wait_close_generated(self):
-        if not self.idle() or node_by_name(self.document, "DragGAN points") is None:
+        if not self.generated():
             return
         draw_lines(self.document, [[HANDLE, TARGET]])
         self.go("wait_close_pairs")
@@ -502,6 +512,7 @@ class Scenario:
     def wait_to_close(self):
         s = self.state()
         if s.dragging and s.progress * LONG_STEPS >= 3:
+            self.document.setModified(False)  # as a user answering "No" to Krita's "save it?" question
             self.document.close()
             self.document = None
             self.mark = time.monotonic()
