@@ -6,6 +6,8 @@ Ordinary documents, each dragged through the installed plug-in's procedure as a 
 - "hdr": a 32-bit float linear image; a plain layer with HDR values (above 1.0) inside and outside the selection;
 - "grey" and "indexed": a generated layer in a greyscale image, and in an indexed one;
 - refusals: a text layer, a layer group, max-steps 5000, truncation 5, a garbage daemon address;
+- "replaced": a result dragged twice, then the result whose session state the second drag replaced;
+- "settings": "DragGAN settings..." called by a script;
 - "xcf": the tree image saved as .xcf, loaded again, and its result layer dragged on a second daemon that never
   saw it (as after a restart): the layer's binding parasite must bring its state back without re-inverting.
 It writes what it saw to $DRAGD_E2E_OUT (report.json, raw pixel bytes) and raises at the end when an expected
@@ -207,6 +209,29 @@ def refusals(image, group_layer):
     }
 
 
+def replaced_case():
+    """GIMP's own undo mixed with drags: result 1 dragged twice (the second drag replaces the session state
+    that result 2 shows), then result 2 dragged: it must start from what it shows, restored from its latent."""
+    values = call("dragd-new-from-model", **{"run-mode": Gimp.RunMode.NONINTERACTIVE, "seed": SEED,
+                                            "address": ADDRESS})
+    if isinstance(values, dict):
+        return
+    image, layer = values.index(1), values.index(2)
+    path = points(image)
+    select(image)
+    results = []
+    # (which layer, max steps): result 1's second drag stops earlier, so it makes another state than result 2's
+    for which, steps in ((None, STEPS), (0, STEPS), (0, STEPS // 2), (1, STEPS)):
+        image.set_selected_paths([path])
+        values = drag(image, layer if which is None else results[which], **{"max-steps": steps})
+        if isinstance(values, dict):
+            return
+        results.append(values.index(1))
+    report["replaced"] = {"results": [describe(r) for r in results]}
+    for number, result in enumerate(results, start=1):
+        save(f"replaced_{number}.rgba", read(result, "R'G'B'A u8"))
+
+
 def xcf_case(image, result):
     path = os.path.join(OUT, "tree.xcf")
     Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path), None)
@@ -221,6 +246,19 @@ def xcf_case(image, result):
         return
     report["xcf"] = {"reloaded": describe(again), "result": describe(values.index(1))}
     save("xcf_result.u16", read(values.index(1), "R'G'B'A u16"))
+
+
+def settings_case():
+    """"DragGAN settings..." as a script calls it: a good address and command are written, a bad one refused."""
+    def status(values):
+        return values if isinstance(values, dict) else {"status": "success"}
+
+    arguments = {"run-mode": Gimp.RunMode.NONINTERACTIVE, "address": "tcp://127.0.0.1:5999",
+                 "daemon-command": "'/opt/my dragd/dragd' serve --address {address}"}
+    report["settings"] = {"good": status(call("dragd-settings", **arguments))}
+    report["settings"]["bad"] = call("dragd-settings", expect_error=True, **{**arguments, "address": "nonsense"})
+    with open(os.path.join(Gimp.directory(), "dragd.ini")) as f:
+        report["settings"]["file"] = f.read()
 
 
 try:
@@ -238,8 +276,10 @@ try:
                                 "")
         base.set_visible(False)
         mode_case("indexed", indexed)
+        replaced_case()
         refusals(made[0], made[1].get_parent())
         xcf_case(*made)
+        settings_case()
 finally:
     with open(os.path.join(OUT, "report.json"), "w") as f:
         json.dump(report, f, indent=1, default=str)

@@ -163,3 +163,26 @@ def test_a_saved_xcf_is_dragged_again_on_a_daemon_that_never_saw_it_without_re_i
     selection = (out / "tree_selection.l").read_bytes()
     assert pixels(after, selection, lambda s: s == 0) == pixels(before, selection, lambda s: s == 0)
     assert after != before
+
+
+def test_a_result_whose_session_state_was_replaced_starts_from_what_it_shows(run):
+    first, second, third, fourth = run["report"]["replaced"]["results"]
+    sessions = {r["binding"]["session"] for r in (first, second, third, fourth)}
+    assert len(sessions) == 1  # one session throughout: nothing was re-inverted or regenerated
+    # Result 3 (result 1 dragged again) replaced state 2, the state result 2 shows; dragging result 2 pushed
+    # its stored latent back as state 3, and the drag made state 4.
+    assert [r["binding"]["state"] for r in (first, second, third, fourth)] == [1, 2, 2, 4]
+    events = [json.loads(line) for line in (run["logs"] / "a" / "serve.jsonl").read_text().splitlines()]
+    assert [e["index"] for e in events if e["event"] == "session_restored"] == [3]
+    out = run["out"]
+    second_pixels, third_pixels = (out / "replaced_2.rgba").read_bytes(), (out / "replaced_3.rgba").read_bytes()
+    assert second_pixels != third_pixels  # the two drags of result 1 really differ (the test means something)
+
+
+def test_the_settings_procedure_writes_the_file_the_plugin_reads_and_refuses_a_bad_address(run):
+    settings = run["report"]["settings"]
+    assert settings["good"]["status"] == "success", settings
+    assert "address = tcp://127.0.0.1:5999\n" in settings["file"]
+    assert "command = '/opt/my dragd/dragd' serve --address {address}\n" in settings["file"]
+    assert settings["bad"]["status"] == "execution-error"
+    assert "'nonsense' cannot be used" in settings["bad"]["error"] and "Nothing was saved" in settings["bad"]["error"]
