@@ -151,6 +151,7 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
                f"\nstderr: {done.stderr[-3000:]}")
     assert report, f"the self-test wrote no report\n{context}"
     assert not report["errors"], context
+    assert any(step["step"] == "done" for step in report["steps"]), f"the self-test did not finish\n{context}"
     print(f"Krita run (daemon started by the plugin, new from model, drags, undo/redo, Krita's undo, point "
           f"identity, a group, the daemon killed, a document closed): {seconds:.1f} s; steps: {report['steps']}")
     width, height = DOC[0], DOC[1]
@@ -307,6 +308,13 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     restarted = report["after_restart"]
     assert restarted["error"] == "" and "started by this plugin" in restarted["connection"], restarted
     assert "rebuilt it from the state saved in the document" in restarted["message"], restarted
+
+    # Saved as .kra and opened again: the layer's state came back with the file; Drag goes on from it without
+    # a second inversion (restored from the latent the file holds).
+    reopened = report["after_reopen"]
+    assert report["saved"] and 'Drag edits "DragGAN result 1" (a DragGAN layer' in report["reopen_named"]
+    assert reopened["error"] == "" and reopened["message"].startswith("Done"), reopened
+    assert not any(m.startswith("Opening") for m in panel_messages(reopened["panel"])), reopened
 
     # A document closed mid-drag: the drag is stopped, nothing is written, no plugin error.
     closed = report["after_close"]

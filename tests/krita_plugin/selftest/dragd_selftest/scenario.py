@@ -16,6 +16,7 @@ from . import (
     DOC,
     HANDLE,
     LINES3,
+    OUT,
     PLAIN_STEPS,
     SEED,
     SELECTION,
@@ -489,6 +490,31 @@ class Scenario:
         if s.busy or not s.message.startswith("Done") and not s.error:
             return
         report["after_restart"] = self.snapshot(panel=self.panel_since())
+        self.go("start_reopen")
+
+    # ---- saved as .kra and opened again: the layers' states come back with the file -----------------------
+
+    def start_reopen(self):
+        path = os.path.join(OUT, "deep.kra")
+        report["saved"] = self.document.saveAs(path)
+        self.document = Krita.instance().openDocument(path)
+        Krita.instance().activeWindow().addView(self.document)
+        self.document.setActiveNode(node_by_name(self.document, "DragGAN result 1"))
+        draw_lines(self.document, [AGAIN])
+        self.go("wait_reopen_pairs")
+
+    def wait_reopen_pairs(self):
+        s = self.state()
+        if len(s.pairs) != 1 or "(50, 60)" not in s.pairs[0] or '"DragGAN result 1"' not in s.session:
+            return
+        report["reopen_named"] = s.session
+        self.drag(AGAIN_STEPS)
+        self.go("wait_reopened")
+
+    def wait_reopened(self):
+        if not self.idle():
+            return
+        report["after_reopen"] = self.snapshot(panel=self.panel_since())
         self.go("start_close")
 
     # ---- a document closed mid-drag -----------------------------------------------------------------------
@@ -512,6 +538,7 @@ class Scenario:
     def wait_to_close(self):
         s = self.state()
         if s.dragging and s.progress * LONG_STEPS >= 3:
+            self.document.waitForDone()
             self.document.setModified(False)  # as a user answering "No" to Krita's "save it?" question
             self.document.close()
             self.document = None
