@@ -150,6 +150,17 @@ def check_model(info: ModelInfo) -> Result:
     return Result(OK, topic, f"{info.domain}, {size}{tensors} tensors, sha256 {digest[:16]}... ({checked})")
 
 
+def check_faces() -> Result:
+    """Face alignment for photos: dlib and its 68-point landmark model (the `faces` extra) load."""
+    from .invert.align import _predictor_path, landmarks_available
+
+    if landmarks_available():
+        return Result(OK, "face alignment", f"dlib and its landmark model {_predictor_path()}")
+    return Result(WARN, "face alignment", "not installed: photos of faces are edited without alignment, which "
+                                          "fits them worse; run the dragd installer again (it adds it unless "
+                                          "--no-faces), or `pip install dragd[faces]` in a developer checkout")
+
+
 def check_catalogue(installed: Iterable[str]) -> Result:
     """Which of the catalogue's models could still be downloaded."""
     from .models.catalogue import CatalogueError, load_catalogue
@@ -342,7 +353,7 @@ def check_daemon(address: str, curve_keys: Path | None, client_name: str = "clie
 
 def run_checks(setup: Setup) -> list[Result]:
     address = daemon_address(setup)
-    results = [check_python(), check_torch(), check_device(), *check_models(), *check_krita(setup),
+    results = [check_python(), check_torch(), check_device(), *check_models(), check_faces(), *check_krita(setup),
                *check_gimp(setup), check_address(address)]
     if results[-1].status == FAIL:
         return results

@@ -14,8 +14,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # Reinstall when pyproject.toml changed since the last install.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "installing dragd and its dependencies into $VENV (log: $VENV/install.log)"
-    if ! "$VENV/bin/python" -m pip install -e ".[test,faces]" >"$VENV/install.log" 2>&1; then
+    echo "installing dragd and its dependencies into $VENV (torch alone is a few hundred MB: minutes on a first"
+    echo "run; pip's whole log: $VENV/install.log)"
+    # Everything into the log; what pip fetches and installs onto the terminal as it happens.
+    # (pipefail: the pipeline fails when pip does)
+    if ! "$VENV/bin/python" -m pip install --progress-bar off -e ".[test,faces]" 2>&1 | tee "$VENV/install.log" \
+        | { grep --line-buffered -E '^(Collecting|Downloading|Installing collected|Successfully installed)' || true; } \
+        | awk '{ print "  " substr($0, 1, 110); fflush() }'; then
         tail -30 "$VENV/install.log" >&2
         echo "install failed; the whole log is in $VENV/install.log" >&2
         exit 1
@@ -28,6 +33,7 @@ case "$cmd" in
     env) echo "environment ready: $VENV" ;;
     demo)
         mkdir -p out/demo
+        echo "dragging seed 0 of the embedded face model (up to 150 steps; a progress line follows)"
         "$VENV/bin/dragd" drag --seed 0 --points "76,89:86,84" --steps 150 --gif \
             --out out/demo/drag.png "$@"
         echo "wrote out/demo/: drag.png (result), drag_before_after.png, drag.gif, drag.json, drag.npy"

@@ -15,9 +15,10 @@ from typing import Any, ClassVar
 from .errors import DragdError, ErrorCode, ProtocolError
 from .images import Image
 from .limits import (
+    DEFAULT_TRUNCATION,
     MASK_STRENGTH_MAX,
+    MAX_SEED,
     PROTOCOL_VERSION,
-    SEED_MAX,
     STEP_SIZE_MAX,
     SUPPORTED_PROTOCOLS,
     TRUNCATION_MAX,
@@ -184,9 +185,9 @@ class ListModelsRequest:
 @dataclass(frozen=True)
 class GenerateRequest:
     TYPE: ClassVar[str] = "generate"
-    seed: int = wire(integer(0, SEED_MAX))
+    seed: int = wire(integer(0, MAX_SEED))
     model: str | None = wire(optional(NAME), None)
-    truncation: float = wire(number(0, TRUNCATION_MAX), 0.7)
+    truncation: float = wire(number(0, TRUNCATION_MAX), DEFAULT_TRUNCATION)
 
 
 @dataclass(frozen=True)

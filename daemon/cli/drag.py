@@ -12,8 +12,10 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...protocol.limits import DEFAULT_TRUNCATION
 from .errors import CliError
 from .inputs import check_file, check_out, parse_points
 
@@ -39,7 +41,7 @@ class Progress:
         rate = step / max(time.perf_counter() - self.start, 1e-9)
         line = f"step {step}/{self.total}  {text}  {rate:.1f} steps/s"
         if self.tty:
-            self.stream.write("\r" + line.ljust(78))
+            self.stream.write("\r" + line.ljust(78))  # also covers a line from `announce`
             self.stream.flush()
         elif step * 10 // self.total > self.last_decile:
             self.last_decile = step * 10 // self.total
@@ -48,6 +50,14 @@ class Progress:
     def close(self) -> None:
         if self.tty:
             self.stream.write("\n")
+
+
+def announce(text: str, stream=sys.stderr) -> None:
+    """On a terminal, a transient line saying what the next seconds go into (importing torch, loading a model),
+    left for the progress line or an error to overwrite. Nothing in logs and pipes."""
+    if stream.isatty():
+        stream.write(text[:78] + "\r")
+        stream.flush()
 
 
 def load_model(name: str | None, device_name: str) -> tuple[ModelInfo, Generator, torch.device]:
@@ -61,14 +71,28 @@ def load_model(name: str | None, device_name: str) -> tuple[ModelInfo, Generator
     return info, load_generator(info.path, device=device), device
 
 
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file (NumPy's format specification)
+
+
 def read_latent(path: str) -> np.ndarray:
-    """A latent file from `dragd generate` or an earlier drag as a float array. Raises CliError if unreadable."""
+    """A latent file from `dragd generate` or an earlier drag (.npy) as a float array, any shape.
+
+    Raises CliError, in one line, for a file that cannot be read or is not a numeric .npy array (a PNG, a text
+    file, a pickle: nothing in it is ever executed).
+    """
     import numpy as np
 
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as file:
+            if file.read(len(NPY_MAGIC)) != NPY_MAGIC:
+                raise CliError(f"{path} is not a latent: expected a .npy file from `dragd generate` or `dragd drag`")
+            file.seek(0)
+            ws = np.load(file, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read latent {path}: {exc}") from None
+    if not np.issubdtype(ws.dtype, np.number) or np.issubdtype(ws.dtype, np.complexfloating):
+        raise CliError(f"latent {path} holds {ws.dtype} values, not numbers")
+    return ws
 
 
 def latent_for(generator: Generator, ws: np.ndarray, path: str) -> torch.Tensor:
@@ -90,8 +114,57 @@ def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
         DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
                     feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
                     stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm,
-                    motion_supervision=args.motion_supervision),
+                    motion_supervision=args.motion_supervision, compute=args.compute),
         info.default_step_size, info.feature_block, info.mask_strength)
+
+
+def check_drag_arguments(args: argparse.Namespace) -> None:
+    """Refuses, in one line, options that the chosen source (--seed, --latent or --image) would ignore."""
+    if args.trunc is not None and args.seed is None:
+        raise CliError("--trunc applies to --seed only (a latent or a photo has no truncation)")
+    if not args.image:
+        given = [option for dest, option in args.photo_only if getattr(args, dest) is not None]
+        if given:
+            raise CliError(f"{', '.join(given)}: only with --image PHOTO (they set a photo's inversion and paste-back)")
+    if args.preview_every and not args.gif:
+        raise CliError("--preview-every sets the GIF's frames; give --gif too")
+
+
+class Recorder:
+    """Collects what a drag shows: its first image and, with --gif, a frame per preview with the points drawn."""
+
+    def __init__(self, args: argparse.Namespace, targets: list[tuple[float, float]], scale: int) -> None:
+        self.gif, self.targets, self.scale = args.gif, targets, scale
+        self.preview_every = (args.preview_every or max(1, args.steps // 40)) if args.gif else 0
+        self.before: np.ndarray | None = None
+        self.frames: list = []
+
+    def __call__(self, step: DragStep) -> None:
+        from ..images import draw_points
+
+        assert step.image is not None
+        if self.before is None:
+            self.before = step.image
+        if self.gif:
+            self.frames.append(draw_points(step.image, step.points, self.targets, self.scale))
+
+    def save_gif(self, result: DragResult, path: Path) -> None:
+        """Writes the frames and the final image as an animation, when --gif asked for one."""
+        from ..images import draw_points, save_gif
+
+        if self.gif:
+            save_gif([*self.frames, draw_points(result.image, result.points, self.targets, self.scale)], path)
+
+
+def drag_record(run: DragRun, result: DragResult) -> dict:
+    """The options a drag ran with and how it ended, for OUT.json on both paths."""
+    return {
+        "options": {k: getattr(run.options, k) for k in (
+            "step_size", "latent_space", "trainable_layers", "max_steps", "tracking_norm", "motion_supervision")} | {
+            "r1": run.r1, "r2": run.r2, "stop_distance": run.stop_distance, "feature_block": run.feature_block,
+            "mask_strength": run.mask_strength},
+        "steps": result.steps, "reached": result.reached, "stopped": result.stopped, "loss": result.losses,
+    }
 
 
 def run_to_the_end(run: DragRun, max_steps: int, preview_every: int = 0,
@@ -111,6 +184,7 @@ def run_to_the_end(run: DragRun, max_steps: int, preview_every: int = 0,
 
 def cmd_generate(args: argparse.Namespace) -> int:
     out = check_out(args.out)
+    announce("dragd: starting torch and loading the model ...")
     import numpy as np
     import torch
 
@@ -127,6 +201,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_drag(args: argparse.Namespace) -> int:
+    check_drag_arguments(args)
     if args.image:
         from .photo import drag_photo
 
@@ -136,30 +211,22 @@ def cmd_drag(args: argparse.Namespace) -> int:
     if args.mask:
         check_file(args.mask, "mask")
     latent = read_latent(args.latent) if args.latent else None
+    announce("dragd: starting torch and loading the model ...")
     import numpy as np
 
     from ..engine.drag import DragRun
-    from ..images import draw_points, load_mask, save_gif, save_png, side_by_side
+    from ..images import draw_points, load_mask, save_png, side_by_side
 
     info, generator, _ = load_model(args.model, args.device)
-    ws = generator.ws_for_seed(args.seed, args.trunc) if latent is None else latent_for(generator, latent, args.latent)
+    trunc = DEFAULT_TRUNCATION if args.trunc is None else args.trunc
+    ws = generator.ws_for_seed(args.seed, trunc) if latent is None else latent_for(generator, latent, args.latent)
     height, width = generator.img_shape
     mask = load_mask(args.mask, height, width) if args.mask else None
-    options = drag_options(args, info)
-    run = DragRun(generator, ws, handles, targets, mask, options)
+    run = DragRun(generator, ws, handles, targets, mask, drag_options(args, info))
     scale = max(1, 256 // max(height, width))
-    preview_every = args.preview_every or (max(1, args.steps // 40) if args.gif else 0)
-    frames = []
-    before = None
-
-    def on_preview(step: DragStep) -> None:
-        nonlocal before
-        if before is None:
-            before = step.image
-        if args.gif:
-            frames.append(draw_points(step.image, step.points, targets, scale))
-
-    result = run_to_the_end(run, args.steps, preview_every if args.gif else 0, on_preview)
+    recorder = Recorder(args, targets, scale)
+    result = run_to_the_end(run, args.steps, recorder.preview_every, recorder)
+    before = recorder.before
     if before is None:  # no previews were asked for: render the start once for the before/after picture
         import torch
 
@@ -174,17 +241,11 @@ def cmd_drag(args: argparse.Namespace) -> int:
         out.with_name(out.stem + "_before_after.png"))
     record = {
         "model": info.name, "seed": None if args.latent else args.seed, "latent": args.latent,
-        "handles": handles, "targets": targets, "options": {k: getattr(run.options, k) for k in (
-            "step_size", "latent_space", "trainable_layers", "max_steps", "tracking_norm", "motion_supervision")} | {
-            "r1": run.r1, "r2": run.r2, "stop_distance": run.stop_distance, "feature_block": run.feature_block,
-            "mask_strength": run.mask_strength},
-        "steps": result.steps, "reached": result.reached, "stopped": result.stopped,
-        "final_points": result.points, "trajectory": result.trajectory, "loss": result.losses,
+        "handles": handles, "targets": targets, **drag_record(run, result),
+        "final_points": result.points, "trajectory": result.trajectory,
     }
     out.with_suffix(".json").write_text(json.dumps(record, indent=1))
-    if args.gif:
-        frames.append(draw_points(result.image, result.points, targets, scale))
-        save_gif(frames, out.with_suffix(".gif"))
+    recorder.save_gif(result, out.with_suffix(".gif"))
     distances = ", ".join(f"{d:.1f}" for d in (math.dist(p, t) for p, t in zip(result.points, targets, strict=True)))
     print(f"{result.stopped} after {result.steps} steps; handles {distances} px from their targets; wrote {out}")
     return 0

@@ -23,7 +23,8 @@ import numpy as np
 
 from .region import Frame, Rect
 
-NO_LANDMARK_MODEL = "no face landmark model installed: using the plain region (install dragd[faces] for alignment)"
+NO_LANDMARK_MODEL = ("face alignment is not installed: using the plain region (run the dragd installer again to add "
+                     "it; `dragd doctor` tells)")
 NO_FACE = "no face found in the region: using the plain region"
 
 # dlib 68-point indices.

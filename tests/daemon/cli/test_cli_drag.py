@@ -60,17 +60,33 @@ def test_drag_writes_every_output_and_continues_from_its_latent(tmp_path, tiny_m
     (["--seed", "0", "--points", "1,2:300,4"], "outside"),
     (["--seed", "0", "--points", "1,2:3,4", "--model", "no-such-model"], "unknown model"),
     (["--latent", "/nonexistent.npy", "--points", "1,2:3,4"], "cannot read latent"),
-    (["--seed", "0", "--points", "1,2:3,4", "--latent-space", "w+", "--step-size", "-1"], "step size"),
+    (["--seed", "0", "--points", "1,2:3,4", "--latent-space", "w+", "--step-size", "-1"], "--step-size"),
+    (["--seed", "0", "--points", "-5,10:20,20"], "point (-5, 10) is outside"),  # a value, not an option
+    (["--seed", "0", "--points", "1,2:3,4", "--trainable-layers", "99"], "trainable layers must be in"),
     (["--seed", "0", "--points", "1,2:3,4", "--mask", "/nonexistent.png"], "no such mask"),
     (["--seed", "0", "--points", "1,2:3,4", "--device", "quantum"], "unknown device"),
+    (["--seed", "0", "--points", "1,2:3,4", "--compute", "some"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, tiny_model, capsys, extra, message):
     argv = ["drag", "--model", tiny_model, *extra, "--out", str(tmp_path / "x.png")]
     if "--model" in extra:
         argv = ["drag", *extra, "--out", str(tmp_path / "x.png")]
-    assert main(argv) == 2
+    try:
+        assert main(argv) == 2
+    except SystemExit as exit:  # argparse's own refusals
+        assert exit.code == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+    assert message in err.splitlines()[-1] and "Traceback" not in err
+
+
+def test_full_and_windowed_compute_give_the_same_drag(tmp_path, tiny_model):
+    records = []
+    for compute in ("full", "windowed"):
+        out = tmp_path / f"{compute}.png"
+        assert main(["drag", "--model", tiny_model, "--seed", "0", "--points", "6,8:14,8", "--steps", "15",
+                     "--step-size", "0.02", "--stop-distance", "0", "--compute", compute, "--out", str(out)]) == 0
+        records.append(json.loads((tmp_path / f"{compute}.json").read_text()))
+    assert records[0]["trajectory"] == records[1]["trajectory"] and records[0]["steps"] == 15
 
 
 def test_a_mask_of_the_wrong_size_and_a_garbage_model_are_refused(tmp_path, tiny_model, capsys):

@@ -16,7 +16,7 @@ def test_drag_on_a_region_of_a_photo(tmp_path, capsys):
     out = tmp_path / "cat.png"
     region = (150, 40, 120, 100)  # the cat's head
     rc = main(["drag", "--image", str(PHOTOS / "chelsea.png"), "--region", ",".join(map(str, region)),
-               "--points", "200,90:206,90", "--feather", "3", "--out", str(out), *FEW])
+               "--points", "200,90:206,90", "--feather", "3", "--gif", "--out", str(out), *FEW])
     assert rc == 0
     result, original = np.asarray(Image.open(out)), photo("chelsea.png")
     assert result.shape == original.shape
@@ -28,6 +28,10 @@ def test_drag_on_a_region_of_a_photo(tmp_path, capsys):
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["inversion"]["psnr"] > 15 and record["steps"] <= 5 and not record["inversion"]["aligned"]
     assert (tmp_path / "cat_inversion.png").is_file()
+    # --gif and the before/after picture mean the same as for a generated image: the drag's frames, the result
+    assert Image.open(tmp_path / "cat_before_after.png").size == (2 * original.shape[1] + 8, original.shape[0])
+    assert Image.open(tmp_path / "cat.gif").n_frames >= 2 and not (tmp_path / "cat.npy").exists()
+    assert len(record["trajectory"]) == record["steps"] + 1 and record["options"]["max_steps"] == 5
     assert "PSNR" in capsys.readouterr().out
 
 

@@ -289,3 +289,15 @@ def test_cli_lists_downloads_and_adds(tmp_path, http_server, models_dir, sources
     assert capsys.readouterr().err.count("\n") == 1  # one line, no traceback
     assert cli.main(["models", "add", str(src), "--name", "bad/name"]) == 2
     assert "cannot be a model name" in capsys.readouterr().err
+
+
+def test_cli_download_without_a_network_says_nothing_arrived(models_dir, monkeypatch, capsys):
+    from dragd.daemon import cli
+    from dragd.daemon.models import catalogue as catalogue_module
+
+    offline = catalogue_for("http://127.0.0.1:9", "/m.pkl", name="tiny-human")  # port 9: nothing listens
+    monkeypatch.setattr(catalogue_module, "load_catalogue", lambda: offline)
+    assert cli.main(["models", "download", "tiny-human"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "nothing arrived: check the network connection" in err and "kept" not in err
+    assert leftovers(models_dir) == []
