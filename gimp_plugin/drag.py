@@ -25,7 +25,7 @@ from ..protocol.blend import Edit, apply_8bit
 from ..protocol.editor import build_drag_request, centre_to_corner
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image, mask_bounds
-from ..protocol.limits import Limits
+from ..protocol.limits import DEFAULT_TRUNCATION, Limits
 from ..protocol.texts import next_result_name, waiting
 from .options import DragSettings, GenerateSettings
 from .session import GENERATED, Bound, close_quietly, current_latent, layer_digest, read_binding, session_for
@@ -71,7 +71,8 @@ class Feedback(Protocol):
 class Daemon(Protocol):
     """The calls the plug-in makes: a subset of the shared `protocol.client.DragdClient` (tests use a fake)."""
 
-    def generate(self, seed: int, model: str | None = None, truncation: float = 0.7) -> messages.GenerateResult:
+    def generate(self, seed: int, model: str | None = None,
+                 truncation: float = DEFAULT_TRUNCATION) -> messages.GenerateResult:
         ...
 
     def open_session(self, image: Image, model: str | None = None, region: Any = None, mask: Image | None = None,
