@@ -41,7 +41,9 @@ class KritaWorkspace:
 
     def active_canvas(self) -> KritaCanvas | None:
         document = self.krita.activeDocument()
-        return KritaCanvas(document) if document is not None else None
+        if document is None or document.rootNode() is None:  # none, or one being closed
+            return None
+        return KritaCanvas(document)
 
     def new_canvas(self, width: int, height: int, name: str) -> KritaCanvas:
         # 72 dpi: one point is one pixel, so Krita's rulers and the drag lines agree.
@@ -66,11 +68,15 @@ class KritaCanvas:
         return self._key
 
     def is_open(self) -> bool:
-        """False once the user closed the document (its Python wrapper then answers with None)."""
-        for document in Krita.instance().documents():
-            root = document.rootNode()
-            if root is not None and _node_id(root) == self._key:
-                return True
+        """False once the user closed the document. A closed document stays in Krita's list of documents for a
+        while (it is deleted later), and writing to it then crashes Krita; its views go at once, so a document
+        counts as open while a view shows it."""
+        for window in Krita.instance().windows():
+            for view in window.views():
+                document = view.document()
+                root = document.rootNode() if document is not None else None
+                if root is not None and _node_id(root) == self._key:
+                    return True
         return False
 
     def size(self) -> tuple[int, int]:

@@ -111,6 +111,12 @@ class Scenario:
                 "message": s.message, "error": s.error, "session": s.session, "connection": s.connection,
                 "active": self.document.activeNode().name(), **extra}
 
+    def record_when_idle(self, key, next_stage):
+        """Once the docker's job ended: what it shows (and said since the last drag) as report[key], then on."""
+        if self.idle():
+            report[key] = self.snapshot(panel=self.panel_since())
+            self.go(next_stage)
+
     def generate_in_new_document(self, name, depth):
         width, height, dpi = DOC
         self.document = Krita.instance().createDocument(width, height, name, "RGBA", depth, "", dpi)
@@ -370,10 +376,7 @@ class Scenario:
         self.go("wait_plain_again")
 
     def wait_plain_again(self):
-        if not self.idle():
-            return
-        report["after_plain_again"] = self.snapshot(panel=self.panel_since())
-        self.go("start_float")
+        self.record_when_idle("after_plain_again", "start_float")
 
     # ---- a float document with HDR values: opened, dragged, every value outside the edit kept -------------
 
@@ -512,10 +515,7 @@ class Scenario:
         self.go("wait_reopened")
 
     def wait_reopened(self):
-        if not self.idle():
-            return
-        report["after_reopen"] = self.snapshot(panel=self.panel_since())
-        self.go("start_close")
+        self.record_when_idle("after_reopen", "start_close")
 
     # ---- a document closed mid-drag -----------------------------------------------------------------------
 
@@ -538,9 +538,8 @@ class Scenario:
     def wait_to_close(self):
         s = self.state()
         if s.dragging and s.progress * LONG_STEPS >= 3:
-            self.document.waitForDone()
             self.document.setModified(False)  # as a user answering "No" to Krita's "save it?" question
-            self.document.close()
+            trigger("file_close")  # File > Close, as a user closes it
             self.document = None
             self.mark = time.monotonic()
             self.go("wait_closed")
