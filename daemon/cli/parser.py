@@ -66,11 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_cpu_args(p)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--seed", type=seed, help="a generated image: 0 to 4294967295")
-    source.add_argument("--latent", help=".npy latent from `dragd generate` or an earlier drag")
+    source.add_argument("--latent", help="W or W+ latent: .npy (from `dragd generate` or an earlier drag), .npz, "
+                        "or a torch tensor file such as PTI's w_pivot.pt")
     source.add_argument("--image", help="a photo: invert it, drag there (points in photo pixels), paste back")
+    p.add_argument("--latent-key", help="which array of a .npz (or dict torch file) --latent holding several is")
     p.add_argument("--trunc", type=finite_float, help=f"truncation psi with --seed (default {DEFAULT_TRUNCATION})")
     p.add_argument("--points", required=True, help="'hx,hy:tx,ty;...' in pixels (centre of top-left pixel = 0,0)")
-    p.add_argument("--mask", help="grey PNG of the image's size: white (>= 128) may move, black stays")
+    p.add_argument("--mask", help="PNG of the image's size: light (>= 128) may move, dark stays; "
+                   "transparent pixels stay too (alpha < 128)")
     p.add_argument("--steps", type=non_negative_int, default=300, help="maximum optimisation steps (default 300)")
     p.add_argument("--step-size", type=positive_float, help="Adam step size (default: the model's, 2e-3 for faces)")
     p.add_argument("--latent-space", choices=("w+", "w"), default="w+")

@@ -92,6 +92,20 @@ class GeneratorConfig:
             raise UnsupportedModelError(f"unknown generator config keys: {sorted(unknown)}")
         return cls(**data)
 
+    def nvidia_kwargs(self) -> dict[str, Any]:
+        """Init kwargs for NVIDIA's Generator (flat, stylegan3-repository style) that `from_nvidia_kwargs` reads
+        back as this config."""
+        kwargs: dict[str, Any] = {
+            "z_dim": self.z_dim, "w_dim": self.w_dim, "c_dim": 0, "img_resolution": self.img_resolution,
+            "img_channels": self.img_channels,
+            "mapping_kwargs": {"num_layers": self.mapping_layers, "lr_multiplier": self.mapping_lr_multiplier},
+            "channel_base": self.channel_base, "channel_max": self.channel_max, "conv_clamp": self.conv_clamp,
+            "architecture": "skip",
+        }
+        if not self.square:  # StyleGAN-Human's name for its portrait layout; square files stay as they were
+            kwargs["square"] = False
+        return kwargs
+
     @classmethod
     def from_nvidia_kwargs(cls, kwargs: dict[str, Any]) -> GeneratorConfig:
         """Reads the init kwargs of NVIDIA's `Generator` (flat stylegan3 style or nested ada style)."""
@@ -110,8 +124,10 @@ class GeneratorConfig:
             raise UnsupportedModelError("mapping networks with layer_features != w_dim are not supported")
         if tuple(pick("resample_filter", [1, 3, 3, 1])) != (1, 3, 3, 1):
             raise UnsupportedModelError("only the [1, 3, 3, 1] resampling filter is supported")
-        # NVIDIA's SynthesisBlock defaults conv_clamp to 256 when the training config did not set it.
-        clamp = pick("conv_clamp", 256)
+        # Without a recorded conv_clamp, the default of the code the kwargs come from: stylegan2-ada-pytorch
+        # (its Generator nests synthesis_kwargs) has no clamp; the stylegan3 repository's StyleGAN2 (flat
+        # kwargs) clamps at 256. Readers put the value a file's layers recorded into the kwargs first.
+        clamp = pick("conv_clamp", None if "synthesis_kwargs" in kwargs else 256)
         square = pick("square", True)
         if not isinstance(square, bool):
             raise UnsupportedModelError(f"the 'square' kwarg must be true or false, not {square!r}")
