@@ -230,7 +230,9 @@ class DragRun:
         to render from (None when windowed: the image then needs a synthesis of its own)."""
         synthesis = self.generator.synthesis
         if self.first_windowed is None:
-            state = synthesis.run(ws, 0, self.feature_block + 1, fused=False)  # the form cheap to differentiate
+            # StyleGAN2: the unfused modulated convs, the form that is cheap to differentiate (stylegan2.Modulation)
+            unfused = {"fused": False} if isinstance(synthesis, SynthesisNetwork) else {}
+            state = synthesis.run(ws, 0, self.feature_block + 1, **unfused)
             return state.x, state
         feature_shape = synthesis.cfg.block_shape(synthesis.block_resolutions[self.feature_block])
         boxes = feature_boxes(self.points, self.read_radius, (self.height, self.width), feature_shape)
