@@ -138,7 +138,7 @@ def find_or_start_daemon(
     *,
     timeout: float = 30.0,
     start_timeout: float = 60.0,
-    ping_timeout: float = 1.0,
+    ping_timeout: float = 3.0,
     log_path: str | Path | None = None,
     client_factory: Callable[..., DragdClient] = DragdClient,
     where: str = "the plugin's settings",
