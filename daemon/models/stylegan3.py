@@ -256,16 +256,38 @@ def _fir(x: torch.Tensor, f: torch.Tensor | None, gain: float, stride: int) -> t
     return F.conv2d(x, f.reshape(1, 1, -1, 1).expand(channels, 1, -1, 1), stride=(stride, 1), groups=channels)
 
 
+def _upsample_fir_axis(x: torch.Tensor, f: torch.Tensor, up: int, pad_lo: int, pad_hi: int, dim: int) -> torch.Tensor:
+    """Along `dim` (2: rows, 3: columns): zero insertion by `up`, padding (pad_lo, pad_hi), then filtering with the
+    1-D taps f times `up` -- computed as a strided transposed convolution, which never multiplies the inserted
+    zeros. The transposed conv yields the full convolution of the zero-inserted signal; output n is its sample
+    n + taps - 1 - pad_lo (zero beyond its ends)."""
+    taps, channels, size = f.numel(), x.shape[1], x.shape[dim]
+    n_out = size * up + pad_lo + pad_hi - taps + 1
+    shape = (channels, 1, 1, taps) if dim == 3 else (channels, 1, taps, 1)
+    stride = (1, up) if dim == 3 else (up, 1)
+    y = F.conv_transpose2d(x, (f * up).to(x.dtype).reshape(1, 1, *shape[2:]).expand(shape), stride=stride,
+                           groups=channels)
+    start = taps - 1 - pad_lo
+    before, after = max(0, -start), max(0, start + n_out - y.shape[dim])
+    if before or after:
+        y = F.pad(y, [before, after] if dim == 3 else [0, 0, before, after])
+    return y.narrow(dim, start + before, n_out)
+
+
 def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None, bias: torch.Tensor, up: int,
                    down: int, padding: tuple[int, int, int, int], gain: float, slope: float,
                    clamp: float | None) -> torch.Tensor:
     """Bias, upsample by `up` (zero insertion, padding, filter fu with gain up**2), leaky ReLU times `gain`
     clamped to [-clamp, clamp], then filter fd and keep every `down`-th sample (paper, Appendix C.2)."""
     x = x + bias.reshape(1, -1, 1, 1)
-    if up > 1:
-        b, c, h, w = x.shape
-        x = F.pad(x.reshape(b, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(b, c, h * up, w * up)
-    x = _fir(_pad_or_crop(x, padding), fu, up * up, 1)
+    if up > 1 and fu is not None and fu.ndim == 1:  # separable: one axis at a time, skipping the inserted zeros
+        left, right, top, bottom = padding
+        x = _upsample_fir_axis(_upsample_fir_axis(x, fu, up, left, right, 3), fu, up, top, bottom, 2)
+    else:
+        if up > 1:
+            b, c, h, w = x.shape
+            x = F.pad(x.reshape(b, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(b, c, h * up, w * up)
+        x = _fir(_pad_or_crop(x, padding), fu, up * up, 1)
     x = F.leaky_relu(x, slope) if slope != 1 else x
     if gain != 1:
         x = x * gain
