@@ -29,11 +29,19 @@ def load_image(path: str | Path) -> np.ndarray:
 
 
 def load_mask(path: str | Path, height: int, width: int) -> np.ndarray:
-    """A grey-level mask of the image's size (height x width): pixels >= 128 may move."""
+    """A mask of the image's size (height x width) as a bool array, True where the image may move.
+
+    A pixel may move when it is light (grey level >= 128) and, in an image with transparency (an alpha channel
+    or a transparent palette colour), also opaque (alpha >= 128): transparent means fixed, as in editors, where
+    what was not painted is not part of the mask, whatever colour its hidden pixels hold.
+    """
     try:
         with Image.open(path) as im:
             if im.size != (width, height):
                 raise ImageFileError(f"mask {path} is {im.size[0]}x{im.size[1]}, the image is {width}x{height}")
+            if "A" in im.getbands() or "transparency" in im.info:
+                rgba = im.convert("RGBA")
+                return (np.asarray(rgba.convert("L")) >= 128) & (np.asarray(rgba)[:, :, 3] >= 128)
             return np.asarray(im.convert("L")) >= 128
     except FileNotFoundError:
         raise ImageFileError(f"no such mask: {path}") from None

@@ -32,6 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if hasattr(args, "threads"):  # before anything loads torch: OpenMP reads its wait policy once
+            from ..device import apply_thread_policy
+
+            apply_thread_policy(args.threads, args.wait_policy)
         return func(args)
     except BrokenPipeError:  # `dragd models | head` stopped reading: nothing went wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as Python's signal docs advise

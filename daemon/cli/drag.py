@@ -71,39 +71,30 @@ def load_model(name: str | None, device_name: str) -> tuple[ModelInfo, Generator
     return info, load_generator(info.path, device=device), device
 
 
-NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file (NumPy's format specification)
-
-
-def read_latent(path: str) -> np.ndarray:
-    """A latent file from `dragd generate` or an earlier drag (.npy) as a float array, any shape.
-
-    Raises CliError, in one line, for a file that cannot be read or is not a numeric .npy array (a PNG, a text
-    file, a pickle: nothing in it is ever executed).
-    """
-    import numpy as np
+def read_latent(path: str, key: str | None = None) -> np.ndarray:
+    """The array in a latent file (.npy, .npz, torch tensor file; see models/latents.py). Raises CliError."""
+    from ..models.latents import LatentFileError, read_latent_file
 
     try:
-        with open(path, "rb") as file:
-            if file.read(len(NPY_MAGIC)) != NPY_MAGIC:
-                raise CliError(f"{path} is not a latent: expected a .npy file from `dragd generate` or `dragd drag`")
-            file.seek(0)
-            ws = np.load(file, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read latent {path}: {exc}") from None
-    if not np.issubdtype(ws.dtype, np.number) or np.issubdtype(ws.dtype, np.complexfloating):
-        raise CliError(f"latent {path} holds {ws.dtype} values, not numbers")
-    return ws
+        return read_latent_file(path, key)
+    except LatentFileError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot read latent {path}: {exc.strerror or exc}") from None
 
 
 def latent_for(generator: Generator, ws: np.ndarray, path: str) -> torch.Tensor:
-    """`ws` read from `path` as the [1, num_ws, w_dim] tensor `generator` takes. Raises CliError on a wrong shape."""
-    import numpy as np
+    """`ws` read from `path` as the [1, num_ws, w_dim] tensor `generator` takes (W repeated per layer, or W+).
+    Raises CliError on a shape the model does not take."""
     import torch
 
-    expected = (generator.num_ws, generator.cfg.w_dim)
-    if ws.shape[-2:] != expected or ws.ndim not in (2, 3) or (ws.ndim == 3 and ws.shape[0] != 1):
-        raise CliError(f"latent {path} has shape {ws.shape}; this model needs [1, {expected[0]}, {expected[1]}]")
-    return torch.from_numpy(ws.reshape(1, *expected).astype(np.float32)).to(generator.mapping.w_avg.device)
+    from ..models.latents import LatentFileError, as_ws
+
+    try:
+        ws = as_ws(ws, generator.num_ws, generator.cfg.w_dim, f"latent {Path(path).name}")
+    except LatentFileError as exc:
+        raise CliError(str(exc)) from None
+    return torch.from_numpy(ws).to(generator.mapping.w_avg.device)
 
 
 def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
@@ -114,7 +105,7 @@ def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
         DragOptions(step_size=args.step_size, latent_space=args.latent_space, trainable_layers=args.trainable_layers,
                     feature_block=args.feature_block, r1=args.r1, r2=args.r2, mask_strength=args.mask_strength,
                     stop_distance=args.stop_distance, max_steps=args.steps, tracking_norm=args.tracking_norm,
-                    motion_supervision=args.motion_supervision),
+                    motion_supervision=args.motion_supervision, compute=args.compute),
         info.default_step_size, info.feature_block, info.mask_strength)
 
 
@@ -169,10 +160,11 @@ def drag_record(run: DragRun, result: DragResult) -> dict:
 
 def run_to_the_end(run: DragRun, max_steps: int, preview_every: int = 0,
                    on_preview: Callable[[DragStep], None] | None = None) -> DragResult:
-    """Runs a drag with a progress line on stderr; `on_preview` sees every step that carries an image."""
+    """Runs a drag with a progress line on stderr; `on_preview` sees every step before the last that carries an
+    image (the last one carries the result, which is `run.result.image`, never a preview of the start)."""
     progress = Progress(max_steps)
     for step in run.steps(preview_every=preview_every):
-        if step.image is not None and on_preview is not None:
+        if step.image is not None and on_preview is not None and not step.done:
             on_preview(step)
         if step.done:
             break
@@ -210,7 +202,7 @@ def cmd_drag(args: argparse.Namespace) -> int:
     handles, targets = parse_points(args.points)
     if args.mask:
         check_file(args.mask, "mask")
-    latent = read_latent(args.latent) if args.latent else None
+    latent = read_latent(args.latent, args.latent_key) if args.latent else None
     announce("dragd: starting torch and loading the model ...")
     import numpy as np
 

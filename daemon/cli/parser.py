@@ -34,6 +34,15 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
+def add_cpu_args(p: argparse.ArgumentParser) -> None:
+    """How torch uses the CPU (daemon/device.py, apply_thread_policy): main() applies it before torch loads."""
+    p.add_argument("--threads", type=positive_int,
+                   help="torch's CPU threads (default: $OMP_NUM_THREADS, else half the cores, at least 1)")
+    p.add_argument("--wait-policy", choices=("passive", "active"),
+                   help="OpenMP threads sleep (passive, the default unless $OMP_WAIT_POLICY says otherwise) or "
+                        "spin between tasks (active: a little faster on an idle machine, much slower on a busy one)")
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model name (see `dragd models`) or checkpoint path; default: the embedded one")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
@@ -45,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="render a seed to a PNG (and its latent to .npy)")
     add_model_args(p)
+    add_cpu_args(p)
     p.add_argument("--seed", type=seed, required=True, help="0 to 4294967295, as NVIDIA's tools read it")
     p.add_argument("--trunc", type=finite_float, default=DEFAULT_TRUNCATION,
                    help=f"truncation psi (default {DEFAULT_TRUNCATION}, as DragGAN)")
@@ -53,13 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("drag", help="drag handle points to targets on a generated image, headless")
     add_model_args(p)
+    add_cpu_args(p)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--seed", type=seed, help="a generated image: 0 to 4294967295")
-    source.add_argument("--latent", help=".npy latent from `dragd generate` or an earlier drag")
+    source.add_argument("--latent", help="W or W+ latent: .npy (from `dragd generate` or an earlier drag), .npz, "
+                        "or a torch tensor file such as PTI's w_pivot.pt")
     source.add_argument("--image", help="a photo: invert it, drag there (points in photo pixels), paste back")
+    p.add_argument("--latent-key", help="which array of a .npz (or dict torch file) --latent holding several is")
     p.add_argument("--trunc", type=finite_float, help=f"truncation psi with --seed (default {DEFAULT_TRUNCATION})")
     p.add_argument("--points", required=True, help="'hx,hy:tx,ty;...' in pixels (centre of top-left pixel = 0,0)")
-    p.add_argument("--mask", help="grey PNG of the image's size: white (>= 128) may move, black stays")
+    p.add_argument("--mask", help="PNG of the image's size: light (>= 128) may move, dark stays; "
+                   "transparent pixels stay too (alpha < 128)")
     p.add_argument("--steps", type=non_negative_int, default=300, help="maximum optimisation steps (default 300)")
     p.add_argument("--step-size", type=positive_float, help="Adam step size (default: the model's, 2e-3 for faces)")
     p.add_argument("--latent-space", choices=("w+", "w"), default="w+")
@@ -74,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-norm", choices=("l2", "l1"), default="l2")
     p.add_argument("--motion-supervision", choices=("paper", "reference"), default="paper",
                    help="the paper's sg(F(q)) vs F(q+d) (default) or DragGAN's code: F(q) vs sg(F(q-d))")
+    p.add_argument("--compute", choices=("windowed", "full"), default="windowed",
+                   help="windowed: the last blocks only around the handles (default); full: whole feature maps "
+                        "(same result, slower; for comparison)")
     p.add_argument("--gif", action="store_true", help="also write an animation of the drag")
     p.add_argument("--preview-every", type=non_negative_int, default=0,
                    help="GIF frame every N steps (default: ~40 frames)")
@@ -126,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=DEFAULT_ADDRESS,
                    help=f"tcp://HOST:PORT or ipc://PATH (default {DEFAULT_ADDRESS})")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    add_cpu_args(p)
     p.add_argument("--model", action="append", help="load this model at start (repeatable)")
     p.add_argument("--curve-keys", help="folder from `dragd keys`: encrypt, and admit only its clients; "
                                         "required for a non-loopback address")

@@ -50,7 +50,7 @@ def drag_photo(args: argparse.Namespace) -> int:
     announce("dragd: starting torch and loading the model ...")
     import numpy as np  # after every check that needs no torch: the imports below take seconds
 
-    from ..engine.drag import DragRun
+    from ..engine.drag import DragRun, inside_image
     from ..invert.align import alignment_for
     from ..invert.lpips import LpipsWeightsError, load_lpips
     from ..invert.pipeline import invert
@@ -83,7 +83,7 @@ def drag_photo(args: argparse.Namespace) -> int:
     size = inversion.frame.resolution  # the side of the model's square, where points now lie
     model_handles, model_targets = inversion.to_model(handles), inversion.to_model(targets)
     for photo_point, (x, y) in zip([*handles, *targets], [*model_handles, *model_targets], strict=True):
-        if not (-0.5 <= x <= size - 0.5 and -0.5 <= y <= size - 0.5):
+        if not inside_image((x, y), size, size):
             raise InvertInputError(f"point ({photo_point[0]:g}, {photo_point[1]:g}) lies outside the inverted "
                                    "region of the photo")
     mask = None if photo_mask is None else mask_to_model(photo_mask, inversion.frame)

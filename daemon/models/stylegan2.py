@@ -92,6 +92,20 @@ class GeneratorConfig:
             raise UnsupportedModelError(f"unknown generator config keys: {sorted(unknown)}")
         return cls(**data)
 
+    def nvidia_kwargs(self) -> dict[str, Any]:
+        """Init kwargs for NVIDIA's Generator (flat, stylegan3-repository style) that `from_nvidia_kwargs` reads
+        back as this config."""
+        kwargs: dict[str, Any] = {
+            "z_dim": self.z_dim, "w_dim": self.w_dim, "c_dim": 0, "img_resolution": self.img_resolution,
+            "img_channels": self.img_channels,
+            "mapping_kwargs": {"num_layers": self.mapping_layers, "lr_multiplier": self.mapping_lr_multiplier},
+            "channel_base": self.channel_base, "channel_max": self.channel_max, "conv_clamp": self.conv_clamp,
+            "architecture": "skip",
+        }
+        if not self.square:  # StyleGAN-Human's name for its portrait layout; square files stay as they were
+            kwargs["square"] = False
+        return kwargs
+
     @classmethod
     def from_nvidia_kwargs(cls, kwargs: dict[str, Any]) -> GeneratorConfig:
         """Reads the init kwargs of NVIDIA's `Generator` (flat stylegan3 style or nested ada style)."""
@@ -110,8 +124,10 @@ class GeneratorConfig:
             raise UnsupportedModelError("mapping networks with layer_features != w_dim are not supported")
         if tuple(pick("resample_filter", [1, 3, 3, 1])) != (1, 3, 3, 1):
             raise UnsupportedModelError("only the [1, 3, 3, 1] resampling filter is supported")
-        # NVIDIA's SynthesisBlock defaults conv_clamp to 256 when the training config did not set it.
-        clamp = pick("conv_clamp", 256)
+        # Without a recorded conv_clamp, the default of the code the kwargs come from: stylegan2-ada-pytorch
+        # (its Generator nests synthesis_kwargs) has no clamp; the stylegan3 repository's StyleGAN2 (flat
+        # kwargs) clamps at 256. Readers put the value a file's layers recorded into the kwargs first.
+        clamp = pick("conv_clamp", None if "synthesis_kwargs" in kwargs else 256)
         square = pick("square", True)
         if not isinstance(square, bool):
             raise UnsupportedModelError(f"the 'square' kwarg must be true or false, not {square!r}")
@@ -173,27 +189,83 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None, lrelu: bool, gain: floa
     return x
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
-                     up: int = 1, resample_filter: torch.Tensor | None = None) -> torch.Tensor:
-    """A convolution whose weights are scaled per sample by `styles` (one grouped conv per batch)."""
-    batch, in_ch, h, w = x.shape
-    out_ch, _, kh, kw = weight.shape
+class Modulation(NamedTuple):
+    """A modulated conv's per-sample scaling, in one of NVIDIA's two equal forms (`fused_modconv`).
+
+    fused: per-sample weights [batch, out, in, kh, kw] (NVIDIA's inference form; one grouped conv per batch).
+    unfused: scale the input by styles [batch, in], convolve with the shared weight, scale the output by the
+    demodulation coefficients [batch, out] (None without demodulation). Equal up to float rounding; the unfused
+    form is much cheaper to differentiate, since no weight-sized tensor depends on the latent.
+    """
+
+    weights: torch.Tensor | None
+    styles: torch.Tensor | None
+    dcoefs: torch.Tensor | None
+
+
+def modulation(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, fused: bool = True,
+               energy: torch.Tensor | None = None) -> Modulation:
+    """weight [out, in, kh, kw] scaled by styles [batch, in], then demodulated (Karras et al. 2020, eq. 3):
+    w'' = w' / sqrt(sum_{in,k} w'^2 + 1e-8) with w' = w * s, i.e. coefficients rsqrt(s^2 @ E^T + 1e-8) with the
+    weight's energy E = sum_k w^2 [out, in] (pass it as `energy` when it is known; unfused form only)."""
+    batch, in_ch = styles.shape
+    out_ch = weight.shape[0]
+    if not fused:
+        dcoefs = None
+        if demodulate:
+            energy = weight.square().sum(dim=[2, 3]) if energy is None else energy
+            dcoefs = (styles.square() @ energy.t() + 1e-8).rsqrt()
+        return Modulation(None, styles, dcoefs)
     wts = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
     if demodulate:
         wts = wts * (wts.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(batch, out_ch, 1, 1, 1)
-    x = x.reshape(1, batch * in_ch, h, w)
+    return Modulation(wts, None, None)
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
+                     up: int = 1, resample_filter: torch.Tensor | None = None, fused: bool = True) -> torch.Tensor:
+    """A convolution whose weights are scaled per sample by `styles` (see `Modulation` for the two forms)."""
+    return modulated_conv(x, weight, modulation(weight, styles, demodulate, fused), up, resample_filter)
+
+
+def modulated_conv(x: torch.Tensor, weight: torch.Tensor, mod: Modulation, up: int = 1,
+                   resample_filter: torch.Tensor | None = None, padded: bool = True) -> torch.Tensor:
+    """Convolves x [batch, in, h, w] with `weight` [out, in, kh, kw] modulated by `mod` (from `modulation`).
+
+    With the unfused form, x may hold any number of windows of one sample (styles of batch 1 broadcast).
+    padded=True: zero padding, the output is the whole map (h x w, or 2h x 2w with up=2).
+    padded=False: only the outputs whose whole receptive field lies inside x, as if x were a window of a larger
+    map: (h - 2) x (w - 2) for a 3x3 kernel; with up=2, (2h - 4) x (2w - 4), whose first row is the map's row
+    2 * (top + 1) when x starts at the map's row `top` (see daemon/engine/windows.py for the derivation).
+    """
+    batch, in_ch, h, w = x.shape
+    out_ch, _, kh, kw = weight.shape
+    if mod.weights is not None:  # fused: one grouped conv over the batch
+        groups = batch
+        x = x.reshape(1, batch * in_ch, h, w)
+        wts = mod.weights.reshape(batch * out_ch, in_ch, kh, kw)
+    else:
+        assert mod.styles is not None
+        groups = 1
+        x = x * mod.styles.reshape(-1, in_ch, 1, 1)
+        wts = weight
     if up == 1:
-        x = F.conv2d(x, wts.reshape(batch * out_ch, in_ch, kh, kw), padding=kh // 2, groups=batch)
+        x = F.conv2d(x, wts, padding=kh // 2 if padded else 0, groups=groups)
     else:
         # Transposed conv with stride `up`, then the FIR filter, as StyleGAN2 does; the padding
         # (1 on each side for a 3x3 kernel and a 4-tap filter) makes the output exactly `up` times larger.
         assert resample_filter is not None and kh == kw == 3 and up == 2
-        wt = wts.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw)
-        x = F.conv_transpose2d(x, wt, stride=up, groups=batch)
+        wt = wts.reshape(groups, out_ch, in_ch, kh, kw).transpose(1, 2).reshape(groups * in_ch, out_ch, kh, kw)
+        x = F.conv_transpose2d(x, wt, stride=up, groups=groups)
         fw = resample_filter.shape[-1]
         p = (fw + up - 1) // 2 + 1 - (kw - 1)
-        x = upfirdn2d(x, resample_filter, pad=(p, p, p, p), gain=up * up)
-    return x.reshape(batch, out_ch, x.shape[2], x.shape[3])
+        x = upfirdn2d(x, resample_filter, pad=(p, p, p, p) if padded else (0, 0, 0, 0), gain=up * up)
+        if not padded:  # the outermost row and column on each side still read the zero beyond x
+            x = x[:, :, 1:-1, 1:-1]
+    x = x.reshape(batch, out_ch, x.shape[2], x.shape[3])
+    if mod.dcoefs is not None:
+        x = x * mod.dcoefs.reshape(-1, out_ch, 1, 1)
+    return x
 
 
 # --- layers ---------------------------------------------------------------------------------------
@@ -254,15 +326,48 @@ class SynthesisLayer(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("resample_filter", fir_filter())
         self.register_buffer("noise_const", torch.randn(*shape))
+        self._energy: tuple[tuple[int, int, int], torch.Tensor] | None = None  # (weight key, sum_k w^2)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
-        styles = self.affine(w)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
-                             resample_filter=self.resample_filter)
+    def weight_energy(self) -> torch.Tensor:
+        """sum over the kernel of weight^2, [out, in]; cached while the weight is frozen and unchanged."""
+        if self.weight.requires_grad:
+            return self.weight.square().sum(dim=[2, 3])
+        key = (id(self.weight), self.weight.data_ptr(), self.weight._version)
+        if self._energy is None or self._energy[0] != key:
+            with torch.no_grad():
+                self._energy = key, self.weight.square().sum(dim=[2, 3])
+        return self._energy[1]
+
+    def modulation(self, w: torch.Tensor, fused: bool = True) -> Modulation:
+        """This layer's modulation for latents w [batch, w_dim] (see `Modulation`)."""
+        energy = None if fused else self.weight_energy()
+        return modulation(self.weight, self.affine(w), demodulate=True, fused=fused, energy=energy)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, fused: bool = True) -> torch.Tensor:
+        return self.apply(x, self.modulation(w, fused), noise_mode)
+
+    def apply(self, x: torch.Tensor, mod: Modulation, noise_mode: str,
+              region: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+        """The layer with the modulation `mod`, on the whole map (region None) or on a window of it.
+
+        region: (top, left, bottom, right), half-open, of the output map. x must then hold exactly the input
+        rows and columns that region reads (zero where they leave the map), as `engine/windows.py` crops them.
+        """
+        x = modulated_conv(x, self.weight, mod, up=self.up, resample_filter=self.resample_filter,
+                           padded=region is None)
+        if region is None:
+            shape = self.shape
+        else:
+            top, left, bottom, right = region
+            shape = (bottom - top, right - left)
+            if self.up == 2:  # the valid outputs start at the even row (column) at or before the region's
+                x = x[:, :, top % 2: top % 2 + shape[0], left % 2: left % 2 + shape[1]]
+            assert tuple(x.shape[2:]) == shape, (tuple(x.shape), region)
         if noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
+            noise = self.noise_const if region is None else self.noise_const[top:bottom, left:right]
+            x = x + noise * self.noise_strength
         elif noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, *self.shape, device=x.device)
+            noise = torch.randn(x.shape[0], 1, *shape, device=x.device)
             x = x + noise * self.noise_strength
         return bias_act(x, self.bias, lrelu=True, gain=LRELU_GAIN,
                         clamp=None if self.conv_clamp is None else self.conv_clamp)
@@ -301,16 +406,22 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if self.first else 2
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """`ws` holds this block's num_conv + 1 latents (the last one for toRGB)."""
+                noise_mode: str, images: bool = True, fused: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`ws` holds this block's num_conv + 1 latents (the last one for toRGB); images=False skips the skip
+        image; fused picks the form of the modulated convs (see `Modulation`)."""
         if self.first:
             x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            x = self.conv1(x, ws[:, 0], noise_mode)
+            x = self.conv1(x, ws[:, 0], noise_mode, fused)
         else:
-            assert x is not None and img is not None
-            x = self.conv0(x, ws[:, 0], noise_mode)
-            x = self.conv1(x, ws[:, 1], noise_mode)
+            assert x is not None
+            x = self.conv0(x, ws[:, 0], noise_mode, fused)
+            x = self.conv1(x, ws[:, 1], noise_mode, fused)
+            if not images:
+                return x, None
+            assert img is not None
             img = upsample2d(img, self.resample_filter)
+        if not images:
+            return x, None
         y = self.torgb(x, ws[:, self.num_conv])
         img = y if img is None else img + y
         return x, img
@@ -320,7 +431,7 @@ class SynthesisState(NamedTuple):
     """Where the synthesis network stands after some blocks: their feature map and the skip image."""
 
     x: torch.Tensor
-    img: torch.Tensor
+    img: torch.Tensor | None  # None when the blocks ran with images=False
 
 
 class SynthesisNetwork(nn.Module):
@@ -348,8 +459,14 @@ class SynthesisNetwork(nn.Module):
         return getattr(self, self.block_names[index])
 
     def run(self, ws: torch.Tensor, start: int = 0, stop: int | None = None,
-            state: SynthesisState | None = None, noise_mode: str = "const") -> SynthesisState:
-        """Runs blocks [start, stop) from `state` (None when start is 0)."""
+            state: SynthesisState | None = None, noise_mode: str = "const", images: bool = True,
+            fused: bool = True) -> SynthesisState:
+        """Runs blocks [start, stop) from `state` (None when start is 0).
+
+        images=False computes only the feature maps (no toRGB, no skip image): the state's img is None, and it
+        cannot be resumed towards an image. fused=False uses the unfused modulated convs (see `Modulation`):
+        the same values up to float rounding, and a much cheaper backward pass to the latent.
+        """
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.cfg.w_dim):
             raise ValueError(f"ws must be [batch, {self.num_ws}, {self.cfg.w_dim}], got {list(ws.shape)}")
         if noise_mode not in NOISE_MODES:
@@ -361,12 +478,14 @@ class SynthesisNetwork(nn.Module):
         for i in range(start, stop):
             block = self.block(i)
             offset = self.ws_offsets[i]
-            x, img = block(x, img, ws[:, offset: offset + block.num_conv + 1], noise_mode)
-        assert x is not None and img is not None
+            x, img = block(x, img, ws[:, offset: offset + block.num_conv + 1], noise_mode, images, fused)
+        assert x is not None
         return SynthesisState(x, img)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        return self.run(ws, noise_mode=noise_mode).img
+        img = self.run(ws, noise_mode=noise_mode).img
+        assert img is not None
+        return img
 
 
 class Generator(nn.Module):

@@ -20,6 +20,7 @@ import torch
 
 from ...protocol import messages as m
 from ...protocol.errors import DragdError, ErrorCode
+from ..engine.drag import inside_image
 from ..invert.align import alignment_for
 from ..invert.lpips import LpipsVgg
 from ..invert.paste import PastePlan, paste_back
@@ -63,10 +64,10 @@ class LayerFrame:
         res = self.frame.resolution
         mapped = [(float(x), float(y)) for x, y in self.frame.to_model(np.array(points, dtype=np.float64))]
         for (x, y), (mx, my) in zip(points, mapped, strict=True):
-            if not (-0.5 <= x <= self.width - 0.5 and -0.5 <= y <= self.height - 0.5):
+            if not inside_image((x, y), self.width, self.height):
                 raise DragdError(ErrorCode.BAD_REQUEST, f"point ({x:g}, {y:g}) is outside the "
                                                         f"{self.width}x{self.height} layer")
-            if not (-0.5 <= mx <= res - 0.5 and -0.5 <= my <= res - 0.5):
+            if not inside_image((mx, my), res, res):
                 raise DragdError(ErrorCode.BAD_REQUEST, f"point ({x:g}, {y:g}) lies outside the part of the "
                                                         "layer the session was opened on; select around it and "
                                                         "open the layer again")

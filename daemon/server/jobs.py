@@ -87,7 +87,7 @@ def describe_failure(exc: BaseException) -> tuple[str, str, bool]:
     from ..models.checkpoint import CheckpointError
 
     if isinstance(exc, CheckpointError):
-        return ErrorCode.INTERNAL, f"the model file cannot be used: {exc}", False
+        return ErrorCode.BAD_MODEL, f"the model file cannot be used: {exc}", False
     return ErrorCode.INTERNAL, f"unexpected error in the daemon: {type(exc).__name__}: {exc}", True
 
 

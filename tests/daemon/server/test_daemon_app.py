@@ -382,3 +382,20 @@ def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone():
         for thread in threads:
             thread.join(20)
         assert results["drag"].stopped == "cancelled" and results["generate"] == ErrorCode.CANCELLED
+
+
+def test_a_bad_model_file_and_an_empty_model_name_get_their_own_codes(tmp_path):
+    """A listed model whose file cannot be used is `bad_model` (not `internal`); "" is no model name."""
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{damaged header")
+    catalogue = [ModelInfo("broken", broken, resolution=(32, 32))]
+    models = ModelCache(torch.device("cpu"), catalogue=lambda: catalogue, default="tiny")
+    models.register(ModelInfo("tiny", Path("tiny.safetensors"), resolution=(32, 32)), make_generator())
+    with running_daemon(models) as daemon, connect(daemon) as client:
+        with pytest.raises(DragdError) as caught:
+            client.generate(seed=0, model="broken")
+        assert caught.value.code == ErrorCode.BAD_MODEL and "cannot be used" in caught.value.message
+        with pytest.raises(DragdError) as caught:
+            client.generate(seed=0, model="")
+        assert caught.value.code == ErrorCode.UNKNOWN_MODEL and "empty" in caught.value.message
+        assert client.generate(seed=0).width == 32  # still serving
