@@ -4,7 +4,7 @@ Each case runs the real `dragd` command (the script beside this Python, or --dra
 that it behaves as in a terminal (progress lines rewrite themselves with '\\r'); a line ends at '\\n' or '\\r'.
 Printed as JSON: per case the median and every run of first_line_s (start -> first line) and total_s (start ->
 exit), the exit status and the first line; and the machine's state (CPU count, load averages before and after,
-torch's thread setting as the environment leaves it). Cases:
+the OpenMP thread and wait settings the environment gives dragd). Cases:
 
 - help, drag_help: `dragd --help`, `dragd drag --help`;
 - error_points, error_seed, missing_image: a malformed --points pair, --seed -1, a photo that does not exist;
@@ -91,7 +91,8 @@ def timed_run(argv: list[str], timeout_s: float = 600) -> dict:
 def machine_state() -> dict:
     return {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count(),
             "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset (torch uses one thread per core)")}
+            **{name.lower(): os.environ.get(name, "unset (dragd's --threads/--wait-policy defaults apply)")
+               for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}}
 
 
 def main(argv: list[str] | None = None) -> int:
