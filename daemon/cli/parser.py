@@ -37,7 +37,7 @@ class OneLineParser(argparse.ArgumentParser):
 def add_cpu_args(p: argparse.ArgumentParser) -> None:
     """How torch uses the CPU (daemon/device.py, apply_thread_policy): main() applies it before torch loads."""
     p.add_argument("--threads", type=positive_int,
-                   help="torch's CPU threads (default: $OMP_NUM_THREADS, else half the cores, at least 1)")
+                   help="torch's CPU threads (default: $OMP_NUM_THREADS, else one per core)")
     p.add_argument("--wait-policy", choices=("passive", "active"),
                    help="OpenMP threads sleep (passive, the default unless $OMP_WAIT_POLICY says otherwise) or "
                         "spin between tasks (active: a little faster on an idle machine, much slower on a busy one)")
@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="auto (default): align faces for face models; plain: never"),
         photo.add_argument("--feather", type=non_negative_int,
                            help="paste-back feather width in photo pixels (default: 4%% of the region)"),
+        photo.add_argument("--paste", choices=("carry", "reconstruction"),
+                           help="carry (default): move the photo's own pixels along the edit, keeping its detail; "
+                                "reconstruction: paste the generator's picture instead (for comparison)"),
     ]
     p.set_defaults(func=cmd_drag, photo_only=tuple((a.dest, a.option_strings[0]) for a in photo_only))
 
