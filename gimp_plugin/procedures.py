@@ -78,12 +78,13 @@ def _drag(procedure, run_mode, image, drawables, config):  # noqa: ANN001
         return DragSettings(
             model=config.get_property("model"), step_size=config.get_property("step-size"),
             max_steps=config.get_property("max-steps"), latent_space=config.get_property("latent-space"),
-            mask_strength=config.get_property("mask-strength"), address=config.get_property("address"),
-            settings_file=_settings_file(),
+            mask_strength=config.get_property("mask-strength"), paste=config.get_property("paste"),
+            address=config.get_property("address"), settings_file=_settings_file(),
         )
 
     if run_mode == Gimp.RunMode.INTERACTIVE and not _options_dialog(
-            procedure, config, "DragGAN drag", ["model", "step-size", "max-steps", "latent-space", "mask-strength"],
+            procedure, config, "DragGAN drag",
+            ["model", "step-size", "max-steps", "latent-space", "mask-strength", "paste"],
             lambda: current().problem()):
         return _cancelled(procedure)
     settings = current()
@@ -341,6 +342,13 @@ class DragdPlugIn(Gimp.PlugIn):
                                           f"selection is held in place, 0 to {MASK_STRENGTH_MAX:g}; "
                                           f"{MODEL_DEFAULT:g}: the model's own default", -FLOAT_MAX, FLOAT_MAX,
                                           DEFAULTS_DRAG.mask_strength, flags)
+            # A string, not a choice: GIMP would silently replace an unknown choice with the default, and a
+            # script's typo must be an error (options.DragSettings.problem names the modes).
+            procedure.add_string_argument("paste", "Photo _paste", "How a drag of a layer dragd did not make (a "
+                                          "photo, opened by GAN inversion) comes back: \"carry\" moves the "
+                                          "photo's own pixels along the edit, keeping its detail; "
+                                          "\"reconstruction\" pastes the generator's picture (for comparison)",
+                                          DEFAULTS_DRAG.paste, flags)
             procedure.add_layer_return_value("result", "Result", "The new result layer", False, flags)
             procedure.add_path_return_value("tracked", "Tracked points", "Where the handles ended", False, flags)
         elif name == NEW_PROCEDURE:
