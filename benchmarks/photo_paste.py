@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from dragd.daemon.engine.drag import DragOptions, DragRun, with_model_defaults
 from dragd.daemon.invert.align import alignment_for, find_landmarks, landmarks_available
+from dragd.daemon.invert.motion import sharpness
 from dragd.daemon.invert.paste import paste_back
 from dragd.daemon.invert.pipeline import Inversion, InversionOptions, invert
 from dragd.daemon.invert.project import ProjectionOptions
@@ -55,12 +56,6 @@ def load(name: str, upscale: int = 1) -> np.ndarray:
         if upscale > 1:
             im = im.resize((im.width * upscale, im.height * upscale), Image.BICUBIC)
         return np.asarray(im)
-
-
-def sharpness(rgb: np.ndarray, weights: np.ndarray) -> float:
-    """Mean squared Laplacian of the luma, weighted (the selection)."""
-    laplacian = cv2.Laplacian(rgb[:, :, :3].astype(np.float32).mean(axis=2), cv2.CV_32F)
-    return float((laplacian ** 2 * weights).sum() / weights.sum())
 
 
 def found_move(original: np.ndarray, result: np.ndarray, handle: Point, target: Point,

@@ -76,7 +76,8 @@ class Daemon(Protocol):
         ...
 
     def open_session(self, image: Image, model: str | None = None, region: Any = None, mask: Image | None = None,
-                     on_progress: Callable[[Any], None] | None = None) -> messages.OpenSessionResult: ...
+                     on_progress: Callable[[Any], None] | None = None,
+                     options: messages.InversionOptions | None = None) -> messages.OpenSessionResult: ...
 
     def drag(self, session: str, points: Sequence[messages.PointPair], mask: Image | None = None,
              options: messages.DragOptions | None = None,
@@ -179,7 +180,7 @@ def drag_layer(document: Document, settings: DragSettings, feedback: Feedback, c
             if problem:
                 raise UserError(problem)
             bound = session_for(daemon, document.width, document.height, source, request.mask, settings.model,
-                                binding, feedback, cancel)
+                                binding, feedback, cancel, settings.inversion_options())
             # The session is left open: the result's binding names it, and the next plug-in process resumes it.
             return _drag_session(daemon, document, feedback, cancel, request, source, bound)
         finally:

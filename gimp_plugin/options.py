@@ -12,7 +12,14 @@ import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..protocol.limits import DEFAULT_LIMITS, DEFAULT_TRUNCATION, STEP_SIZE_MAX, TRUNCATION_MAX, Limits
+from ..protocol.limits import (
+    DEFAULT_LIMITS,
+    DEFAULT_PASTE,
+    DEFAULT_TRUNCATION,
+    STEP_SIZE_MAX,
+    TRUNCATION_MAX,
+    Limits,
+)
 
 if TYPE_CHECKING:
     from ..protocol import messages
@@ -28,7 +35,7 @@ SLIDER_RANGES = {"step-size": (0.0, STEP_SIZE_MAX), "max-steps": (1, DEFAULT_LIM
                  "seed": (0, INT_MAX), "truncation": (0.0, TRUNCATION_MAX)}
 # The procedures' argument names for the protocol's option names, so messages say what the script wrote.
 ARGUMENT_NAMES = {"step_size": "step-size", "max_steps": "max-steps", "latent_space": "latent-space",
-                  "mask_strength": "mask-strength", "seed": "seed", "truncation": "truncation"}
+                  "mask_strength": "mask-strength", "seed": "seed", "truncation": "truncation", "paste": "paste"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class DragSettings:
     max_steps: int = 300
     latent_space: str = "w+"  # or "w"
     mask_strength: float = MODEL_DEFAULT  # MODEL_DEFAULT: the model's own (2 for the embedded face model, else 20)
+    paste: str = DEFAULT_PASTE  # how a layer opened by GAN inversion gets the edit back (limits.PASTE_MODES)
     address: str = ""  # empty: $DRAGD_ADDRESS, else the settings file's, else the protocol's default address
     settings_file: str = ""  # the plug-in's settings file (settings.py); empty: none
 
@@ -54,7 +62,14 @@ class DragSettings:
         if self.mask_strength < 0 and self.mask_strength != MODEL_DEFAULT:
             return (f"The option mask-strength is out of range: {self.mask_strength:g} is negative. Use "
                     f"{MODEL_DEFAULT:g} for the model's own strength, or a value from 0.")
-        return option_problem(self.protocol_options(), limits, ARGUMENT_NAMES)
+        return (option_problem(self.protocol_options(), limits, ARGUMENT_NAMES)
+                or option_problem(self.inversion_options(), limits, ARGUMENT_NAMES))
+
+    def inversion_options(self) -> messages.InversionOptions:
+        """How a layer of the user's own is opened when the drag must open it (the paste-back mode)."""
+        from ..protocol import messages
+
+        return messages.InversionOptions(paste=self.paste)
 
     def protocol_options(self, preview_every: int = 0) -> messages.DragOptions:
         from ..protocol import messages

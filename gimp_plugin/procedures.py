@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import gi
@@ -73,15 +74,20 @@ def _drag(procedure, run_mode, image, drawables, config):  # noqa: ANN001
     unsupported = unsupported_drawable(drawables[0])
     if unsupported:
         return _error(procedure, unsupported)
-    if run_mode == Gimp.RunMode.INTERACTIVE and not _options_dialog(procedure, config, "DragGAN drag", [
-            "model", "step-size", "max-steps", "latent-space", "mask-strength"]):
+    def current() -> DragSettings:
+        return DragSettings(
+            model=config.get_property("model"), step_size=config.get_property("step-size"),
+            max_steps=config.get_property("max-steps"), latent_space=config.get_property("latent-space"),
+            mask_strength=config.get_property("mask-strength"), paste=config.get_property("paste"),
+            address=config.get_property("address"), settings_file=_settings_file(),
+        )
+
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _options_dialog(
+            procedure, config, "DragGAN drag",
+            ["model", "step-size", "max-steps", "latent-space", "mask-strength", "paste"],
+            lambda: current().problem()):
         return _cancelled(procedure)
-    settings = DragSettings(
-        model=config.get_property("model"), step_size=config.get_property("step-size"),
-        max_steps=config.get_property("max-steps"), latent_space=config.get_property("latent-space"),
-        mask_strength=config.get_property("mask-strength"), address=config.get_property("address"),
-        settings_file=_settings_file(),
-    )
+    settings = current()
     from . import drag
 
     document = GimpDocument(image, drawables[0])
@@ -124,12 +130,17 @@ def _new(procedure, config):  # noqa: ANN001
     missing = missing_dependencies()
     if missing:
         return _error(procedure, missing)
+
+    def current() -> GenerateSettings:
+        return GenerateSettings(model=config.get_property("model"), seed=config.get_property("seed"),
+                                truncation=config.get_property("truncation"),
+                                address=config.get_property("address"), settings_file=_settings_file())
+
     if run_mode == Gimp.RunMode.INTERACTIVE and not _options_dialog(
-            procedure, config, "DragGAN new from model", ["model", "seed", "truncation"]):
+            procedure, config, "DragGAN new from model", ["model", "seed", "truncation"],
+            lambda: current().problem()):
         return _cancelled(procedure)
-    settings = GenerateSettings(model=config.get_property("model"), seed=config.get_property("seed"),
-                              truncation=config.get_property("truncation"),
-                              address=config.get_property("address"), settings_file=_settings_file())
+    settings = current()
     from . import drag
 
     feedback = GimpFeedback()
@@ -188,23 +199,28 @@ def _settings(procedure, config):  # noqa: ANN001
 
 
 def _options_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title: str,
-                    fields: list[str]) -> bool:
-    """GIMP's generated dialog for `fields`; False when the user cancels."""
+                    fields: list[str], problem: Callable[[], str | None] = lambda: None) -> bool:
+    """GIMP's generated dialog for `fields`, shown again (after a message) while `problem()` finds one in what
+    the user typed; False when the user cancels."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
 
     from .options import SLIDER_RANGES
 
     GimpUi.init(sys.argv[0])
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
-    for name in fields:
-        if name in SLIDER_RANGES:  # the arguments accept any number (so a script's is checked, not clamped);
-            scale = dialog.get_spin_scale(name, 1.0)  # the slider spans the protocol's range
-            scale.set_scale_limits(*SLIDER_RANGES[name])
-    dialog.fill(fields)
-    accepted = dialog.run()
-    dialog.destroy()
-    return bool(accepted)
+    while True:
+        dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
+        for name in fields:
+            if name in SLIDER_RANGES:  # the arguments accept any number (so a script's is checked, not clamped);
+                scale = dialog.get_spin_scale(name, 1.0)  # the slider spans the protocol's range
+                scale.set_scale_limits(*SLIDER_RANGES[name])
+        dialog.fill(fields)
+        accepted = dialog.run()
+        dialog.destroy()
+        text = problem() if accepted else None
+        if not text:
+            return bool(accepted)
+        Gimp.message(text)
 
 
 def _run_with_live_preview(work):  # noqa: ANN001, ANN202 - work(feedback, cancel) -> drag.DragOutcome
@@ -326,6 +342,13 @@ class DragdPlugIn(Gimp.PlugIn):
                                           f"selection is held in place, 0 to {MASK_STRENGTH_MAX:g}; "
                                           f"{MODEL_DEFAULT:g}: the model's own default", -FLOAT_MAX, FLOAT_MAX,
                                           DEFAULTS_DRAG.mask_strength, flags)
+            # A string, not a choice: GIMP would silently replace an unknown choice with the default, and a
+            # script's typo must be an error (options.DragSettings.problem names the modes).
+            procedure.add_string_argument("paste", "Photo _paste", "How a drag of a layer dragd did not make (a "
+                                          "photo, opened by GAN inversion) comes back: \"carry\" moves the "
+                                          "photo's own pixels along the edit, keeping its detail; "
+                                          "\"reconstruction\" pastes the generator's picture (for comparison)",
+                                          DEFAULTS_DRAG.paste, flags)
             procedure.add_layer_return_value("result", "Result", "The new result layer", False, flags)
             procedure.add_path_return_value("tracked", "Tracked points", "Where the handles ended", False, flags)
         elif name == NEW_PROCEDURE:

@@ -66,13 +66,15 @@ def read_binding(raw: bytes | None) -> Binding | None:
 
 
 def session_for(daemon: Any, width: int, height: int, source: Image, selection: Image | None, model: str,
-                binding: Binding | None, feedback: Feedback, cancel: threading.Event) -> Bound:
-    """The session and state a drag of this layer starts from (see the module docstring)."""
+                binding: Binding | None, feedback: Feedback, cancel: threading.Event,
+                inversion: messages.InversionOptions | None = None) -> Bound:
+    """The session and state a drag of this layer starts from (see the module docstring); `inversion`: how
+    the layer is opened when it must be (its paste-back mode; None: the daemon's defaults)."""
     if binding is not None and not binding.shows(layer_digest(source)):
         feedback.progress(0.0, "DragGAN: this layer changed since DragGAN made it; opening it as it is now")
         binding = None
     if binding is None:
-        return open_layer(daemon, source, selection, model, feedback, cancel)
+        return open_layer(daemon, source, selection, model, feedback, cancel, inversion)
     if binding.kind == GENERATED and binding.state == 0 and binding.seed is not None:
         feedback.progress(0.0, "DragGAN: preparing the layer's latent")
         truncation = binding.truncation if binding.truncation is not None else DEFAULT_TRUNCATION
@@ -100,7 +102,7 @@ def session_for(daemon: Any, width: int, height: int, source: Image, selection: 
         return restored
     feedback.progress(0.0, "DragGAN: this layer's DragGAN state is gone (the daemon was restarted or forgot "
                            "it); opening the layer anew")
-    return open_layer(daemon, source, selection, model or binding.model, feedback, cancel)
+    return open_layer(daemon, source, selection, model or binding.model, feedback, cancel, inversion)
 
 
 def _bring_to_state(daemon: Any, binding: Binding, source: Image) -> bool:
@@ -164,7 +166,7 @@ def current_latent(daemon: Any, session: str) -> Latent | None:
 
 
 def open_layer(daemon: Any, source: Image, selection: Image | None, model: str, feedback: Feedback,
-               cancel: threading.Event) -> Bound:
+               cancel: threading.Event, inversion: messages.InversionOptions | None = None) -> Bound:
     """A layer's own pixels: the daemon inverts the selection's bounding box (or the whole layer)."""
     request = build_open_session_request(source, selection, model or None)
     cancel_sent = False
@@ -179,7 +181,8 @@ def open_layer(daemon: Any, source: Image, selection: Image | None, model: str, 
                               f"DragGAN: opening the layer ({progress.stage} {progress.step}/{progress.total})")
 
     feedback.progress(0.0, "DragGAN: opening the layer (GAN inversion)")
-    opened = daemon.open_session(request.image, request.model, request.region, request.mask, on_progress)
+    opened = daemon.open_session(request.image, request.model, request.region, request.mask, on_progress,
+                                 options=inversion or messages.InversionOptions())
     if cancel.is_set():
         close_quietly(daemon, opened.session)
         raise DragdError(ErrorCode.CANCELLED, "cancelled")

@@ -26,6 +26,7 @@ from ..protocol.messages import (
     DragProgress,
     GenerateRequest,
     HelloResult,
+    InversionOptions,
     InversionProgress,
     ModelInfo,
     Waiting,
@@ -297,13 +298,14 @@ class DragController:
 
     # ---- drag ----------------------------------------------------------------------------------------------
 
-    def drag(self, options: DragOptions) -> None:
-        """Drag the layer the docker names so every line's handle reaches its target; a new result layer."""
-        if not self._ready(lambda: self.drag(options)):
+    def drag(self, options: DragOptions, inversion: InversionOptions | None = None) -> None:
+        """Drag the layer the docker names so every line's handle reaches its target; a new result layer.
+        `inversion`: how a layer of the user's own is opened (the paste-back mode), when it must be."""
+        if not self._ready(lambda: self.drag(options, inversion)):
             return
         canvas = self.workspace.active_canvas()
         try:
-            start = self._start(canvas, options)
+            start = self._start(canvas, options, inversion or InversionOptions())
         except (DragdError, CanvasError) as exc:
             self._show(error=describe_error(exc) if isinstance(exc, DragdError) else str(exc))
             return
@@ -350,7 +352,7 @@ class DragController:
 
         self.runner.submit(lambda report: resume.run_drag(daemon, hello, start, report), done, failed, progress)
 
-    def _start(self, canvas: Canvas | None, options: DragOptions) -> resume.Start:
+    def _start(self, canvas: Canvas | None, options: DragOptions, inversion: InversionOptions) -> resume.Start:
         """Everything the drag job needs from the document; raises DragdError / CanvasError with a sentence."""
         if canvas is None:
             raise CanvasError("Open a document first (or use New from model).")
@@ -374,7 +376,7 @@ class DragController:
         live = binding is not None and self.sessions.get(binding.session) == digest
         selection = canvas.selection()
         start = resume.Start(layer, name, canvas.layer_pixels(layer), digest, binding, live, painted, selection,
-                             lines, replace(options, preview_every=self.preview_every))
+                             lines, replace(options, preview_every=self.preview_every), inversion)
         resume.drag_request("check", start, self.hello.limits.max_points if self.hello else 128)  # bad lines: now
         return start
 

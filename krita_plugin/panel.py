@@ -24,11 +24,16 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from ..protocol.limits import DEFAULT_PASTE, PASTE_MODES
+
 if TYPE_CHECKING:
-    from ..protocol.messages import DragOptions, GenerateRequest
+    from ..protocol.messages import DragOptions, GenerateRequest, InversionOptions
     from .controller import DragController, PanelState
 
 MAX_SEED = 2**31 - 1  # a QSpinBox holds a C int; the protocol accepts up to 2**32 - 1
+# The paste-back modes of a photo (protocol.limits.PASTE_MODES), as the advanced settings name them.
+PASTE_LABELS = {"carry": "Carry the photo's own pixels (keeps its detail)",
+                "reconstruction": "Generator's picture (for comparison)"}
 
 
 class DragPanel(QWidget):
@@ -112,6 +117,19 @@ class DragPanel(QWidget):
         form.addRow(history)
         layout.addWidget(options)
 
+        advanced = QGroupBox("Advanced")
+        form = QFormLayout(advanced)
+        self.paste = QComboBox()  # how a drag of the user's own layer (a photo) is pasted back into it
+        for mode in PASTE_MODES:
+            self.paste.addItem(PASTE_LABELS[mode], mode)
+        self.paste.setCurrentIndex(PASTE_MODES.index(DEFAULT_PASTE))
+        self.paste.setToolTip("How a drag of your own layer (a photo opened by GAN inversion) comes back: "
+                              "carry moves the photo's own pixels along the edit, so detail and resolution stay; "
+                              "the generator's picture replaces them (blurrier; for comparison). Applies when a "
+                              "layer is opened.")
+        form.addRow("Photo paste", self.paste)
+        layout.addWidget(advanced)
+
         self.message = _wrapping_label("")
         self.error = _wrapping_label("")
         self.error.setStyleSheet("color: #d04040;")
@@ -119,7 +137,7 @@ class DragPanel(QWidget):
         layout.addWidget(self.error)
         layout.addStretch(1)
         self._controls = (self.reconnect, self.new_from_model, self.add_points_layer, self.drag, self.stop,
-                          self.undo, self.redo, self.model, self.seed, self.truncation)
+                          self.undo, self.redo, self.model, self.seed, self.truncation, self.paste)
         for control in self._controls:
             control.setEnabled(False)
 
@@ -131,7 +149,7 @@ class DragPanel(QWidget):
         self.reconnect.clicked.connect(controller.connect)
         self.new_from_model.clicked.connect(lambda: controller.new_from_model(self.generate_request()))
         self.add_points_layer.clicked.connect(controller.add_points_layer)
-        self.drag.clicked.connect(lambda: controller.drag(self.drag_options()))
+        self.drag.clicked.connect(lambda: controller.drag(self.drag_options(), self.inversion_options()))
         self.stop.clicked.connect(controller.stop)
         self.undo.clicked.connect(controller.undo)
         self.redo.clicked.connect(controller.redo)
@@ -155,6 +173,12 @@ class DragPanel(QWidget):
                            latent_space=self.latent_space.currentData(),
                            mask_strength=strength if strength >= 0 else None)
 
+    def inversion_options(self) -> InversionOptions:
+        """How a layer of the user's own is opened when a drag must open it: the paste-back mode."""
+        from ..protocol.messages import InversionOptions
+
+        return InversionOptions(paste=self.paste.currentData())
+
     # ---- controller.View -----------------------------------------------------------------------------------
 
     def render(self, state: PanelState) -> None:
@@ -169,7 +193,7 @@ class DragPanel(QWidget):
                     self.model.setCurrentIndex(self.model.count() - 1)
         idle = not state.busy  # Drag and New from model connect (and start a local daemon) by themselves
         for control in (self.new_from_model, self.add_points_layer, self.drag, self.model, self.seed,
-                        self.truncation):
+                        self.truncation, self.paste):
             control.setEnabled(idle)
         self.reconnect.setEnabled(not state.busy)
         self.stop.setEnabled(state.dragging)

@@ -28,7 +28,7 @@ from ..protocol.binding import Binding, Latent
 from ..protocol.blend import Edit, apply_8bit
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image, paste
-from ..protocol.messages import Capability, DragOptions, DragRequest, DragResult, HelloResult
+from ..protocol.messages import Capability, DragOptions, DragRequest, DragResult, HelloResult, InversionOptions
 
 Rect = tuple[int, int, int, int]  # x, y, width, height
 Line = tuple[str, list[tuple[float, float]]]  # (line id, its nodes in corner-origin document pixels)
@@ -51,6 +51,7 @@ class Start:
     selection: Image | None  # L, document-sized; None: no selection
     lines: tuple[Line, ...]
     options: DragOptions
+    inversion: InversionOptions = InversionOptions()  # how a layer is opened, if it must be (its paste mode)
 
     @property
     def frame(self) -> Rect:
@@ -140,7 +141,8 @@ def prepare(daemon: Any, hello: HelloResult, start: Start, report: Callable[[Any
            else "the daemon no longer has its session" if binding is not None else "")
     request = editor.build_open_session_request(start.pixels, start.selection,
                                                 binding.model if binding is not None else None)
-    opened = daemon.open_session(request.image, request.model, request.region, request.mask, report)
+    opened = daemon.open_session(request.image, request.model, request.region, request.mask, report,
+                                 options=start.inversion)
     lpips = "" if opened.quality.lpips is None else f", LPIPS {opened.quality.lpips:.3f}"
     note = (f"Opened \"{start.name}\" by GAN inversion{f' ({why})' if why else ''}: reconstruction PSNR "
             f"{opened.quality.psnr:.1f} dB{lpips}.")

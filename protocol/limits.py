@@ -20,6 +20,10 @@ MAX_POINTS_CEILING = 4096  # the decoder's array length limit; no daemon can acc
 STEP_SIZE_MAX = 1.0  # Adam learning rate, in (0, STEP_SIZE_MAX]
 MASK_STRENGTH_MAX = 1e6  # lambda of the mask term, in [0, MASK_STRENGTH_MAX]
 TRUNCATION_MAX = 2.0  # generate: truncation psi in [0, TRUNCATION_MAX]
+# open_session's paste-back (messages.InversionOptions.paste): "carry" moves the photo's own pixels along the
+# edit; "reconstruction" pastes the generator's picture (for comparison). The plugins' choices come from here.
+PASTE_MODES = ("carry", "reconstruction")
+DEFAULT_PASTE = "carry"
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,11 @@ from typing import Any, ClassVar
 from .errors import DragdError, ErrorCode, ProtocolError
 from .images import Image
 from .limits import (
+    DEFAULT_PASTE,
     DEFAULT_TRUNCATION,
     MASK_STRENGTH_MAX,
     MAX_SEED,
+    PASTE_MODES,
     PROTOCOL_VERSION,
     STEP_SIZE_MAX,
     SUPPORTED_PROTOCOLS,
@@ -129,7 +131,7 @@ class InversionOptions:
     align: str = wire(one_of("auto", "plain"), "auto")  # auto: align a face for face models; plain: never
     feather: int | None = wire(optional(integer(0, 4096)), None)  # paste-back feather, px; None: 4 % of the square
     # paste-back: "carry" moves the layer's own pixels along the edit; "reconstruction" pastes the generator's image
-    paste: str = wire(one_of("carry", "reconstruction"), "carry")
+    paste: str = wire(one_of(*PASTE_MODES), DEFAULT_PASTE)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,33 @@ def photo(name: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+# The photo the repository ships (docs/photos/README.md): the editors' end-to-end tests drag it in a real Krita
+# and GIMP, so it must not depend on ../shared.
+SHIPPED_PHOTO = Path(__file__).resolve().parents[1] / "docs" / "photos" / "astronaut.jpg"
+# The lowest sharpness (result / photo inside the selection) a "carry" paste may keep: the lowest that
+# benchmarks/photo_paste.py measured on the real photos (0.77, the cat in a plain region; 0.92 on this face).
+PASTE_SHARPNESS_FLOOR = 0.75
+
+
+def editor_photo(width: int, height: int) -> np.ndarray:
+    """A height x width x 3 uint8 crop of the shipped astronaut photo around her face (nose, mouth and chin
+    at about (40..100, 40..110)), at 0.64 of its size: a real photo at a size a test editor document has."""
+    scale = 0.64
+    box = (140, 40, 140 + round(width / scale), 40 + round(height / scale))
+    with Image.open(SHIPPED_PHOTO) as im:
+        return np.asarray(im.convert("RGB").crop(box).resize((width, height), Image.LANCZOS))
+
+
+def sharpness_ratio(result: np.ndarray, original: np.ndarray, rect: tuple[int, int, int, int]) -> float:
+    """The paste's sharpness inside `rect` (x, y, width, height): result / original (motion.sharpness)."""
+    from dragd.daemon.invert.motion import sharpness
+
+    weights = np.zeros(original.shape[:2], np.float32)
+    x, y, w, h = rect
+    weights[y:y + h, x:x + w] = 1.0
+    return sharpness(result, weights) / sharpness(original, weights)
+
+
 # Display P3's colorants adapted to D50, as Apple's "Display P3" profile lists them (rXYZ, gXYZ, bXYZ).
 P3_COLORANTS = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
 # sRGB's, from the same Bradford adaptation (IEC 61966-2-1 primaries).

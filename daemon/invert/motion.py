@@ -138,3 +138,14 @@ def carry(original: np.ndarray, before: np.ndarray, after: np.ndarray, frame: Fr
         generated = np.clip(_sample(np.asarray(after)[:, :, :3], mx, my, cv2.INTER_CUBIC), 0, 255)
         carried = occlusion * generated + (1 - occlusion) * carried
     return np.clip(carried, 0, 255)
+
+
+def sharpness(rgb: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The energy of an image's finest detail: the mean squared Laplacian of its luma (mean of R, G, B), weighted
+    by `weights` (H x W, e.g. a selection; None: every pixel alike). rgb: H x W x 3 or 4, any number type.
+    A paste's "sharpness" is this inside the selection, result / original (1: every detail kept); the
+    benchmark (benchmarks/photo_paste.py) and the editors' end-to-end tests measure it so."""
+    laplacian = cv2.Laplacian(rgb[:, :, :3].astype(np.float32).mean(axis=2), cv2.CV_32F)
+    if weights is None:
+        return float((laplacian ** 2).mean())
+    return float((laplacian ** 2 * weights).sum() / weights.sum())

@@ -6,7 +6,8 @@ Ordinary documents, each dragged through the installed plug-in's procedure as a 
 - "hdr": a 32-bit float linear image; a plain layer with HDR values (above 1.0) inside and outside the selection;
 - "grey" and "indexed": a generated layer in a greyscale image, and in an indexed one;
 - refusals: a text layer, a layer group, max-steps 5000, truncation 5, a garbage daemon address;
-- "replaced": a result dragged twice, then the result whose session state the second drag replaced;
+- "replaced": a result dragged twice, then the result whose session state the second drag replaced; then that
+  result painted on and dragged again;
 - "settings": "DragGAN settings..." called by a script;
 - "xcf": the tree image saved as .xcf, loaded again, and its result layer dragged on a second daemon that never
   saw it (as after a restart): the layer's binding parasite must bring its state back without re-inverting.
@@ -230,6 +231,14 @@ def replaced_case():
     report["replaced"] = {"results": [describe(r) for r in results]}
     for number, result in enumerate(results, start=1):
         save(f"replaced_{number}.rgba", read(result, "R'G'B'A u8"))
+    # Painted on since DragGAN made it: the drag starts from what the layer shows now, opened anew.
+    write(results[-1], "R'G'B'A u8", bytes([0, 0, 0, 255]) * 36, (8, 8, 6, 6))
+    save("painted_before.rgba", read(results[-1], "R'G'B'A u8"))
+    image.set_selected_paths([path])
+    values = drag(image, results[-1])
+    if not isinstance(values, dict):
+        report["painted"] = describe(values.index(1))
+        save("painted_result.rgba", read(values.index(1), "R'G'B'A u8"))
 
 
 def xcf_case(image, result):

@@ -7,9 +7,10 @@ this is the user's own undo. Last, it runs the drag interactively: Return accept
 cancels the running drag in the live-preview dialog, and nothing may be kept. It writes what it saw to
 $DRAGD_E2E_OUT (report.json and raw RGBA bytes of the layers) and raises at the end when a step failed, so the
 batch command exits non-zero. The test asserts.
-Finally a layer of the user's own (the generated pixels, without the plug-in's binding) is dragged: the plug-in
-opens it through the daemon's GAN inversion; then the result layer is dragged again, which resumes its
-session from this new plug-in process by the id in the result's binding (a parasite).
+Finally a layer of the user's own (a photo, $DRAGD_E2E_PHOTO, without the plug-in's binding) is dragged: the
+plug-in opens it through the daemon's GAN inversion; then the result layer is dragged again, which resumes its
+session from this new plug-in process by the id in the result's binding (a parasite); last the photo layer is
+opened again and dragged along a line whose handle is on its target (a drag that moves nothing).
 """
 
 import json
@@ -26,6 +27,8 @@ HANDLE = tuple(json.loads(os.environ["DRAGD_E2E_HANDLE"]))  # GIMP image coordin
 TARGET = tuple(json.loads(os.environ["DRAGD_E2E_TARGET"]))
 SELECTION = tuple(json.loads(os.environ["DRAGD_E2E_SELECTION"]))  # x, y, width, height
 MAX_STEPS = int(os.environ["DRAGD_E2E_STEPS"])
+PHOTO = os.environ["DRAGD_E2E_PHOTO"]  # raw RGBA bytes of a photo, the image's size
+PINNED = [tuple(p) for p in json.loads(os.environ["DRAGD_E2E_PINNED"])]  # a line whose handle is on its target
 
 report = {"calls": []}
 failed = []
@@ -113,6 +116,7 @@ def binding_of(layer):
 
 
 def drag_plain_layer_then_its_result(image, pixels, points):
+    """The photo opened and dragged, its result dragged again; then the photo dragged along a pinned line."""
     plain = plain_layer(image, pixels)
     save("plain_before.rgba", rgba(plain))
     image.set_selected_paths([points])
@@ -132,6 +136,16 @@ def drag_plain_layer_then_its_result(image, pixels, points):
         again = values.index(1)
         report["redragged"] = {"name": again.get_name(), "binding": binding_of(again)}
         save("redragged.rgba", rgba(again))
+    pinned = Gimp.Path.new(image, "pinned")
+    image.insert_path(pinned, None, 0)
+    pinned.stroke_new_from_points(Gimp.PathStrokeType.BEZIER, [c for point in PINNED for c in [*point] * 3], False)
+    image.set_selected_paths([pinned])
+    values = call("dragd-drag", **{"run-mode": Gimp.RunMode.NONINTERACTIVE, "image": image, "drawables": [plain],
+                                   "address": ADDRESS, "max-steps": MAX_STEPS, "paste": "carry"})
+    if values is not None:
+        still = values.index(1)
+        report["still"] = {"name": still.get_name(), "binding": binding_of(still)}
+        save("still.rgba", rgba(still))
 
 
 def drag_interactively_then_cancel(image, source):
@@ -194,7 +208,8 @@ try:
             report["interactive"] = drag_interactively_then_cancel(image, source)
             report["after_cancel"] = describe(image)
             save("source_after_cancel.rgba", rgba(source))
-            drag_plain_layer_then_its_result(image, rgba(source), path)
+            with open(PHOTO, "rb") as f:
+                drag_plain_layer_then_its_result(image, f.read(), path)
 finally:
     with open(os.path.join(OUT, "report.json"), "w") as f:
         json.dump(report, f, indent=1)

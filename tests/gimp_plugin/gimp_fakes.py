@@ -118,8 +118,9 @@ class FakeDaemon:
         return set(self.history)
 
     def open_session(self, image: Image, model: str | None = None, region: Any = None, mask: Image | None = None,
-                     on_progress: Any = None) -> messages.OpenSessionResult:
-        self.calls.append(("open_session", (image, model, region, mask)))
+                     on_progress: Any = None,
+                     options: messages.InversionOptions | None = None) -> messages.OpenSessionResult:
+        self.calls.append(("open_session", (image, model, region, mask, options)))
         if not self.can_open:
             raise DragdError(ErrorCode.UNSUPPORTED, "opening a session from an image needs GAN inversion, "
                                                     "which this daemon does not offer yet")

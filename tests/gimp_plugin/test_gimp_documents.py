@@ -186,3 +186,14 @@ def test_the_settings_procedure_writes_the_file_the_plugin_reads_and_refuses_a_b
     assert "command = '/opt/my dragd/dragd' serve --address {address}\n" in settings["file"]
     assert settings["bad"]["status"] == "execution-error"
     assert "'nonsense' cannot be used" in settings["bad"]["error"] and "Nothing was saved" in settings["bad"]["error"]
+
+
+def test_a_result_painted_on_since_is_opened_as_it_is_now_and_the_paint_stays(run):
+    painted = run["report"]["painted"]["binding"]
+    assert painted["kind"] == "opened" and painted["state"] == 1, painted  # a new session from its pixels
+    out = run["out"]
+    before, after = (out / "painted_before.rgba").read_bytes(), (out / "painted_result.rgba").read_bytes()
+    square = [(8 + i % 6, 8 + i // 6) for i in range(36)]
+    assert all(after[(y * SIZE + x) * 4:(y * SIZE + x) * 4 + 4] == b"\0\0\0\xff" for x, y in square)
+    far = grown(SELECTION, FEATHER_REACH)
+    assert pixels(list(after), far, lambda s: s == 0) == pixels(list(before), far, lambda s: s == 0)

@@ -283,8 +283,9 @@ def test_a_layer_dragd_did_not_make_is_opened_from_the_selection_then_dragged():
     document = FakeDocument(path_list=ONE_STROKE, mask=mask)
     daemon = FakeDaemon()
     outcome, feedback = run(document, daemon, DragSettings(model="cats"))
-    kind, (image, model, region, sent_mask) = daemon.calls[0]
+    kind, (image, model, region, sent_mask, options) = daemon.calls[0]
     assert kind == "open_session" and image is document.source and model == "cats"
+    assert options.paste == "carry"  # the default: the photo's own pixels move with the edit
     assert region == (2, 2, 10, 6) and sent_mask is mask  # the selection's bounding box; the selection
     assert any("opening the layer (projection 2/4)" in text for _, text in feedback.updates)
     assert daemon.calls[1][0] == "drag" and daemon.calls[1][1][0] == "s-open"
@@ -375,11 +376,25 @@ def test_a_daemon_that_returns_the_wrong_number_of_points_is_reported():
     (DragSettings(step_size=-0.5), "step-size is out of range: -0.5 is negative"),
     (DragSettings(step_size=3.0), "step-size is out of range: 3.0 is above the maximum 1.0"),
     (DragSettings(mask_strength=-3.0), "mask-strength is out of range: -3 is negative"),
+    (DragSettings(paste="blend"), "paste is out of range: "),
 ])
 def test_an_out_of_range_option_is_an_error_before_any_daemon_call(settings, message):
     daemon = FakeDaemon()
     outcome, _ = run(FakeDocument(path_list=ONE_STROKE, layer_binding=GENERATED), daemon, settings)
     assert message in outcome.error and daemon.calls == []
+
+
+def test_the_paste_default_is_the_protocols():
+    from dragd.protocol.messages import InversionOptions
+
+    assert DragSettings().inversion_options() == InversionOptions()  # "carry"
+
+
+def test_the_paste_argument_reaches_open_session():
+    daemon = FakeDaemon()
+    outcome, _ = run(FakeDocument(path_list=ONE_STROKE), daemon, DragSettings(paste="reconstruction"))
+    kind, (*_, options) = daemon.calls[0]
+    assert kind == "open_session" and options.paste == "reconstruction" and outcome.error is None
 
 
 def test_the_daemons_own_stricter_limits_are_checked_too():

@@ -10,10 +10,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dragd.install.gimp import install_gimp_plugin
 from dragd.protocol.client import DragdClient
 from gimp_e2e_common import SIZE, failure, gimp_home, gimp_root, run_gimp, serve
+from photo_fixtures import PASTE_SHARPNESS_FLOOR, editor_photo, sharpness_ratio
 
 pytestmark = [pytest.mark.editor, pytest.mark.slow]
 __all__ = ["gimp_home", "gimp_root"]  # fixtures, used by name
@@ -25,6 +27,7 @@ TARGET = (64.5, 64.5)  # ... dragged up 16 px
 SELECTION = (32, 40, 64, 64)  # x, y, width, height: holds the handle and the target
 STEPS = 30
 FEATHER_REACH = 8  # px: paste-back feathers at most 4 % of the model square (here about 3 px) past the selection
+PINNED = (HANDLE, (HANDLE[0] + 6, HANDLE[1] - 6), HANDLE)  # a line whose handle is on its target: moves nothing
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +49,26 @@ def changes_inside(a: bytes, b: bytes) -> int:
     return sum(p != q for p, q in zip(pixels_in(a, SELECTION, True), pixels_in(b, SELECTION, True), strict=True))
 
 
+def rgb(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, np.uint8).reshape(SIZE, SIZE, 4)[:, :, :3]
+
+
 def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str) -> None:
     install_gimp_plugin(gimp_home / "profile")  # the installer step, as a user runs it
+    photo = np.dstack([editor_photo(SIZE, SIZE), np.full((SIZE, SIZE), 255, np.uint8)]).tobytes()
+    (gimp_home / "photo.rgba").write_bytes(photo)
     env = {"DRAGD_ADDRESS": daemon_address, "DRAGD_E2E_SEED": str(SEED), "DRAGD_E2E_HANDLE": json.dumps(HANDLE),
            "DRAGD_E2E_TARGET": json.dumps(TARGET), "DRAGD_E2E_SELECTION": json.dumps(SELECTION),
-           "DRAGD_E2E_STEPS": str(STEPS)}
+           "DRAGD_E2E_STEPS": str(STEPS), "DRAGD_E2E_PINNED": json.dumps(PINNED),
+           "DRAGD_E2E_PHOTO": "/" + str((gimp_home / "photo.rgba").relative_to(gimp_root))}
     done, seconds, report = run_gimp(gimp_root, gimp_home, BATCH, env)
     out = gimp_home / "out"
     assert done.returncode == 0, failure(done, report)
     print(f"GIMP run (start, new from model, {STEPS}-step drag, undo, interactive drag cancelled after 2 s, "
-          f"a plain layer opened and dragged, its result dragged again, quit): {seconds:.1f} s")
-    assert [c["status"] for c in report["calls"]] == ["success"] * 4, report["calls"]  # new, drag, plain, again
+          f"a photo layer opened and dragged, its result dragged again, the photo dragged along a pinned line, "
+          f"quit): {seconds:.1f} s")
+    # new, drag, photo, its result again, photo pinned
+    assert [c["status"] for c in report["calls"]] == ["success"] * 5, report["calls"]
 
     # New from model: a 128x128 layer holding exactly the daemon's image for that seed, bound for later drags.
     assert [(layer["name"], layer["size"]) for layer in report["generated"]["layers"]] == \
@@ -106,13 +118,17 @@ def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str
     assert report["after_cancel"] == report["after_undo"]
     assert (out / "source_after_cancel.rgba").read_bytes() == source_before
 
-    # A layer of the user's own: the plug-in opens it (GAN inversion of the selection's box), then drags. The
-    # source stays; the result changes inside the selection and nothing outside it grown by the feather.
+    # A photo layer of the user's own: the plug-in opens it (GAN inversion of the selection's box), then drags.
+    # The source stays; the result changes inside the selection and nothing outside it grown by the feather;
+    # inside, the daemon's default "carry" paste moved the photo's own pixels, so its detail stays.
     plain = (out / "plain_before.rgba").read_bytes()
-    assert plain == source_before and (out / "plain_after.rgba").read_bytes() == plain
+    assert plain == photo and (out / "plain_after.rgba").read_bytes() == plain
     opened = (out / "opened.rgba").read_bytes()
     assert pixels_in(opened, SELECTION, False, FEATHER_REACH) == pixels_in(plain, SELECTION, False, FEATHER_REACH)
     assert changes_inside(opened, plain) > 0.05 * SELECTION[2] * SELECTION[3]
+    ratio = sharpness_ratio(rgb(opened), rgb(plain), SELECTION)
+    print(f"sharpness inside the selection, result / photo: {ratio:.3f} (floor {PASTE_SHARPNESS_FLOOR})")
+    assert ratio >= PASTE_SHARPNESS_FLOOR, f"the photo's detail was lost inside the selection: {ratio:.3f}"
     binding = report["opened"]["binding"]
     assert (binding["seed"], binding["state"], binding["model"], binding["kind"]) == \
         (None, 1, "faces-128-cpu", "opened"), binding
@@ -125,3 +141,10 @@ def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str
     assert pixels_in(redragged, SELECTION, False, FEATHER_REACH) == pixels_in(plain, SELECTION, False,
                                                                             FEATHER_REACH)
     assert changes_inside(redragged, opened) > 0, "the second drag changed nothing"
+
+    # The photo dragged along a line whose handle is on its target: nothing moves, so nothing changes (within
+    # one level of rounding, everywhere).
+    assert report["still"]["binding"]["kind"] == "opened", report["still"]
+    still = np.frombuffer((out / "still.rgba").read_bytes(), np.uint8).astype(int)
+    difference = np.abs(still - np.frombuffer(plain, np.uint8).astype(int)).max()
+    assert difference <= 1, f"a drag that moves nothing changed the photo by {difference} levels"

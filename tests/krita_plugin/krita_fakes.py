@@ -33,7 +33,7 @@ from dragd.protocol import (
     paste,
 )
 from dragd.protocol.binding import Binding, decode, encode, pixels_digest
-from dragd.protocol.messages import RestoreResult, StateResult
+from dragd.protocol.messages import InversionOptions, RestoreResult, StateResult
 
 MODEL = ModelInfo("faces-8", (8, 6), "faces", 0.002, "a tiny model for tests", True)
 SIZE = MODEL.resolution
@@ -322,9 +322,10 @@ class FakeDaemon:
         return GenerateResult(session, self.sessions[session][0], SIZE[0], SIZE[1], MODEL.name)
 
     def open_session(self, image: Image, model: str | None = None, region: Any = None, mask: Image | None = None,
-                     on_progress: Callable[[Any], None] | None = None) -> OpenSessionResult:
+                     on_progress: Callable[[Any], None] | None = None,
+                     options: InversionOptions | None = None) -> OpenSessionResult:
         """The reconstruction of the region (the selection's box): its pixels with the blue channel zeroed."""
-        self._call("open_session", (image, model, region, mask))
+        self._call("open_session", (image, model, region, mask, options))
         if on_progress is not None:
             for step in range(3):
                 on_progress(InversionProgress("projection", step, 2))

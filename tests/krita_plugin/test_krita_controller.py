@@ -10,7 +10,7 @@ from dragd.krita_plugin.errors import CanvasError
 from dragd.krita_plugin.texts import describe_error
 from dragd.protocol import Capability, DragdError, DragdTimeout, DragOptions, ErrorCode, GenerateRequest, Image
 from dragd.protocol.editor import DEFAULT_DAEMON_COMMAND
-from dragd.protocol.messages import Waiting
+from dragd.protocol.messages import InversionOptions, Waiting
 from krita_fakes import (
     MODEL,
     SIZE,
@@ -253,6 +253,17 @@ def test_a_painted_over_result_is_a_new_photo() -> None:
     canvas.remove_layer(canvas.layer("DragGAN result 2").id)
     controller.drag(DragOptions(max_steps=2))
     assert daemon.names().count("open_session") == 1
+
+
+@pytest.mark.parametrize("paste", [None, "reconstruction"])
+def test_the_paste_mode_chosen_goes_to_open_session_carry_by_default(paste: str | None) -> None:
+    controller, canvas, daemon, _ = generated()
+    daemon.capabilities += (Capability.INVERT,)
+    controller.hello = daemon.hello()
+    canvas.layer(SOURCE).pixels = Image.filled("RGBA", *SIZE, (9, 8, 7, 255))  # painted over: a photo now
+    controller.drag(DragOptions(max_steps=1), None if paste is None else InversionOptions(paste=paste))
+    (options,) = [detail[4] for name, detail in daemon.calls if name == "open_session"]
+    assert options.paste == (paste or "carry") and controller.state.error == ""
 
 
 # ---- which layer, which lines -----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import free_tcp_address
 from dragd.install.krita import install_krita_plugin, set_config_value
@@ -30,6 +31,7 @@ from dragd.protocol.client import DragdClient
 from dragd.protocol.errors import DragdError
 from dragd.protocol.images import Image, swap_red_blue
 from dragd.protocol.messages import DragOptions
+from photo_fixtures import PASTE_SHARPNESS_FLOOR, editor_photo, sharpness_ratio
 
 pytestmark = [pytest.mark.editor, pytest.mark.slow]
 
@@ -49,6 +51,7 @@ PLAIN_STEPS = 6  # drags of an opened layer (its tuned generator copy is slow on
 LINES3 = (((40, 30), (40, 20)), ((100, 100), (90, 100)), ((30, 100), (34, 96), (38, 92), (40, 90)))
 INVERSION_STEPS = "8,4,4"  # W, W+, tuning: few, to keep the run short on a shared CPU; quality is not judged
 FEATHER_REACH = 8  # px: paste-back feathers at most 4 % of the model square (here about 3 px) past the selection
+PINNED = (HANDLE, (HANDLE[0] + 6, HANDLE[1] - 6), HANDLE)  # a line whose handle is on its target: moves nothing
 
 
 
@@ -90,6 +93,7 @@ def run_krita(home: Path, address: str, out: Path) -> tuple[subprocess.Completed
         "DRAGD_SELFTEST_HANDLE": json.dumps(HANDLE), "DRAGD_SELFTEST_TARGET": json.dumps(TARGET),
         "DRAGD_SELFTEST_SELECTION": json.dumps(SELECTION), "DRAGD_SELFTEST_AGAIN": json.dumps(AGAIN),
         "DRAGD_SELFTEST_LINES3": json.dumps(LINES3), "DRAGD_SELFTEST_PLAIN_STEPS": str(PLAIN_STEPS),
+        "DRAGD_SELFTEST_PHOTO": str(out / "photo.bgra"), "DRAGD_SELFTEST_PINNED": json.dumps(PINNED),
         "DRAGD_SELFTEST_DEADLINE": "820", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
     }
     (home / "runtime").mkdir(mode=0o700, exist_ok=True)
@@ -137,6 +141,16 @@ def frame_rgba(data: bytes, width: int) -> bytes:
     return swap_red_blue(b"".join(data[y * width * 4:y * width * 4 + MODEL_SIZE * 4] for y in range(MODEL_SIZE)))
 
 
+def photo_bgra(width: int, height: int) -> bytes:
+    """The document-sized photo the self-test puts in its "plain" layer, as Krita's BGRA bytes."""
+    rgb = editor_photo(width, height)
+    return np.dstack([rgb[:, :, ::-1], np.full((height, width), 255, np.uint8)]).tobytes()
+
+
+def bgra_rgb(data: bytes, width: int, height: int) -> np.ndarray:
+    return np.frombuffer(data, np.uint8).reshape(height, width, 4)[:, :, 2::-1]
+
+
 def panel_messages(entries: list[dict[str, str]]) -> list[str]:
     return [entry["message"] for entry in entries]
 
@@ -144,6 +158,7 @@ def panel_messages(entries: list[dict[str, str]]) -> list[str]:
 def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    (out / "photo.bgra").write_bytes(photo_bgra(int(DOC[0]), int(DOC[1])))
     done, seconds = run_krita(krita_home, address, out)
     report_file = out / "report.json"
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
@@ -249,10 +264,11 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     # A vector layer (text, shapes) is not dragged silently.
     assert 'is a vector layer (shapes or text)' in report["vector_layer"]["error"], report["vector_layer"]
 
-    # A paint layer of the user's own inside a group, with the points layer above the group active: Drag opens
-    # the layer under the points (GAN inversion of the selection's box) and drags it; the result lands in the
-    # group beside it; the preview (shown in the group) is gone. The source stays; outside the selection grown
-    # by the feather nothing changes, byte for byte.
+    # A paint layer of the user's own (a photo) inside a group, with the points layer above the group active:
+    # Drag opens the layer under the points (GAN inversion of the selection's box) and drags it; the result
+    # lands in the group beside it; the preview (shown in the group) is gone. The source stays; outside the
+    # selection grown by the feather nothing changes, byte for byte; inside, the daemon's default "carry" paste
+    # moved the photo's own pixels, so its detail stays.
     assert 'Drag edits "plain"' in report["plain_named"], report["plain_named"]
     plain = report["after_plain_drag"]
     assert plain["error"] == "" and len(plain["new"]) == 1 and plain["new"][0].startswith("DragGAN result"), plain
@@ -261,6 +277,7 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     assert plain["preview_seen"] and "DragGAN preview" not in json.dumps(plain["tree"])
     assert any(": projection " in m for m in panel_messages(plain["panel"])), ("no inversion progress", plain)
     before = (out / "plain_before.bgra").read_bytes()
+    assert before == (out / "photo.bgra").read_bytes(), "the photo layer does not hold the photo"
     assert (out / "plain_after.bgra").read_bytes() == before, "the plain source layer changed"
     opened = (out / "plain_result.bgra").read_bytes()
     assert pixels_at(opened, width, height, False, SELECTION, FEATHER_REACH) == \
@@ -268,10 +285,18 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     changed = sum(a != b for a, b in zip(pixels_at(opened, width, height, True, SELECTION),
                                          pixels_at(before, width, height, True, SELECTION), strict=True))
     assert changed > 0.05 * SELECTION[2] * SELECTION[3], f"only {changed} pixels changed inside the selection"
+    ratio = sharpness_ratio(bgra_rgb(opened, width, height), bgra_rgb(before, width, height), SELECTION)
+    print(f"sharpness inside the selection, result / photo: {ratio:.3f} (floor {PASTE_SHARPNESS_FLOOR})")
+    assert ratio >= PASTE_SHARPNESS_FLOOR, f"the photo's detail was lost inside the selection: {ratio:.3f}"
     # Its result undone, the plain layer dragged again starts from its own saved state: no second inversion.
+    # This drag's line has its handle on its target: nothing moves, so the photo comes back within one level.
     plain_again = report["after_plain_again"]
     assert plain_again["error"] == "" and plain_again["message"].startswith("Done"), plain_again
     assert not any(m.startswith("Opening") for m in panel_messages(plain_again["panel"])), plain_again
+    assert len(plain_again["new"]) == 1, plain_again
+    still = np.frombuffer((out / "plain_still.bgra").read_bytes(), np.uint8).astype(int)
+    difference = np.abs(still - np.frombuffer(before, np.uint8).astype(int)).max()
+    assert difference <= 1, f"a drag that moves nothing changed the photo by {difference} levels"
 
     # A float document (linear profile) with HDR values: the layer is opened and dragged; outside the selection
     # grown by the feather every float stays as it was, bit for bit (HDR values above 1.0 too); inside it changes.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from dragd.daemon.invert.motion import carry, estimate_motion
+from dragd.daemon.invert.motion import carry, estimate_motion, sharpness
 from dragd.daemon.invert.paste import paste_back, plan_paste
 from dragd.daemon.invert.region import square_frame, warp_to_model
 from dragd.daemon.models.stylegan2 import to_uint8_image
@@ -23,11 +23,6 @@ def _textured_photo(side: int, seed: int = 0) -> np.ndarray:
     base = 128 + 70 * np.sin(xs / 11.0) * np.cos(ys / 15.0)
     grain = cv2.GaussianBlur(rng.normal(0, 25, (side, side)).astype(np.float32), (0, 0), 0.8)
     return np.clip(np.dstack([base + grain, 0.8 * base + grain, 255 - base + grain]), 0, 255).astype(np.uint8)
-
-
-def high_frequency_energy(rgb: np.ndarray) -> float:
-    """Mean squared Laplacian of the luma: the energy of the finest detail."""
-    return float((cv2.Laplacian(rgb[:, :, :3].astype(np.float32).mean(axis=2), cv2.CV_32F) ** 2).mean())
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +64,13 @@ def test_a_translation_of_the_generators_image_translates_the_photos_pixels(scen
     error = np.abs(out[inner].astype(np.float32) - expected).mean()
     assert error < 1.5  # measured 0.2 levels (reconstruction paste: 5.7): the photo's own pixels, moved
     # The finest detail survives (the photo's grain lies above the model's Nyquist frequency).
-    ratio = high_frequency_energy(out[inner]) / high_frequency_energy(photo[inner])
+    ratio = sharpness(out[inner]) / sharpness(photo[inner])
     assert ratio > 0.9
     # Pasting the generator's picture instead loses it: what this paste exists to avoid.
     from dataclasses import replace
 
     pasted = paste_back(photo, g0, g1, frame, replace(plan, mode="reconstruction"))
-    assert high_frequency_energy(pasted[inner]) / high_frequency_energy(photo[inner]) < 0.2
+    assert sharpness(pasted[inner]) / sharpness(photo[inner]) < 0.2
     assert np.abs(pasted[inner].astype(np.float32) - expected).mean() > 3 * error
 
 

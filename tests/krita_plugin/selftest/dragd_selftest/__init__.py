@@ -29,6 +29,8 @@ AGAIN = json.loads(os.environ.get("DRAGD_SELFTEST_AGAIN", "[[50, 60], [56, 60]]"
 LINES3 = json.loads(os.environ.get("DRAGD_SELFTEST_LINES3", "[]"))  # three lines, one of four nodes
 SELECTION = json.loads(os.environ.get("DRAGD_SELFTEST_SELECTION", "[32, 40, 64, 64]"))
 DEADLINE_S = float(os.environ.get("DRAGD_SELFTEST_DEADLINE", "500"))
+PHOTO = os.environ.get("DRAGD_SELFTEST_PHOTO", "")  # a photo as raw BGRA bytes, the document's size
+PINNED = json.loads(os.environ.get("DRAGD_SELFTEST_PINNED", "[]"))  # a line whose handle is on its target
 
 report = {"steps": [], "errors": [], "panel": []}
 started = time.monotonic()

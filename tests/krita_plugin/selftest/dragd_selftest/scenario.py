@@ -17,6 +17,8 @@ from . import (
     HANDLE,
     LINES3,
     OUT,
+    PHOTO,
+    PINNED,
     PLAIN_STEPS,
     SEED,
     SELECTION,
@@ -336,7 +338,8 @@ class Scenario:
         root.addChildNode(group, below_points)
         plain = document.createNode("plain", "paintlayer")
         group.addChildNode(plain, None)
-        plain.setPixelData(self.source_before, 0, 0, document.width(), document.height())
+        with open(PHOTO, "rb") as f:  # a real photo: the daemon's paste must keep its own pixels
+            plain.setPixelData(f.read(), 0, 0, document.width(), document.height())
         document.waitForDone()
         self.plain_before = layer_bytes(document, plain)
         save("plain_before.bgra", self.plain_before)
@@ -372,11 +375,25 @@ class Scenario:
     def wait_plain_undone(self):
         if '"plain"' not in self.state().session:
             return  # the docker names the layer Drag will edit: plain again, once the result is gone
+        draw_lines(self.document, [PINNED])  # this time a drag that moves nothing: the photo must stay
+        self.go("wait_plain_pinned")
+
+    def wait_plain_pinned(self):
+        pairs = self.state().pairs
+        if len(pairs) != 1 or pairs[0].split(": ")[1].split(" -> ")[0] != pairs[0].split(" -> ")[1]:
+            return  # until the docker re-read the pinned line
+        self.names_before = [n.name() for n in nodes(self.document.rootNode())]
         self.drag(PLAIN_STEPS)
         self.go("wait_plain_again")
 
     def wait_plain_again(self):
-        self.record_when_idle("after_plain_again", "start_float")
+        if not self.idle():
+            return
+        new = [n.name() for n in nodes(self.document.rootNode()) if n.name() not in self.names_before]
+        report["after_plain_again"] = self.snapshot(panel=self.panel_since(), new=new)
+        if len(new) == 1:
+            save("plain_still.bgra", layer_bytes(self.document, node_by_name(self.document, new[0])))
+        self.go("start_float")
 
     # ---- a float document with HDR values: opened, dragged, every value outside the edit kept -------------
 
