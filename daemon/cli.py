@@ -301,13 +301,16 @@ def parse_inversion_steps(text: str) -> InversionSteps:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from ..protocol.transport import resolve_address
     from .server.config import ServerConfig
-    from .server.control import serve
+    from .server.control import default_state_dir, serve
 
-    config = ServerConfig(address=args.address, device=args.device, preload=tuple(args.model or ()),
+    config = ServerConfig(address=resolve_address(args.address), device=args.device,
+                          preload=tuple(args.model or ()),
                           curve_keys=Path(args.curve_keys) if args.curve_keys else None,
                           client_timeout_s=args.client_timeout, orphan_timeout_s=args.orphan_timeout,
-                          inversion_steps=args.inversion_steps)
+                          inversion_steps=args.inversion_steps,
+                          state_dir=Path(args.state_dir) if args.state_dir else default_state_dir())
     serve(config, Path(args.log_file) if args.log_file else None)
     return 0
 
@@ -325,7 +328,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
     with connect(args.address, Path(args.curve_keys) if args.curve_keys else None, args.client, args.timeout) as c:
         stop(c)
-    print(f"dragd at {args.address} is stopping")
+        print(f"dragd at {c.address} is stopping")
     return 0
 
 
@@ -434,13 +437,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models_add)
     from ..protocol.limits import DEFAULT_ADDRESS
 
+    address_help = f"tcp://HOST:PORT or ipc://PATH (default: $DRAGD_ADDRESS, else {DEFAULT_ADDRESS})"
     p = sub.add_parser("serve", help="run the daemon the editor plugins talk to")
-    p.add_argument("--address", default=DEFAULT_ADDRESS,
-                   help=f"tcp://HOST:PORT or ipc://PATH (default {DEFAULT_ADDRESS})")
+    p.add_argument("--address", help=address_help)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     p.add_argument("--model", action="append", help="load this model at start (repeatable)")
-    p.add_argument("--curve-keys", help="folder from `dragd keys`: encrypt, and admit only its clients; "
-                                        "required for a non-loopback address")
+    p.add_argument("--curve-keys", help="folder from `dragd keys`: admit only its clients (default: the user's "
+                                        "own keys, made on first run); required for a non-loopback address")
+    p.add_argument("--state-dir", help="where sessions are saved across restarts (default: $DRAGD_STATE_DIR, "
+                                       "else the user's state folder)")
     p.add_argument("--log-file", help="JSON-lines log (default: the user log folder, or $DRAGD_LOG_DIR)")
     p.add_argument("--client-timeout", type=float, default=60.0,
                    help="seconds without a message after which an idle client counts as gone (default 60)")
@@ -455,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (("status", cmd_status, "show what a running daemon is doing"),
                              ("stop", cmd_stop, "ask a running daemon to shut down")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--address", default=DEFAULT_ADDRESS)
+        p.add_argument("--address", help=address_help)
         p.add_argument("--curve-keys", help="keys folder, for a daemon served with --curve-keys")
         p.add_argument("--client", default="client", help="client key name in that folder (default 'client')")
         p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
@@ -496,10 +501,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
                                          UnsupportedModelError, FileNotFoundError, PermissionError,
                                          InvertInputError, LpipsWeightsError, DownloadError]
     from ..protocol.errors import DragdError
+    from .server.listen import StartError
     from .server.models import ModelNotFound
     from .server.security import SecurityError
 
-    errors += [DragdError, ModelNotFound, SecurityError]
+    errors += [DragdError, ModelNotFound, SecurityError, StartError]
     try:
         from .models.checkpoint import CheckpointError
 

@@ -44,6 +44,8 @@ from .messages import (
     RedoRequest,
     Reply,
     Request,
+    SessionInfoRequest,
+    SessionInfoResult,
     ShutdownRequest,
     ShutdownResult,
     StatusRequest,
@@ -57,13 +59,14 @@ from .messages import (
     validate_reply,
     validate_request,
 )
-from .transport import dealer_socket, router_socket
+from .transport import dealer_socket, resolve_address, router_socket
 
 __all__ = [
     "DEFAULT_ADDRESS", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "REQUESTS", "RESULTS", "SUPPORTED_PROTOCOLS",
     "CancelRequest", "CancelResult", "Capability", "CloseSessionRequest", "CloseSessionResult", "DragOptions",
     "DragProgress", "DragRequest", "DragResult", "DragdClient", "DragdError", "DragdTimeout", "ErrorBody",
-    "ErrorCode", "GenerateRequest", "GenerateResult", "HeartbeatRequest", "HeartbeatResult", "HelloRequest",
+    "ErrorCode", "GenerateRequest", "GenerateResult", "HeartbeatRequest", "HeartbeatResult", "SessionInfoRequest",
+    "SessionInfoResult", "resolve_address", "HelloRequest",
     "HelloResult", "HistoryResult", "Image", "InversionOptions", "InversionProgress", "Limits", "ListModelsRequest",
     "ListModelsResult", "Memory", "ModelInfo", "OpenSessionRequest", "OpenSessionResult", "PingRequest",
     "PingResult", "PointPair", "ProtocolError", "Quality", "RedoRequest", "Reply", "Request", "ShutdownRequest",

@@ -232,10 +232,18 @@ class HeartbeatRequest:
     sessions: tuple[str, ...] = wire(array(SESSION, max_length=1024), ())  # sessions to keep alive
 
 
+@dataclass(frozen=True)
+class SessionInfoRequest:
+    """Where a session stands, e.g. after the daemon restarted (SPEC.md, "Sessions across restarts")."""
+
+    TYPE: ClassVar[str] = "session_info"
+    session: str = wire(SESSION)
+
+
 RequestBody = (
     HelloRequest | PingRequest | ListModelsRequest | GenerateRequest | OpenSessionRequest | DragRequest
     | CancelRequest | UndoRequest | RedoRequest | CloseSessionRequest | StatusRequest | ShutdownRequest
-    | HeartbeatRequest
+    | HeartbeatRequest | SessionInfoRequest
 )
 REQUESTS: dict[str, type] = {cls.TYPE: cls for cls in RequestBody.__args__}  # type: ignore[attr-defined]
 
@@ -343,11 +351,22 @@ class HeartbeatResult:
     sessions: tuple[str, ...] = wire(array(SESSION, max_length=1024))  # those asked about that are alive
 
 
+@dataclass(frozen=True)
+class SessionInfoResult:
+    model: str = wire(NAME)
+    history_index: int = wire(COUNT)  # the current state; 0 is the session's first image
+    history_length: int = wire(integer(1, 2**31))  # states kept for undo/redo
+    can_undo: bool = wire(boolean)
+    can_redo: bool = wire(boolean)
+    restored: bool = wire(boolean)  # read back from the daemon's disk (it restarted, or had set it aside)
+    interrupted: str | None = wire(optional(TEXT), None)  # the request a daemon stop cut short, kept state
+
+
 RESULTS: dict[str, type] = {
     "hello": HelloResult, "ping": PingResult, "list_models": ListModelsResult, "generate": GenerateResult,
     "open_session": OpenSessionResult, "drag": DragResult, "cancel": CancelResult, "undo": HistoryResult,
     "redo": HistoryResult, "close_session": CloseSessionResult, "status": StatusResult,
-    "shutdown": ShutdownResult, "heartbeat": HeartbeatResult,
+    "shutdown": ShutdownResult, "heartbeat": HeartbeatResult, "session_info": SessionInfoResult,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -26,6 +27,28 @@ def free_tcp_address() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+OTHER_USERS = ("other", "third")  # more authorised client keys: other users of the same daemon
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_keys(tmp_path_factory: pytest.TempPathFactory):
+    """The CurveZMQ keys every daemon and client of the run use ($DRAGD_KEYS, inherited by subprocesses), made
+    once in a temporary folder instead of the user's own; the daemons also admit OTHER_USERS' keys."""
+    from dragd.daemon.server.security import create_keys
+    from dragd.protocol.transport import KEYS_ENV, ensure_keys_folder
+
+    folder = ensure_keys_folder(tmp_path_factory.mktemp("dragd-keys") / "keys")
+    for name in OTHER_USERS:
+        create_keys(folder, name)
+    previous = os.environ.get(KEYS_ENV)
+    os.environ[KEYS_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(KEYS_ENV, None)
+    else:
+        os.environ[KEYS_ENV] = previous
 
 
 @pytest.fixture

@@ -41,18 +41,38 @@ def generator_bytes(generator: Generator) -> int:
 class LayerFrame:
     """An opened session's frame: the user's layer (width x height), of which the model sees one square."""
 
-    def __init__(self, inversion: Inversion, original: np.ndarray) -> None:
-        self.generator = inversion.generator  # the session-local tuned copy
-        self.frame = inversion.frame
-        self.width, self.height = inversion.plan.photo_size
-        x, y, w, h = self.box = inversion.plan.box
-        # Only the pixels of the edit region are kept (with their alpha): paste-back needs nothing else. The
-        # frame and plan are moved to that crop so `paste_back` works on it as on a whole layer.
-        self._original = np.ascontiguousarray(original[y:y + h, x:x + w])
-        shifted = inversion.frame.matrix.copy()
-        shifted[:, 2] += inversion.frame.matrix[:, :2] @ np.array([x, y], dtype=np.float64)
-        self._local_frame = Frame(shifted, inversion.frame.resolution)
-        self._local_plan = PastePlan((0, 0, w, h), inversion.plan.alpha, (w, h))
+    def __init__(self, generator: Generator, frame: Frame, photo_size: tuple[int, int],
+                 box: tuple[int, int, int, int], original: np.ndarray, alpha: np.ndarray) -> None:
+        """`original`: the layer's pixels in `box` (with their alpha); `alpha`: the paste weight over `box`."""
+        self.generator = generator  # the session-local tuned copy
+        self.frame = frame
+        self.width, self.height = photo_size
+        x, y, w, h = self.box = tuple(int(v) for v in box)
+        # Only the pixels of the edit region are kept: paste-back needs nothing else. The frame and plan are
+        # moved to that crop so `paste_back` works on it as on a whole layer.
+        self._original = np.ascontiguousarray(original)
+        shifted = frame.matrix.copy()
+        shifted[:, 2] += frame.matrix[:, :2] @ np.array([x, y], dtype=np.float64)
+        self._local_frame = Frame(shifted, frame.resolution)
+        self._local_plan = PastePlan((0, 0, w, h), alpha, (w, h))
+
+    @classmethod
+    def from_inversion(cls, inversion: Inversion, layer: np.ndarray) -> LayerFrame:
+        x, y, w, h = inversion.plan.box
+        return cls(inversion.generator, inversion.frame, inversion.plan.photo_size, inversion.plan.box,
+                   layer[y:y + h, x:x + w], inversion.plan.alpha)
+
+    def saved(self) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        """What `restored` needs besides the generator: arrays and plain values (server/persist.py)."""
+        arrays = {"original": self._original, "alpha": self._local_plan.alpha, "matrix": self.frame.matrix}
+        return arrays, {"resolution": self.frame.resolution, "photo_size": [self.width, self.height],
+                        "box": list(self.box)}
+
+    @classmethod
+    def restored(cls, generator: Generator, arrays: dict[str, np.ndarray], values: dict) -> LayerFrame:
+        width, height = values["photo_size"]
+        return cls(generator, Frame(arrays["matrix"], int(values["resolution"])), (int(width), int(height)),
+                   tuple(values["box"]), arrays["original"], arrays["alpha"])
 
     def extra_bytes(self) -> int:
         return generator_bytes(self.generator) + self._original.nbytes + self._local_plan.alpha.nbytes
@@ -127,6 +147,6 @@ def invert_layer(model: LoadedModel, layer: np.ndarray, region: tuple[int, int, 
     stages = ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in inversion.seconds.items())
     how = "face aligned" if inversion.aligned else "plain region"
     notes = (*inversion.notes, f"{how}; inverted in {sum(inversion.seconds.values()):.1f} s ({stages} s)")
-    return OpenedLayer(LayerFrame(inversion, layer), inversion.ws, inversion.reconstruction,
+    return OpenedLayer(LayerFrame.from_inversion(inversion, layer), inversion.ws, inversion.reconstruction,
                        m.Quality(inversion.quality.psnr, inversion.quality.lpips), m.Transform(inversion.transform),
                        notes)

@@ -15,7 +15,7 @@ from dragd.protocol import DragOptions, codec, messages
 from dragd.protocol.errors import ErrorCode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_fixtures import connect, expected_drag, running_daemon
+from server_fixtures import connect, expected_drag, raw_dealer, running_daemon
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
@@ -63,9 +63,7 @@ def near_valid(draw) -> dict:
 @pytest.fixture(scope="module")
 def fuzzed():
     with running_daemon() as daemon:
-        socket = zmq.Context.instance().socket(zmq.DEALER)
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.connect(daemon.endpoint)
+        socket = raw_dealer(daemon)
         yield daemon, socket
         socket.close()
 
