@@ -41,6 +41,8 @@ from dragd.protocol import (
     ProtocolError,
     Quality,
     RedoRequest,
+    SessionInfoRequest,
+    SessionInfoResult,
     ShutdownRequest,
     ShutdownResult,
     StatusRequest,
@@ -84,6 +86,7 @@ REQUEST_EXAMPLES = [
     ShutdownRequest(),
     HeartbeatRequest(),
     HeartbeatRequest(("s1", "s2")),
+    SessionInfoRequest("s1"),
 ]
 
 RESULT_EXAMPLES = [
@@ -102,6 +105,8 @@ RESULT_EXAMPLES = [
     ("status", StatusResult("0.1", "cpu", 0, 0, 0, None, Memory(), 0.0)),
     ("shutdown", ShutdownResult()),
     ("heartbeat", HeartbeatResult(("s1",))),
+    ("session_info", SessionInfoResult("faces-128", 1, 3, True, True, True, "a drag was cut short")),
+    ("session_info", SessionInfoResult("faces-128", 0, 1, False, False, False)),
 ]
 
 PROGRESS_EXAMPLES = [
