@@ -42,13 +42,15 @@ def private_keys(tmp_path_factory: pytest.TempPathFactory):
     folder = ensure_keys_folder(tmp_path_factory.mktemp("dragd-keys") / "keys")
     for name in OTHER_USERS:
         create_keys(folder, name)
-    previous = os.environ.get(KEYS_ENV)
-    os.environ[KEYS_ENV] = str(folder)
+    changes = {KEYS_ENV: str(folder), "DRAGD_STATE_DIR": str(tmp_path_factory.mktemp("dragd-state"))}
+    previous = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)  # a `dragd serve` a test starts saves its sessions there, not in the user's
     yield folder
-    if previous is None:
-        os.environ.pop(KEYS_ENV, None)
-    else:
-        os.environ[KEYS_ENV] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -97,10 +97,14 @@ def gimp_home(gimp_root: Path) -> Iterator[Path]:
 def run_gimp(root: Path, home: Path, address: str) -> tuple[subprocess.CompletedProcess[str], float]:
     inside = "/" + str(home.relative_to(root))  # the same folder, as seen from inside the root
     shutil.copyfile(BATCH, home / "batch.py")
+    # The plug-in authenticates with the user's client keys; the root does not see the host's folders, so the
+    # run's keys folder (conftest, the daemon's) is copied in, as a user's GIMP on the host would read it.
+    shutil.copytree(os.environ["DRAGD_KEYS"], home / "keys")
     (home / "out").mkdir()
     env = {
         "PATH": "/usr/bin:/bin", "HOME": inside, "GIMP3_DIRECTORY": f"{inside}/profile", "LANG": "C.UTF-8",
-        "DRAGD_ADDRESS": address, "DRAGD_E2E_OUT": f"{inside}/out", "DRAGD_E2E_SEED": str(SEED),
+        "DRAGD_ADDRESS": address, "DRAGD_KEYS": f"{inside}/keys", "DRAGD_E2E_OUT": f"{inside}/out",
+        "DRAGD_E2E_SEED": str(SEED),
         "DRAGD_E2E_HANDLE": json.dumps(HANDLE), "DRAGD_E2E_TARGET": json.dumps(TARGET),
         "DRAGD_E2E_SELECTION": json.dumps(SELECTION), "DRAGD_E2E_STEPS": str(STEPS),
     }

@@ -78,6 +78,7 @@ def run_krita(home: Path, address: str, out: Path) -> tuple[subprocess.Completed
         "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local" / "share"),
         "XDG_CACHE_HOME": str(home / ".cache"), "XDG_RUNTIME_DIR": str(home / "runtime"),
         "DRAGD_ADDRESS": address, "DRAGD_DAEMON_COMMAND": daemon,
+        "DRAGD_KEYS": os.environ["DRAGD_KEYS"],  # the run's keys (conftest), so this test can talk to the daemon
         "DRAGD_SELFTEST_OUT": str(out), "DRAGD_SELFTEST_SHOT": str(out / "screenshot.png"),
         "DRAGD_SELFTEST_SEED": str(SEED), "DRAGD_SELFTEST_STEPS": str(STEPS), "DRAGD_SELFTEST_DOC": json.dumps(DOC),
         "DRAGD_SELFTEST_HANDLE": json.dumps(HANDLE), "DRAGD_SELFTEST_TARGET": json.dumps(TARGET),
