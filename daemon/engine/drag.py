@@ -2,7 +2,8 @@
 
 Faithful to the paper and its reference implementation by default:
 - features F: the output of one synthesis block (default the 6th, or the last of a smaller model), read as if
-  bilinearly resized to the image size;
+  bilinearly resized to the image size; on StyleGAN3, a block is one synthesis layer (the 6th is L5, as in
+  the reference code), read without its margin (`generators.image_features`);
 - motion supervision: for each handle p more than 1 px from its target, the mean L1 distance over the pixels q
   closer than r1 to p between, as the paper writes it (`motion_supervision="paper"`, the default), F(q) detached
   and F(q + d), d the unit vector towards the target; or, as the reference code computes it ("reference"),
@@ -16,6 +17,12 @@ Faithful to the paper and its reference implementation by default:
   handle's initial feature (L2 like the reference code, or L1 like the paper);
 - one generator forward per step: the features of step k track the handles moved by step k - 1 and drive
   step k's loss. Blocks after the feature block run without autograd, and only when an image is wanted.
+
+What is computed (`compute`): "windowed" (the default) runs the feature block and the block before it only on
+windows around the handles (daemon/engine/windows.py), the whole map is never differentiated; the results equal
+"full" (every block on the whole map) up to float summation order. The mask term reads the whole map, so a drag
+with a mask (and lambda > 0) computes the whole map either way; so does a generator that is not StyleGAN2's.
+With "windowed", previews and the final image come from a separate full synthesis without autograd.
 
 Coordinates are (x, y) pixel indices of the generated image: the centre of the top-left pixel is (0, 0).
 """
@@ -31,13 +38,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.stylegan2 import Generator, SynthesisState, to_uint8_image
-from .features import upsampled_at, upsampled_bilinear
+from ..models.generators import image_features
+from ..models.stylegan2 import Generator, SynthesisNetwork, SynthesisState, to_uint8_image
+from .features import Features, upsampled_at, upsampled_bilinear
+from .windows import WINDOWED_BLOCKS, feature_boxes, windowed_features
 
 Point = tuple[float, float]
 LATENT_SPACES = ("w+", "w")
 TRACKING_NORMS = ("l2", "l1")
 MOTION_FORMS = ("paper", "reference")
+COMPUTE_MODES = ("windowed", "full")
 STOP_REASONS = ("reached", "max_steps", "cancelled")
 GENERIC_STEP_SIZE = 1e-3  # the paper's step size for models other than FFHQ, AFHQ cat and LSUN car
 REFERENCE_MASK_STRENGTH = 20.0  # lambda in the reference implementation's GUI
@@ -45,6 +55,20 @@ REFERENCE_MASK_STRENGTH = 20.0  # lambda in the reference implementation's GUI
 
 class DragInputError(ValueError):
     """Points, mask or options that cannot describe a drag."""
+
+
+def inside_image(point: Point, width: int, height: int) -> bool:
+    """Whether `point` lies on a width x height image. Pixel centres are 0 .. size - 1, so the image spans
+    [-0.5, size - 0.5] on each axis, edges included: the one definition of a valid point."""
+    x, y = point
+    return -0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5
+
+
+def nearest_pixel(point: Point, width: int, height: int) -> Point:
+    """The centre of the pixel holding `point` (halves round up; an edge point belongs to its edge pixel), so
+    every point on the image maps to a pixel of it: (127.5, 0) on a 128 px image is pixel (127, 0)."""
+    x, y = point
+    return (float(min(max(math.floor(x + 0.5), 0), width - 1)), float(min(max(math.floor(y + 0.5), 0), height - 1)))
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,8 @@ class DragOptions:
     max_steps: int = 300
     tracking_norm: str = "l2"
     motion_supervision: str = "paper"  # or "reference": DragGAN's official code, step for step
+    compute: str = "windowed"  # or "full": every block on the whole map (same results, slower; for comparison)
+    windowed_blocks: int = WINDOWED_BLOCKS  # with "windowed": how many blocks up to the feature block use windows
 
     def validate(self, generator: Generator) -> None:
         checks = [
@@ -71,14 +97,16 @@ class DragOptions:
             (self.feature_block is None or 0 <= self.feature_block < generator.synthesis.num_blocks,
              f"feature block must be in [0, {generator.synthesis.num_blocks - 1}]"),
             (self.r1 is None or (math.isfinite(self.r1) and 0 < self.r1 <= 64), "r1 must be in (0, 64]"),
-            (self.r2 is None or 0 <= self.r2 <= 128, "r2 must be in [0, 128]"),
+            (self.r2 is None or 1 <= self.r2 <= 128, "r2 must be in [1, 128] (at 0 a handle cannot move)"),
             (self.mask_strength is None or (math.isfinite(self.mask_strength) and self.mask_strength >= 0),
-             "mask strength must be >= 0"),
+             "mask strength must be a finite number >= 0"),
             (self.stop_distance is None or (math.isfinite(self.stop_distance) and self.stop_distance >= 0),
-             "stop distance must be >= 0"),
+             "stop distance must be a finite number >= 0"),
             (0 <= self.max_steps <= 100_000, "max steps must be in [0, 100000]"),
             (self.tracking_norm in TRACKING_NORMS, f"tracking norm must be one of {TRACKING_NORMS}"),
             (self.motion_supervision in MOTION_FORMS, f"motion supervision must be one of {MOTION_FORMS}"),
+            (self.compute in COMPUTE_MODES, f"compute must be one of {COMPUTE_MODES}"),
+            (1 <= self.windowed_blocks <= 32, "windowed blocks must be in [1, 32]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -151,10 +179,19 @@ class DragRun:
                               else default_feature_block(generator))
         self.mask_strength = (self.options.mask_strength if self.options.mask_strength is not None
                               else REFERENCE_MASK_STRENGTH)
+        # Windowed: the blocks first_windowed .. feature_block run on windows (None: every block on the whole map).
+        self.first_windowed: int | None = None
+        mask_term = self.fixed is not None and self.mask_strength > 0
+        if (self.options.compute == "windowed" and not mask_term and self.feature_block >= 1
+                and isinstance(generator.synthesis, SynthesisNetwork)):
+            self.first_windowed = max(1, self.feature_block - self.options.windowed_blocks + 1)
+        # Image pixels read around a handle in one step: tracking within r2, then the motion disc (up to
+        # ceil(r1) + 1 px, see _motion_disc) around the tracked point, and 2 px more for the shifted bilinear sample.
+        self.read_radius = self.r2 + math.ceil(self.r1) + 3
         self.stop_distance = (self.options.stop_distance if self.options.stop_distance is not None
                               else (1.0 if len(handles) <= 5 else 2.0))
         # Handles live on the pixel grid (tracking returns pixels); targets may be fractional.
-        self.points = [(float(round(x)), float(round(y))) for x, y in handles]
+        self.points = [nearest_pixel(p, self.width, self.height) for p in handles]
         self.targets = [(float(x), float(y)) for x, y in targets]
         # The square around a handle that holds its motion disc (one pixel wider: see _motion_disc).
         self.disc_candidates = _offsets(math.ceil(self.r1) + 1).to(self.device)
@@ -180,7 +217,7 @@ class DragRun:
         for x, y in [*handles, *targets]:
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise DragInputError("points must be finite numbers")
-            if not (-0.5 <= x <= self.width - 0.5 and -0.5 <= y <= self.height - 0.5):
+            if not inside_image((x, y), self.width, self.height):
                 raise DragInputError(f"point ({x:g}, {y:g}) is outside the {self.width}x{self.height} image")
 
     def _fixed_region(self, mask: np.ndarray | None) -> torch.Tensor | None:
@@ -204,13 +241,25 @@ class DragRun:
         moving = self.ws0[:, :layers] + self.offset
         return torch.cat([moving, self.ws0[:, layers:]], dim=1)
 
-    def _features(self, ws: torch.Tensor) -> SynthesisState:
-        return self.generator.synthesis.run(ws, 0, self.feature_block + 1)
+    def _features(self, ws: torch.Tensor) -> tuple[Features, SynthesisState | None]:
+        """The feature block's output (the whole map, or the windows this step reads), and the synthesis state
+        to render from (None when windowed: the image then needs a synthesis of its own)."""
+        synthesis = self.generator.synthesis
+        if self.first_windowed is None:
+            state = synthesis.run(ws, 0, self.feature_block + 1, fused=False)  # the form cheap to differentiate
+            return image_features(self.generator, state.x, self.feature_block), state
+        feature_shape = synthesis.cfg.block_shape(synthesis.block_resolutions[self.feature_block])
+        boxes = feature_boxes(self.points, self.read_radius, (self.height, self.width), feature_shape)
+        return windowed_features(synthesis, ws, self.first_windowed, self.feature_block, boxes), None
 
-    def _render(self, ws: torch.Tensor, state: SynthesisState) -> np.ndarray:
+    def _render(self, ws: torch.Tensor, state: SynthesisState | None) -> np.ndarray:
         with torch.no_grad():
-            detached = SynthesisState(state.x.detach(), state.img.detach())
+            if state is None:
+                return to_uint8_image(self.generator.synthesis(ws.detach()))
+            # StyleGAN3 has no skip image: its state's img is None until the last layer.
+            detached = SynthesisState(state.x.detach(), None if state.img is None else state.img.detach())
             final = self.generator.synthesis.run(ws.detach(), self.feature_block + 1, None, detached)
+        assert final.img is not None
         return to_uint8_image(final.img)
 
     def _neighbourhoods(self, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -221,7 +270,7 @@ class DragRun:
         inside = (ys >= 0) & (ys < self.height) & (xs >= 0) & (xs < self.width)
         return ys.clamp(0, self.height - 1), xs.clamp(0, self.width - 1), inside
 
-    def _track(self, feat: torch.Tensor) -> None:
+    def _track(self, feat: Features) -> None:
         """Moves every handle to the pixel of its search square whose feature is nearest its initial one."""
         ys, xs, inside = self._neighbourhoods(self.window_offsets)
         window = upsampled_at(feat, (self.height, self.width), ys, xs)  # [C, N, M]
@@ -248,7 +297,7 @@ class DragRun:
                         + (self.column_positions[xs] - points[:, 0:1]) ** 2) ** 0.5
         return ys, xs, inside & (distance < self.r1)
 
-    def _motion_loss(self, feat: torch.Tensor) -> torch.Tensor:
+    def _motion_loss(self, feat: Features) -> torch.Tensor:
         """Sum over handles of the mean L1 distance over each handle's disc (see the module docstring).
 
         "paper": F(q + d) is pulled towards the detached F(q), so the content at q moves 1 px along d.
@@ -263,19 +312,19 @@ class DragRun:
         unit = directions / (norms[:, None] + 1e-7)
         ys, xs, in_disc = self._motion_disc()
         size = (self.height, self.width)
-        here = upsampled_at(feat, size, ys, xs)  # [C, N, K]
-        if self.options.motion_supervision == "paper":
-            moved = upsampled_bilinear(feat, size, ys + unit[:, 1:2], xs + unit[:, 0:1])
-            here = here.detach()
-        else:
-            moved = upsampled_bilinear(feat, size, ys - unit[:, 1:2], xs - unit[:, 0:1]).detach()
+        paper = self.options.motion_supervision == "paper"
+        here = upsampled_at(feat.detach() if paper else feat, size, ys, xs)  # F(q): [C, N, K]
+        sign = 1 if paper else -1  # F(q + d), or the detached F(q - d)
+        moved = upsampled_bilinear(feat if paper else feat.detach(), size, ys + sign * unit[:, 1:2],
+                                   xs + sign * unit[:, 0:1])
         weight = (in_disc & active[:, None]).to(feat.dtype)
         per_handle = ((here - moved).abs() * weight).sum(dim=(0, 2)) / (weight.sum(dim=1) * feat.shape[1]).clamp(min=1)
         return per_handle.sum()
 
-    def _mask_loss(self, feat: torch.Tensor) -> torch.Tensor:
+    def _mask_loss(self, feat: Features) -> torch.Tensor:
         if self.fixed is None or self.mask_strength == 0:
             return feat.new_zeros(())
+        assert isinstance(feat, torch.Tensor)  # a mask term makes _features compute the whole map
         resized = F.interpolate(feat, (self.height, self.width), mode="bilinear")
         return self.mask_strength * F.l1_loss(resized * self.fixed, self.feat0_resized * self.fixed)
 
@@ -292,8 +341,7 @@ class DragRun:
         step = 0
         while True:
             ws = self.current_ws()
-            state = self._features(ws)
-            feat = state.x
+            feat, state = self._features(ws)
             if step == 0:
                 detached = feat.detach()
                 size = (self.height, self.width)

@@ -8,7 +8,8 @@ activation clamp they come with is kept, since it changes outputs).
 
 DragGAN needs the synthesis network in two halves: the blocks up to the feature block run with
 autograd, the rest only when an image is wanted. `SynthesisNetwork.run` runs any range of blocks
-from a `SynthesisState`, so a caller can stop and resume between blocks.
+from a `SynthesisState`, so a caller can stop and resume between blocks; `SynthesisLayer.apply` runs a
+layer on a window of its map (daemon/engine/windows.py). The low-level ops are in stylegan2_ops.py.
 """
 
 from __future__ import annotations
@@ -19,11 +20,22 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-LRELU_SLOPE = 0.2
-LRELU_GAIN = math.sqrt(2.0)
+from ...protocol.limits import DEFAULT_TRUNCATION, MAX_SEED
+from .stylegan2_ops import (
+    LRELU_GAIN,
+    LRELU_SLOPE,  # noqa: F401  (re-exported: other generators import the activation constants from here)
+    Modulation,
+    bias_act,
+    fir_filter,
+    modulated_conv,
+    modulated_conv2d,
+    modulation,
+    upfirdn2d,  # noqa: F401  (re-exported)
+    upsample2d,
+)
+
 NOISE_MODES = ("const", "random", "none")
 
 
@@ -90,6 +102,20 @@ class GeneratorConfig:
             raise UnsupportedModelError(f"unknown generator config keys: {sorted(unknown)}")
         return cls(**data)
 
+    def nvidia_kwargs(self) -> dict[str, Any]:
+        """Init kwargs for NVIDIA's Generator (flat, stylegan3-repository style) that `from_nvidia_kwargs` reads
+        back as this config."""
+        kwargs: dict[str, Any] = {
+            "z_dim": self.z_dim, "w_dim": self.w_dim, "c_dim": 0, "img_resolution": self.img_resolution,
+            "img_channels": self.img_channels,
+            "mapping_kwargs": {"num_layers": self.mapping_layers, "lr_multiplier": self.mapping_lr_multiplier},
+            "channel_base": self.channel_base, "channel_max": self.channel_max, "conv_clamp": self.conv_clamp,
+            "architecture": "skip",
+        }
+        if not self.square:  # StyleGAN-Human's name for its portrait layout; square files stay as they were
+            kwargs["square"] = False
+        return kwargs
+
     @classmethod
     def from_nvidia_kwargs(cls, kwargs: dict[str, Any]) -> GeneratorConfig:
         """Reads the init kwargs of NVIDIA's `Generator` (flat stylegan3 style or nested ada style)."""
@@ -108,8 +134,10 @@ class GeneratorConfig:
             raise UnsupportedModelError("mapping networks with layer_features != w_dim are not supported")
         if tuple(pick("resample_filter", [1, 3, 3, 1])) != (1, 3, 3, 1):
             raise UnsupportedModelError("only the [1, 3, 3, 1] resampling filter is supported")
-        # NVIDIA's SynthesisBlock defaults conv_clamp to 256 when the training config did not set it.
-        clamp = pick("conv_clamp", 256)
+        # Without a recorded conv_clamp, the default of the code the kwargs come from: stylegan2-ada-pytorch
+        # (its Generator nests synthesis_kwargs) has no clamp; the stylegan3 repository's StyleGAN2 (flat
+        # kwargs) clamps at 256. Readers put the value a file's layers recorded into the kwargs first.
+        clamp = pick("conv_clamp", None if "synthesis_kwargs" in kwargs else 256)
         square = pick("square", True)
         if not isinstance(square, bool):
             raise UnsupportedModelError(f"the 'square' kwarg must be true or false, not {square!r}")
@@ -125,73 +153,6 @@ class GeneratorConfig:
             conv_clamp=None if clamp is None else float(clamp),
             square=square,
         )
-
-
-# --- low-level ops --------------------------------------------------------------------------------
-
-
-def fir_filter(taps: list[float] | tuple[float, ...] = (1, 3, 3, 1)) -> torch.Tensor:
-    """The separable low-pass filter as a normalised 2-D kernel."""
-    f = torch.as_tensor(taps, dtype=torch.float32)
-    f = torch.outer(f, f)
-    return f / f.sum()
-
-
-def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, pad: tuple[int, int, int, int] = (0, 0, 0, 0),
-              gain: float = 1.0) -> torch.Tensor:
-    """Zero-insertion upsampling by `up`, padding (left, right, top, bottom), then FIR filtering."""
-    b, c, h, w = x.shape
-    if up > 1:
-        x = x.reshape(b, c, h, 1, w, 1)
-        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
-        x = x.reshape(b, c, h * up, w * up)
-    x = F.pad(x, list(pad))
-    # A true convolution: conv2d correlates, so the kernel is flipped (a no-op for symmetric filters).
-    kernel = (f * gain).flip([0, 1]).to(x.dtype)
-    kernel = kernel[None, None].expand(c, 1, *f.shape)
-    return F.conv2d(x, kernel, groups=c)
-
-
-def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
-    fw = f.shape[-1]
-    p0, p1 = (fw + up - 1) // 2, (fw - up) // 2
-    return upfirdn2d(x, f, up=up, pad=(p0, p1, p0, p1), gain=up * up)
-
-
-def bias_act(x: torch.Tensor, bias: torch.Tensor | None, lrelu: bool, gain: float,
-             clamp: float | None) -> torch.Tensor:
-    if bias is not None:
-        x = x + bias.reshape([1, -1] + [1] * (x.ndim - 2))
-    if lrelu:
-        x = F.leaky_relu(x, LRELU_SLOPE)
-    if gain != 1:
-        x = x * gain
-    if clamp is not None:
-        x = x.clamp(-clamp, clamp)
-    return x
-
-
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
-                     up: int = 1, resample_filter: torch.Tensor | None = None) -> torch.Tensor:
-    """A convolution whose weights are scaled per sample by `styles` (one grouped conv per batch)."""
-    batch, in_ch, h, w = x.shape
-    out_ch, _, kh, kw = weight.shape
-    wts = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
-    if demodulate:
-        wts = wts * (wts.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(batch, out_ch, 1, 1, 1)
-    x = x.reshape(1, batch * in_ch, h, w)
-    if up == 1:
-        x = F.conv2d(x, wts.reshape(batch * out_ch, in_ch, kh, kw), padding=kh // 2, groups=batch)
-    else:
-        # Transposed conv with stride `up`, then the FIR filter, as StyleGAN2 does; the padding
-        # (1 on each side for a 3x3 kernel and a 4-tap filter) makes the output exactly `up` times larger.
-        assert resample_filter is not None and kh == kw == 3 and up == 2
-        wt = wts.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw)
-        x = F.conv_transpose2d(x, wt, stride=up, groups=batch)
-        fw = resample_filter.shape[-1]
-        p = (fw + up - 1) // 2 + 1 - (kw - 1)
-        x = upfirdn2d(x, resample_filter, pad=(p, p, p, p), gain=up * up)
-    return x.reshape(batch, out_ch, x.shape[2], x.shape[3])
 
 
 # --- layers ---------------------------------------------------------------------------------------
@@ -252,15 +213,48 @@ class SynthesisLayer(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("resample_filter", fir_filter())
         self.register_buffer("noise_const", torch.randn(*shape))
+        self._energy: tuple[tuple[int, int, int], torch.Tensor] | None = None  # (weight key, sum_k w^2)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
-        styles = self.affine(w)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
-                             resample_filter=self.resample_filter)
+    def weight_energy(self) -> torch.Tensor:
+        """sum over the kernel of weight^2, [out, in]; cached while the weight is frozen and unchanged."""
+        if self.weight.requires_grad:
+            return self.weight.square().sum(dim=[2, 3])
+        key = (id(self.weight), self.weight.data_ptr(), self.weight._version)
+        if self._energy is None or self._energy[0] != key:
+            with torch.no_grad():
+                self._energy = key, self.weight.square().sum(dim=[2, 3])
+        return self._energy[1]
+
+    def modulation(self, w: torch.Tensor, fused: bool = True) -> Modulation:
+        """This layer's modulation for latents w [batch, w_dim] (see `Modulation`)."""
+        energy = None if fused else self.weight_energy()
+        return modulation(self.weight, self.affine(w), demodulate=True, fused=fused, energy=energy)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, fused: bool = True) -> torch.Tensor:
+        return self.apply(x, self.modulation(w, fused), noise_mode)
+
+    def apply(self, x: torch.Tensor, mod: Modulation, noise_mode: str,
+              region: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+        """The layer with the modulation `mod`, on the whole map (region None) or on a window of it.
+
+        region: (top, left, bottom, right), half-open, of the output map. x must then hold exactly the input
+        rows and columns that region reads (zero where they leave the map), as `engine/windows.py` crops them.
+        """
+        x = modulated_conv(x, self.weight, mod, up=self.up, resample_filter=self.resample_filter,
+                           padded=region is None)
+        if region is None:
+            shape = self.shape
+        else:
+            top, left, bottom, right = region
+            shape = (bottom - top, right - left)
+            if self.up == 2:  # the valid outputs start at the even row (column) at or before the region's
+                x = x[:, :, top % 2: top % 2 + shape[0], left % 2: left % 2 + shape[1]]
+            assert tuple(x.shape[2:]) == shape, (tuple(x.shape), region)
         if noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
+            noise = self.noise_const if region is None else self.noise_const[top:bottom, left:right]
+            x = x + noise * self.noise_strength
         elif noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, *self.shape, device=x.device)
+            noise = torch.randn(x.shape[0], 1, *shape, device=x.device)
             x = x + noise * self.noise_strength
         return bias_act(x, self.bias, lrelu=True, gain=LRELU_GAIN,
                         clamp=None if self.conv_clamp is None else self.conv_clamp)
@@ -299,16 +293,22 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if self.first else 2
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """`ws` holds this block's num_conv + 1 latents (the last one for toRGB)."""
+                noise_mode: str, images: bool = True, fused: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`ws` holds this block's num_conv + 1 latents (the last one for toRGB); images=False skips the skip
+        image; fused picks the form of the modulated convs (see `Modulation`)."""
         if self.first:
             x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            x = self.conv1(x, ws[:, 0], noise_mode)
+            x = self.conv1(x, ws[:, 0], noise_mode, fused)
         else:
-            assert x is not None and img is not None
-            x = self.conv0(x, ws[:, 0], noise_mode)
-            x = self.conv1(x, ws[:, 1], noise_mode)
+            assert x is not None
+            x = self.conv0(x, ws[:, 0], noise_mode, fused)
+            x = self.conv1(x, ws[:, 1], noise_mode, fused)
+            if not images:
+                return x, None
+            assert img is not None
             img = upsample2d(img, self.resample_filter)
+        if not images:
+            return x, None
         y = self.torgb(x, ws[:, self.num_conv])
         img = y if img is None else img + y
         return x, img
@@ -318,7 +318,7 @@ class SynthesisState(NamedTuple):
     """Where the synthesis network stands after some blocks: their feature map and the skip image."""
 
     x: torch.Tensor
-    img: torch.Tensor
+    img: torch.Tensor | None  # None when the blocks ran with images=False
 
 
 class SynthesisNetwork(nn.Module):
@@ -346,8 +346,14 @@ class SynthesisNetwork(nn.Module):
         return getattr(self, self.block_names[index])
 
     def run(self, ws: torch.Tensor, start: int = 0, stop: int | None = None,
-            state: SynthesisState | None = None, noise_mode: str = "const") -> SynthesisState:
-        """Runs blocks [start, stop) from `state` (None when start is 0)."""
+            state: SynthesisState | None = None, noise_mode: str = "const", images: bool = True,
+            fused: bool = True) -> SynthesisState:
+        """Runs blocks [start, stop) from `state` (None when start is 0).
+
+        images=False computes only the feature maps (no toRGB, no skip image): the state's img is None, and it
+        cannot be resumed towards an image. fused=False uses the unfused modulated convs (see `Modulation`):
+        the same values up to float rounding, and a much cheaper backward pass to the latent.
+        """
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.cfg.w_dim):
             raise ValueError(f"ws must be [batch, {self.num_ws}, {self.cfg.w_dim}], got {list(ws.shape)}")
         if noise_mode not in NOISE_MODES:
@@ -359,12 +365,14 @@ class SynthesisNetwork(nn.Module):
         for i in range(start, stop):
             block = self.block(i)
             offset = self.ws_offsets[i]
-            x, img = block(x, img, ws[:, offset: offset + block.num_conv + 1], noise_mode)
-        assert x is not None and img is not None
+            x, img = block(x, img, ws[:, offset: offset + block.num_conv + 1], noise_mode, images, fused)
+        assert x is not None
         return SynthesisState(x, img)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        return self.run(ws, noise_mode=noise_mode).img
+        img = self.run(ws, noise_mode=noise_mode).img
+        assert img is not None
+        return img
 
 
 class Generator(nn.Module):
@@ -390,10 +398,10 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
         return self.synthesis(self.mapping(z, truncation_psi), noise_mode=noise_mode)
 
-    def ws_for_seed(self, seed: int, truncation_psi: float = 0.7) -> torch.Tensor:
+    def ws_for_seed(self, seed: int, truncation_psi: float = DEFAULT_TRUNCATION) -> torch.Tensor:
         """The latent NVIDIA's and DragGAN's tools mean by a seed: z = RandomState(seed).randn(1, z_dim)."""
-        if not 0 <= seed < 2**32:
-            raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {seed}")
         z = np.random.RandomState(seed).randn(1, self.cfg.z_dim)
         device = self.mapping.w_avg.device
         with torch.no_grad():

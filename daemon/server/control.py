@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 from pathlib import Path
 
@@ -55,6 +56,29 @@ def connect(address: str | None, keys: Path | None, client_name: str = DEFAULT_C
     the client keys `client_name` of a `dragd keys` folder, else the user's own."""
     return DragdClient(address, timeout, client_name="dragd-cli",
                        keys=client_keys(keys, client_name) if keys is not None else None)
+
+
+def nothing_listens(address: str, timeout_s: float = 0.5) -> bool:
+    """True when a plain connect to `address` (tcp://HOST:PORT or ipc://PATH) is refused: no daemon is there.
+
+    False when something may listen, or when this cannot tell (a slow or filtered network: the protocol's own
+    timeout then decides). Lets `dragd status` say "no daemon" at once instead of after its whole timeout.
+    """
+    scheme, _, rest = address.partition("://")
+    try:
+        if scheme == "ipc":
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.settimeout(timeout_s)
+                probe.connect(rest)
+        elif scheme == "tcp":
+            host, _, port = rest.rpartition(":")
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                pass
+    except (ConnectionRefusedError, FileNotFoundError):
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 def status_lines(client: DragdClient) -> list[str]:

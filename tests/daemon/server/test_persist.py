@@ -8,7 +8,6 @@ import stat
 import numpy as np
 import torch
 from conftest import make_generator
-from dragd.daemon.invert.region import Frame
 from dragd.daemon.models.registry import ModelInfo
 from dragd.daemon.server.inverted import LayerFrame
 from dragd.daemon.server.models import ModelCache
@@ -32,10 +31,14 @@ def _layer_frame(base) -> LayerFrame:
         for name, parameter in tuned.synthesis.named_parameters():
             if name.endswith("weight"):
                 parameter.add_(0.01)
-    matrix = np.array([[0.5, 0.0, -2.0], [0.0, 0.5, -1.0]])
-    original = np.random.default_rng(0).integers(0, 256, (40, 48, 4), dtype=np.uint8)
-    alpha = np.linspace(0, 1, 40 * 48, dtype=np.float32).reshape(40, 48)
-    return LayerFrame(tuned, Frame(matrix, 32), (100, 90), (4, 2, 48, 40), original, alpha)
+    rng = np.random.default_rng(0)
+    arrays = {"matrix": np.array([[0.5, 0.0, -2.0], [0.0, 0.5, -1.0]]),
+              "original": rng.integers(0, 256, (44, 52, 4), dtype=np.uint8),  # the crop around the square
+              "alpha": np.linspace(0, 1, 40 * 48, dtype=np.float32).reshape(40, 48),
+              "reference": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)}
+    values = {"resolution": 32, "photo_size": [100, 90], "box": [4, 2, 48, 40], "crop_origin": [2, 1],
+              "plan_box": [2, 1, 48, 40], "plan_size": [52, 44], "mode": "carry", "grey": False}
+    return LayerFrame.restored(tuned, arrays, values)
 
 
 def test_an_opened_session_reads_back_exactly_with_only_the_tuned_tensors_stored(tmp_path):

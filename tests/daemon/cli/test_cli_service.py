@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_tcp_address
 from dragd.daemon import cli
+from dragd.daemon.server.control import nothing_listens
 from dragd.protocol.client import DragdClient
 from dragd.protocol.errors import DragdError
 from server_fixtures import connect, running_daemon
@@ -53,11 +55,25 @@ def test_serve_status_stop_in_a_subprocess(tmp_path):
     assert events[0]["address"] == address and "listening" in err  # readable lines on the terminal too
 
 
-def test_status_without_a_daemon_is_one_clear_line(capsys):
-    address = f"ipc:///tmp/dragd-absent-{os.getpid()}.sock"
-    assert cli.main(["status", "--address", address, "--timeout", "0.3"]) == cli.EXIT_USAGE
-    err = capsys.readouterr().err
-    assert err.startswith("dragd: error: timeout") and "is it running" in err and len(err.splitlines()) == 1
+@pytest.mark.parametrize("command", ["status", "stop"])
+def test_a_command_without_a_daemon_is_one_clear_line_at_once(capsys, tmp_path, command):
+    stale = tmp_path / "stale.sock"  # a socket file nothing listens on, as a crashed daemon leaves
+    with socket.socket(socket.AF_UNIX) as leftover:
+        leftover.bind(str(stale))
+    for address in (f"ipc:///tmp/dragd-absent-{os.getpid()}.sock", f"ipc://{stale}", free_tcp_address()):
+        # a timeout of an hour: only the refused connection can end this quickly
+        assert cli.main([command, "--address", address, "--timeout", "3600"]) == cli.EXIT_USAGE
+        err = capsys.readouterr().err
+        assert err.startswith(f"dragd: error: no dragd daemon at {address}") and len(err.splitlines()) == 1
+
+
+def test_nothing_listens_tells_a_listener_from_an_empty_address():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert not nothing_listens(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
+    assert nothing_listens(free_tcp_address())
+    assert not nothing_listens("inproc://x")  # cannot tell: the protocol's own timeout decides
 
 
 def test_serve_refuses_a_public_address_without_keys(capsys, monkeypatch, tmp_path):

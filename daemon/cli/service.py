@@ -1,0 +1,71 @@
+"""`dragd serve | status | stop | keys | doctor`: the daemon's own commands; the work is in server/control.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .errors import CliError
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ...protocol.transport import resolve_address
+    from ..server.config import ServerConfig
+    from ..server.control import default_state_dir, serve
+
+    config = ServerConfig(address=resolve_address(args.address), device=args.device,
+                          preload=tuple(args.model or ()),
+                          curve_keys=Path(args.curve_keys) if args.curve_keys else None,
+                          client_timeout_s=args.client_timeout, orphan_timeout_s=args.orphan_timeout,
+                          inversion_steps=args.inversion_steps,
+                          state_dir=Path(args.state_dir) if args.state_dir else default_state_dir())
+    serve(config, Path(args.log_file) if args.log_file else None)
+    return 0
+
+
+def _connect(args: argparse.Namespace):
+    """A client for the daemon at --address (else found as every tool finds it); CliError at once when nothing
+    listens there (no 5 s wait)."""
+    from ...protocol.transport import resolve_address
+    from ..server.control import connect, nothing_listens
+
+    args.address = resolve_address(args.address)
+    if nothing_listens(args.address):
+        raise CliError(f"no dragd daemon at {args.address}: nothing listens there (`dragd serve` starts one)")
+    return connect(args.address, Path(args.curve_keys) if args.curve_keys else None, args.client, args.timeout)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ..server.control import status_lines
+
+    with _connect(args) as client:
+        print("\n".join(status_lines(client)))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from ..server.control import stop
+
+    with _connect(args) as client:
+        stop(client)
+    print(f"dragd at {args.address} is stopping")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from ..server.control import keys
+
+    print("\n".join(keys(Path(args.folder), args.client)))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ..doctor import Setup, exit_status, run_checks, summary
+
+    optional = {name: Path(getattr(args, name)) if getattr(args, name) else None
+                for name in ("curve_keys", "krita_dir", "gimp_dir", "krita_python", "gimp_python")}
+    results = run_checks(Setup(address=args.address, client_name=args.client, timeout_s=args.timeout, **optional))
+    for result in results:
+        print(result.line(), flush=True)
+    print(summary(results))
+    return exit_status(results)
