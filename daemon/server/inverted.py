@@ -173,6 +173,6 @@ def invert_layer(model: LoadedModel, layer: np.ndarray, region: tuple[int, int, 
     stages = ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in inversion.seconds.items())
     how = "face aligned" if inversion.aligned else "plain region"
     notes = (*inversion.notes, f"{how}; inverted in {sum(inversion.seconds.values()):.1f} s ({stages} s)")
-    return OpenedLayer(LayerFrame.from_inversion(inversion, layer), inversion.ws, inversion.reconstruction,
+    return OpenedLayer(LayerFrame(inversion, layer), inversion.ws, inversion.reconstruction,
                        m.Quality(inversion.quality.psnr, inversion.quality.lpips), m.Transform(inversion.transform),
                        notes)
