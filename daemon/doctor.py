@@ -285,12 +285,10 @@ def check_gimp(setup: Setup) -> list[Result]:
 
 
 def daemon_address(setup: Setup) -> str:
-    from ..protocol.limits import DEFAULT_ADDRESS
+    """As every dragd tool finds it (`protocol.transport.resolve_address`), Krita's setting as the configured one."""
+    from ..protocol.transport import resolve_address
 
-    if setup.address:
-        return setup.address
-    kritarc_address = _kritarc_value(krita_step.default_kritarc(), "dragd", "address")
-    return os.environ.get("DRAGD_ADDRESS") or kritarc_address or DEFAULT_ADDRESS
+    return resolve_address(setup.address, _kritarc_value(krita_step.default_kritarc(), "dragd", "address"))
 
 
 def check_address(address: str) -> Result:
@@ -316,8 +314,11 @@ def check_security(address: str, curve_keys: Path | None, client_name: str = "cl
             return Result(FAIL, topic, str(exc))
         return Result(OK, topic, f"CurveZMQ: encrypted, and only clients authorised in {curve_keys} may connect")
     if local:
-        return Result(OK, topic, f"{address} is on this computer only (loopback): not reachable from others, "
-                                 "so no encryption is needed")
+        from ..protocol.transport import keys_folder
+
+        return Result(OK, topic, f"{address} is on this computer only; CurveZMQ with your own keys in "
+                                 f"{keys_folder()} (made on first use, readable by you only): other users of this "
+                                 "computer cannot connect")
     return Result(FAIL, topic, f"{address} may be reachable from other computers, but no CurveZMQ keys are "
                                "configured: create them with `dragd keys DIR`, serve with --curve-keys DIR and "
                                "check with --curve-keys DIR")

@@ -305,7 +305,7 @@ def default_connect(address: str, settings_file: str = "") -> Daemon:
     """A client of the daemon at `address` (empty: $DRAGD_ADDRESS, else the settings file's, else the default),
     started if none answers (on this computer only, with the settings' command)."""
     from ..protocol.editor import find_or_start_daemon
-    from ..protocol.limits import DEFAULT_ADDRESS
+    from ..protocol.transport import resolve_address
 
     try:
         daemon_settings = read_settings(settings_file)
@@ -316,7 +316,7 @@ def default_connect(address: str, settings_file: str = "") -> Daemon:
         place = f"the address argument of the call (a script's), or {place}"
     elif os.environ.get("DRAGD_ADDRESS"):
         place = f"$DRAGD_ADDRESS (it overrides the settings), or {place}"
-    address = address or daemon_settings.address or DEFAULT_ADDRESS
+    address = resolve_address(address, daemon_settings.address)  # as every dragd tool finds it
     client = find_or_start_daemon(address, daemon_settings.argv(), client_name=CLIENT_NAME, where=place)
     try:
         client.hello()  # a daemon of another protocol version says so here, clearly

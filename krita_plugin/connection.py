@@ -14,6 +14,7 @@ from ..protocol.client import DragdClient
 from ..protocol.errors import DragdError, DragdTimeout, ErrorCode
 from ..protocol.limits import DEFAULT_ADDRESS
 from ..protocol.messages import HelloResult
+from ..protocol.transport import resolve_address
 from .ports import Report, Workspace
 
 CLIENT_NAME = "krita-plugin"
@@ -34,7 +35,7 @@ class Connection:
     @classmethod
     def from_settings(cls, workspace: Workspace, env: dict[str, str] | None = None) -> Connection:
         env = dict(os.environ) if env is None else env
-        address = env.get("DRAGD_ADDRESS") or workspace.setting("address") or DEFAULT_ADDRESS
+        address = resolve_address(None, workspace.setting("address"), env)  # as every dragd tool finds it
         command_text = env.get("DRAGD_DAEMON_COMMAND") or workspace.setting("daemon_command")
         command = tuple(shlex.split(command_text)) if command_text else editor.DEFAULT_DAEMON_COMMAND
         return cls(address, command)

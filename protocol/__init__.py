@@ -47,6 +47,8 @@ from .messages import (
     RedoRequest,
     Reply,
     Request,
+    SessionInfoRequest,
+    SessionInfoResult,
     ShutdownRequest,
     ShutdownResult,
     StatusRequest,
@@ -62,7 +64,8 @@ from .messages import (
 )
 
 _NEEDS_ZMQ_OR_MSGPACK = {"DragdClient": "client", "to_point_pairs": "client", "decode": "codec",
-                         "encode": "codec", "dealer_socket": "transport", "router_socket": "transport"}
+                         "encode": "codec", "dealer_socket": "transport", "router_socket": "transport",
+                         "resolve_address": "transport"}
 
 
 def __getattr__(name: str) -> Any:
@@ -76,7 +79,8 @@ __all__ = [
     "DEFAULT_ADDRESS", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "REQUESTS", "RESULTS", "SUPPORTED_PROTOCOLS",
     "CancelRequest", "CancelResult", "Capability", "CloseSessionRequest", "CloseSessionResult", "DragOptions",
     "DragProgress", "DragRequest", "DragResult", "DragdClient", "DragdError", "DragdTimeout", "ErrorBody",
-    "ErrorCode", "GenerateRequest", "GenerateResult", "HeartbeatRequest", "HeartbeatResult", "HelloRequest",
+    "ErrorCode", "GenerateRequest", "GenerateResult", "HeartbeatRequest", "HeartbeatResult", "SessionInfoRequest",
+    "SessionInfoResult", "resolve_address", "HelloRequest",
     "HelloResult", "HistoryResult", "Image", "InversionOptions", "InversionProgress", "Limits", "ListModelsRequest",
     "ListModelsResult", "Memory", "ModelInfo", "OpenSessionRequest", "OpenSessionResult", "PingRequest",
     "PingResult", "PointPair", "ProtocolError", "Quality", "RedoRequest", "Reply", "Request", "ShutdownRequest",

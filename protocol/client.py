@@ -32,7 +32,7 @@ import zmq
 from .codec import decode, encode
 from .errors import DragdError, DragdTimeout, ErrorCode, ProtocolError
 from .images import Image
-from .limits import DEFAULT_ADDRESS, DEFAULT_LIMITS, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, Limits
+from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, Limits
 from .messages import (
     CancelRequest,
     CloseSessionRequest,
@@ -59,6 +59,8 @@ from .messages import (
     RequestId,
     RestoreRequest,
     RestoreResult,
+    SessionInfoRequest,
+    SessionInfoResult,
     ShutdownRequest,
     StateRequest,
     StateResult,
@@ -69,7 +71,7 @@ from .messages import (
     validate_reply,
     validate_request,
 )
-from .transport import dealer_socket
+from .transport import AddressError, ClientKeys, KeysError, dealer_socket, local_client_keys, resolve_address
 
 _SLICE_S = 0.05  # the longest one pump polls, so queued sends and other threads are never held up longer
 
@@ -88,29 +90,41 @@ class DragdClient:
 
     def __init__(
         self,
-        address: str = DEFAULT_ADDRESS,
+        address: str | None = None,
         timeout: float = 30.0,
         *,
         client_name: str = "dragd-client",
+        keys: ClientKeys | None = None,
         curve_server_key: str | bytes | None = None,
         curve_public_key: str | bytes | None = None,
         curve_secret_key: str | bytes | None = None,
         context: zmq.Context | None = None,
         max_reply_bytes: int = DEFAULT_LIMITS.max_frame_bytes * 2,
     ) -> None:
-        """`timeout`: the longest silence (seconds) accepted while waiting for a request's next message.
-        Long drags are fine: every step sends progress, and the daemon sends keepalives while a request
-        waits. With `curve_server_key` (the daemon's Z85 public key) the connection is CurveZMQ-encrypted."""
-        self.address = address
+        """`address`: None finds it as every dragd tool does (`transport.resolve_address`). `timeout`: the
+        longest silence (seconds) accepted while waiting for a request's next message. Long drags are fine:
+        every step sends progress, and the daemon sends keepalives while a request waits.
+        The connection is always CurveZMQ: with `keys`, or `curve_server_key` (the daemon's Z85 public key)
+        plus this client's pair (a fresh pair when omitted: only a daemon that admits any key answers), else
+        the user's own keys (`transport.local_client_keys`, made on first use), which the user's daemon admits.
+        Raises DragdError(bad_request) for an unusable address, DragdError(unavailable) for unreadable keys."""
+        self.address = resolve_address(address)
         self.timeout = timeout
         self.client_name = client_name
         self.max_reply_bytes = max_reply_bytes
         self.daemon: HelloResult | None = None  # what `hello` learned
-        self._socket = dealer_socket(
-            context or zmq.Context.instance(), address, max_reply_bytes=max_reply_bytes,
-            curve_server_key=curve_server_key, curve_public_key=curve_public_key,
-            curve_secret_key=curve_secret_key,
-        )
+        try:
+            if keys is None and curve_server_key is not None:
+                if curve_public_key is None or curve_secret_key is None:
+                    curve_public_key, curve_secret_key = zmq.curve_keypair()
+                keys = ClientKeys(*(k.encode("ascii") if isinstance(k, str) else k
+                                    for k in (curve_server_key, curve_public_key, curve_secret_key)))
+            self._socket = dealer_socket(context or zmq.Context.instance(), self.address,
+                                         keys or local_client_keys(), max_reply_bytes=max_reply_bytes)
+        except AddressError as exc:
+            raise DragdError(ErrorCode.BAD_REQUEST, str(exc)) from None
+        except KeysError as exc:
+            raise DragdError(ErrorCode.UNAVAILABLE, str(exc)) from None
         self._cond = threading.Condition()
         self._outbox: deque[tuple[RequestId, bytes]] = deque()
         self._pending: dict[RequestId, _Pending] = {}
@@ -205,6 +219,10 @@ class DragdClient:
 
     def close_session(self, session: str, timeout: float | None = None) -> None:
         self._call(CloseSessionRequest(session), timeout)
+
+    def session_info(self, session: str, timeout: float | None = None) -> SessionInfoResult:
+        """Where `session` stands: its history, and whether a daemon restart cut a request on it short."""
+        return self._call(SessionInfoRequest(session), timeout)
 
     def status(self, timeout: float | None = None) -> StatusResult:
         return self._call(StatusRequest(), timeout)

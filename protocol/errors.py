@@ -25,6 +25,7 @@ class ErrorCode:
     CANCELLED = "cancelled"  # the request was cancelled before it could produce its result
     INTERNAL = "internal"  # a bug or a failure inside the daemon (out of memory, ...)
     NOT_FOUND = "not_found"  # a cancel target that is not (or no longer) in flight; a missing file
+    FORBIDDEN = "forbidden"  # this user may not do that (`shutdown` of a daemon another user started)
 
     # Client-side only: never sent on the wire, raised by the client library itself.
     TIMEOUT = "timeout"  # the daemon did not answer in time (dead, wedged, or unreachable)
@@ -34,7 +35,7 @@ class ErrorCode:
     WIRE_CODES = frozenset(
         {
             BAD_REQUEST, UNSUPPORTED, VERSION_MISMATCH, UNKNOWN_SESSION, UNKNOWN_MODEL, BAD_MODEL, TOO_LARGE,
-            LIMIT_EXCEEDED, BUSY, CANCELLED, INTERNAL, NOT_FOUND,
+            LIMIT_EXCEEDED, BUSY, CANCELLED, INTERNAL, NOT_FOUND, FORBIDDEN,
         }
     )
 

@@ -262,6 +262,14 @@ class HeartbeatRequest:
 
 
 @dataclass(frozen=True)
+class SessionInfoRequest:
+    """Where a session stands, e.g. after the daemon restarted (SPEC.md, "Sessions across restarts")."""
+
+    TYPE: ClassVar[str] = "session_info"
+    session: str = wire(SESSION)
+
+
+@dataclass(frozen=True)
 class StateRequest:
     """The latent of a session's current state, for an editor's state binding (protocol.binding)."""
 
@@ -287,7 +295,7 @@ class RestoreRequest:
 RequestBody = (
     HelloRequest | PingRequest | ListModelsRequest | GenerateRequest | OpenSessionRequest | DragRequest
     | CancelRequest | UndoRequest | RedoRequest | CloseSessionRequest | StatusRequest | ShutdownRequest
-    | HeartbeatRequest | StateRequest | RestoreRequest
+    | HeartbeatRequest | StateRequest | RestoreRequest | SessionInfoRequest
 )
 REQUESTS: dict[str, type] = {cls.TYPE: cls for cls in RequestBody.__args__}  # type: ignore[attr-defined]
 
@@ -396,6 +404,17 @@ class HeartbeatResult:
 
 
 @dataclass(frozen=True)
+class SessionInfoResult:
+    model: str = wire(NAME)
+    history_index: int = wire(COUNT)  # the current state; 0 is the session's first image
+    history_length: int = wire(integer(1, 2**31))  # states kept for undo/redo
+    can_undo: bool = wire(boolean)
+    can_redo: bool = wire(boolean)
+    restored: bool = wire(boolean)  # read back from the daemon's disk (it restarted, or had set it aside)
+    interrupted: str | None = wire(optional(TEXT), None)  # the request a daemon stop cut short, kept state
+
+
+@dataclass(frozen=True)
 class StateResult:
     model: str = wire(NAME)
     history_index: int = wire(COUNT)
@@ -421,6 +440,7 @@ RESULTS: dict[str, type] = {
     "open_session": OpenSessionResult, "drag": DragResult, "cancel": CancelResult, "undo": HistoryResult,
     "redo": HistoryResult, "close_session": CloseSessionResult, "status": StatusResult,
     "shutdown": ShutdownResult, "heartbeat": HeartbeatResult, "state": StateResult, "restore": RestoreResult,
+    "session_info": SessionInfoResult,
 }
 
 

@@ -59,6 +59,30 @@ def free_tcp_address() -> str:
         return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
+OTHER_USERS = ("other", "third")  # more authorised client keys: other users of the same daemon
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_keys(tmp_path_factory: pytest.TempPathFactory):
+    """The CurveZMQ keys every daemon and client of the run use ($DRAGD_KEYS, inherited by subprocesses), made
+    once in a temporary folder instead of the user's own; the daemons also admit OTHER_USERS' keys."""
+    from dragd.daemon.server.security import create_keys
+    from dragd.protocol.transport import KEYS_ENV, ensure_keys_folder
+
+    folder = ensure_keys_folder(tmp_path_factory.mktemp("dragd-keys") / "keys")
+    for name in OTHER_USERS:
+        create_keys(folder, name)
+    changes = {KEYS_ENV: str(folder), "DRAGD_STATE_DIR": str(tmp_path_factory.mktemp("dragd-state"))}
+    previous = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)  # a `dragd serve` a test starts saves its sessions there, not in the user's
+    yield folder
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def tiny_generator() -> Generator:
     return make_generator()

@@ -31,6 +31,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("daemon.transfer", "DownloadError"),
     ("daemon.server.models", "ModelNotFound"),
     ("daemon.server.security", "SecurityError"),
+    ("daemon.server.listen", "StartError"),
     ("protocol.errors", "DragdError"),
 )
 _PACKAGE = __name__.split(".daemon.")[0]  # "dragd"

@@ -142,14 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--description")
     m.add_argument("--force", action="store_true", help="replace a model of that name")
     m.set_defaults(func=cmd_models_add)
+    address_help = f"tcp://HOST:PORT or ipc://PATH (default: $DRAGD_ADDRESS, else {DEFAULT_ADDRESS})"
     p = sub.add_parser("serve", help="run the daemon the editor plugins talk to")
-    p.add_argument("--address", default=DEFAULT_ADDRESS,
-                   help=f"tcp://HOST:PORT or ipc://PATH (default {DEFAULT_ADDRESS})")
+    p.add_argument("--address", help=address_help)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
     add_cpu_args(p)
     p.add_argument("--model", action="append", help="load this model at start (repeatable)")
-    p.add_argument("--curve-keys", help="folder from `dragd keys`: encrypt, and admit only its clients; "
-                                        "required for a non-loopback address")
+    p.add_argument("--curve-keys", help="folder from `dragd keys`: admit only its clients (default: the user's "
+                                        "own keys, made on first run); required for a non-loopback address")
+    p.add_argument("--state-dir", help="where sessions are saved across restarts (default: $DRAGD_STATE_DIR, "
+                                       "else the user's state folder)")
     p.add_argument("--log-file", help="JSON-lines log (default: the user log folder, or $DRAGD_LOG_DIR)")
     p.add_argument("--client-timeout", type=positive_float, default=60.0,
                    help="seconds without a message after which an idle client counts as gone (default 60)")
@@ -164,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (("status", cmd_status, "show what a running daemon is doing"),
                              ("stop", cmd_stop, "ask a running daemon to shut down")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--address", default=DEFAULT_ADDRESS)
+        p.add_argument("--address", help=address_help)
         p.add_argument("--curve-keys", help="keys folder, for a daemon served with --curve-keys")
         p.add_argument("--client", default="client", help="client key name in that folder (default 'client')")
         p.add_argument("--timeout", type=positive_float, default=5.0, help="seconds to wait for an answer (default 5)")

@@ -9,21 +9,27 @@ from .errors import CliError
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from ...protocol.transport import resolve_address
     from ..server.config import ServerConfig
-    from ..server.control import serve
+    from ..server.control import default_state_dir, serve
 
-    config = ServerConfig(address=args.address, device=args.device, preload=tuple(args.model or ()),
+    config = ServerConfig(address=resolve_address(args.address), device=args.device,
+                          preload=tuple(args.model or ()),
                           curve_keys=Path(args.curve_keys) if args.curve_keys else None,
                           client_timeout_s=args.client_timeout, orphan_timeout_s=args.orphan_timeout,
-                          inversion_steps=args.inversion_steps)
+                          inversion_steps=args.inversion_steps,
+                          state_dir=Path(args.state_dir) if args.state_dir else default_state_dir())
     serve(config, Path(args.log_file) if args.log_file else None)
     return 0
 
 
 def _connect(args: argparse.Namespace):
-    """A client for the daemon at --address; CliError at once when nothing listens there (no 5 s wait)."""
+    """A client for the daemon at --address (else found as every tool finds it); CliError at once when nothing
+    listens there (no 5 s wait)."""
+    from ...protocol.transport import resolve_address
     from ..server.control import connect, nothing_listens
 
+    args.address = resolve_address(args.address)
     if nothing_listens(args.address):
         raise CliError(f"no dragd daemon at {args.address}: nothing listens there (`dragd serve` starts one)")
     return connect(args.address, Path(args.curve_keys) if args.curve_keys else None, args.client, args.timeout)

@@ -2,15 +2,19 @@
 
     socket thread:  recv -> decode + validate (protocol) -> Handlers: answer now, or queue a Job
                     <- frames the worker put in the outbox (an inproc PUSH/PULL pair) -> ROUTER
-                    every `housekeeping_s`: forget silent clients, expire idle sessions, remind queued jobs
+                    every `housekeeping_s`: forget gone clients, set idle sessions aside, remind queued jobs
     worker thread:  FairQueue -> Job.run (jobs.TorchWork) -> progress/result/error -> outbox
 
 Only the socket thread touches the ROUTER socket. Anything a peer sends ends, at worst, in an error reply.
+Every peer is authenticated by CurveZMQ (security.py); the key it proved is its *user*, read from each
+message's ZAP User-Id, and the limits hold per user. A client is alive while it has a request waiting or
+running, and for `client_timeout_s` after its last message or its last reply.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from itertools import count
@@ -21,14 +25,14 @@ import zmq
 from ...protocol import codec
 from ...protocol import messages as m
 from ...protocol.errors import DragdError, ErrorCode, ProtocolError
-from ...protocol.transport import router_socket
 from ..device import describe_device, pick_device
 from .config import ServerConfig
 from .handlers import Handlers
 from .jobs import TorchWork, describe_failure
+from .listen import Listener, StartError, owner_of, server_keys
 from .logs import log, log_event
 from .models import ModelCache
-from .security import SecurityError, is_local_address, load_server_keys, start_authenticator
+from .persist import SessionArchive
 from .sessions import SessionStore
 from .worker import FairQueue, Job, Worker
 
@@ -72,17 +76,16 @@ class Daemon:
         limits = config.limits
         self.models = models or ModelCache(pick_device(config.device))
         self.device_description = describe_device(self.models.device)
-        self.sessions = SessionStore(limits.max_sessions, config.max_sessions_per_client,
+        self.keys = server_keys(config)  # a bad address or keys folder fails here, before anything else
+        self.owner = owner_of(self.keys.clients_dir)
+        archive = (SessionArchive(config.state_dir, config.disk_budget_bytes, self.models)
+                   if config.state_dir is not None else None)
+        self.sessions = SessionStore(limits.max_sessions, config.max_sessions_per_user,
                                      config.memory_budget_bytes, limits.session_idle_timeout_s,
-                                     config.orphan_timeout_s)
-        self.queue = FairQueue(limits.max_queue, config.max_queue_per_client)
+                                     config.orphan_timeout_s, archive)
+        self.queue = FairQueue(limits.max_queue, config.max_queue_per_user)
         self.worker = Worker(self.queue, self._job_failed)
         self.handlers = Handlers(self)
-        self.keys = load_server_keys(config.curve_keys) if config.curve_keys else None
-        if self.keys is None and not is_local_address(config.address):
-            raise SecurityError(f"refusing to listen on {config.address} without encryption: other machines could "
-                                "reach it. Use a loopback or ipc:// address, or create keys with `dragd keys DIR` "
-                                "and pass --curve-keys DIR")
         for name in config.preload:
             self.models.resolve(name)  # an unknown name fails now, before anything binds
         self.clients: dict[bytes, float] = {}  # routing id -> when last heard from
@@ -94,10 +97,6 @@ class Daemon:
         self._router: zmq.Socket | None = None
         self.work: TorchWork | None = None
 
-    @property
-    def curve(self) -> bool:
-        return self.keys is not None
-
     def uptime(self) -> float:
         return time.monotonic() - self._started
 
@@ -106,50 +105,48 @@ class Daemon:
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
-    def serve(self) -> None:
-        """Binds, serves until `request_stop()` (or a `shutdown` request), then cleans up."""
-        context = zmq.Context()
-        authenticator = router = pull = outbox = None
+    def serve(self, listener: Listener | None = None) -> None:
+        """Binds (unless `listener` is already bound), serves until `request_stop()` (or a `shutdown`
+        request), then cleans up."""
+        pull = outbox = None
         try:
-            if self.keys is not None:
-                authenticator = start_authenticator(context, self.keys)
-            router = router_socket(context, self.config.address, self.config.limits,
-                                   curve_secret_key=self.keys.server_secret if self.keys else None)
+            listener = listener or Listener.open(self.config, self.keys)
+            router = self._router = listener.router
             router.setsockopt(zmq.SNDHWM, 10_000)  # progress bursts; a client that stops reading loses some
             # ZMTP heartbeats: libzmq drops a peer that stops answering (a crashed machine, a pulled cable), so
-            # the next send to it fails and its sessions are freed. Clients answer them without any code.
+            # the next send to it fails and its sessions are orphaned. Clients answer them without any code.
             keepalive_ms = int(self.config.limits.keepalive_s * 1000)
             router.setsockopt(zmq.HEARTBEAT_IVL, keepalive_ms)
             router.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5 * keepalive_ms)
-            self._router = router
-            self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+            self.endpoint = listener.endpoint
             outbox_address = f"inproc://dragd-outbox-{next(_instances)}"
-            pull = context.socket(zmq.PULL)
+            pull = listener.context.socket(zmq.PULL)
             pull.bind(outbox_address)
-            outbox = Outbox(context, outbox_address)
+            outbox = Outbox(listener.context, outbox_address)
             self.work = TorchWork(self.models, self.sessions, outbox.send, self.config.inversion_steps)
             self.worker.start()
             for name in self.config.preload:
                 self.queue.put(Job(b"", None, "preload", lambda job, name=name: self.work.preload(name)))
             log_event(log, INFO, "listening", address=self.endpoint, device=self.device_description,
-                      curve=self.curve)
+                      saved_sessions=self.sessions.saved())
             self.ready.set()
             self._loop(router, pull)
         except BaseException as exc:
             self.failure = exc
+            if not isinstance(exc, StartError):
+                log_event(log, ERROR, "serve_failed", error=str(exc)[:500])
             raise
         finally:
             self.ready.set()
             self.worker.stop()
             if pull is not None:
                 pull.close(linger=0)
-            if router is not None:
-                router.close(linger=FLUSH_MS)  # the last replies (the shutdown's own) still go out
+            if listener is not None:
+                listener.close(FLUSH_MS)  # the last replies (the shutdown's own) still go out
             if outbox is not None:
                 outbox.close()
-            if authenticator is not None:
-                authenticator.stop()
-            context.term()
+            if listener is not None:
+                listener.context.term()
             self._router = None
             log_event(log, INFO, "stopped")
 
@@ -190,6 +187,8 @@ class Daemon:
         its result. Everything the worker produced is forwarded before the sockets close."""
         for job in self.queue.in_order():
             if self.queue.remove(job.client, job.request_id) is not None and job.request is not None:
+                log_event(log, INFO, "job_cancelled", peer=job.client.hex(), type=job.kind, id=job.request_id,
+                          state="waiting", why="the daemon is shutting down")
                 self.send(job.client, job.request.error(ErrorCode.CANCELLED, "the daemon is shutting down"))
         self.worker.stop()
         while pull.poll(0):
@@ -211,13 +210,13 @@ class Daemon:
                 return
             client = frames[0].bytes
             try:
-                self._handle(client, frames[1:])
+                self._handle(client, user_of(frames[-1]), frames[1:])
             except Exception as exc:  # a bug in a handler: answer, log, keep serving
                 log_event(log, ERROR, "handler_failed", exc_info=True, peer=client.hex(), error=repr(exc))
                 self.send(client, m.error_message(None, ErrorCode.INTERNAL, f"unexpected error in the daemon: "
                                                                            f"{type(exc).__name__}"))
 
-    def _handle(self, client: bytes, frames: list[zmq.Frame]) -> None:
+    def _handle(self, client: bytes, user: str, frames: list[zmq.Frame]) -> None:
         self.clients[client] = time.monotonic()
         if len(frames) != 1:
             self.send(client, m.error_message(None, ErrorCode.BAD_REQUEST,
@@ -232,8 +231,10 @@ class Daemon:
             return
         log_event(log, DEBUG, "request", peer=client.hex(), type=request.type, id=request.id)
         try:
-            self.handlers.handle(client, request)
+            self.handlers.handle(client, user, request)
         except DragdError as exc:
+            log_event(log, INFO, "refused", peer=client.hex(), user=user[:8], type=request.type, id=request.id,
+                      code=exc.code, error=redact(exc.message))
             self.send(client, request.error(exc.code, exc.message, exc.details))
 
     def send(self, client: bytes, message: dict[str, Any]) -> None:
@@ -255,7 +256,7 @@ class Daemon:
     def _job_failed(self, job: Job, exc: BaseException) -> None:
         code, text, is_bug = describe_failure(exc)
         log_event(log, ERROR if is_bug else INFO, "job_failed", exc_info=is_bug, peer=job.client.hex(),
-                  type=job.kind, id=job.request_id, code=code, error=text[:500])
+                  type=job.kind, id=job.request_id, code=code, error=redact(text)[:500])
         if job.request is not None and self.work is not None:
             self.work.send(job.client, job.request.error(code, text))
 
@@ -263,18 +264,20 @@ class Daemon:
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
-        busy = {job.client for job in self.queue.in_order()}
-        if self.worker.current is not None:
-            busy.add(self.worker.current.client)
+        busy, finished = self.worker.in_flight()
+        for client, when in finished.items():  # a reply just went out: its client has time to send the next
+            if client in self.clients:
+                self.clients[client] = max(self.clients[client], when)
         for client, heard in list(self.clients.items()):
             # A client with work in flight is probed by its progress and keepalives instead: a failed send
             # to it means it is gone (see _send_frame).
-            if now - heard > self.config.client_timeout_s and client not in busy:
+            if client in busy:
+                self.clients[client] = now
+            elif now - heard > self.config.client_timeout_s:
                 del self.clients[client]
-                self._forget_client(client, f"its client sent nothing for {self.config.client_timeout_s:g} s")
+                self._forget_client(client, f"its client sent nothing for {self.config.client_timeout_s:g} s and "
+                                            "had no request in flight")
         for session in self.sessions.expire_idle():
-            log_event(log, INFO, "session_expired", session=session.id,
-                      peer=None if session.owner is None else session.owner.hex())
             self.worker.cancel_session(session.id)
         # Keepalives: a request that went keepalive_s without a message hears where it stands (0: running).
         running = self.worker.current
@@ -286,9 +289,26 @@ class Daemon:
 
     def _forget_client(self, client: bytes, why: str) -> None:
         """A client that went away: drop its waiting jobs, cancel its running one. Its sessions stay, orphaned,
-        for `orphan_timeout_s` (another connection may resume them with their ids), then go."""
+        for `orphan_timeout_s` (another connection of the same user may resume them with their ids), then are
+        set aside (kept on disk) or, without a state folder, closed."""
         sessions = self.sessions.orphan_client(client)
+        running = self.worker.current
         dropped = self.worker.cancel_client(client)
+        for job in dropped + ([running] if running is not None and running.client == client else []):
+            log_event(log, INFO, "job_cancelled", peer=client.hex(), type=job.kind, id=job.request_id, why=why)
         if sessions or dropped:
             log_event(log, INFO, "client_gone", peer=client.hex(), why=why, sessions=len(sessions),
                       jobs=len(dropped))
+
+
+def user_of(frame: zmq.Frame) -> str:
+    """The authenticated user of a message: the ZAP User-Id (the Z85 text of the client's CurveZMQ key)."""
+    try:
+        return frame.get("User-Id")
+    except (zmq.ZMQError, AttributeError):  # pragma: no cover - every connection is CurveZMQ with ZAP
+        return ""
+
+
+def redact(text: str) -> str:
+    """A message for the log without session ids (capabilities): `no session 'abc...'` -> `no session '…'`."""
+    return re.sub(r"session '[^']*'", "session '…'", text)

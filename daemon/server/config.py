@@ -25,10 +25,13 @@ class ServerConfig:
     preload: tuple[str, ...] = ()  # models loaded at start, so the first generate is quick
     curve_keys: Path | None = None  # folder made by `dragd keys`; required for a non-loopback address
     limits: Limits = field(default_factory=Limits)  # announced in hello; enforced on every request
-    max_sessions_per_client: int = 8
-    max_queue_per_client: int = 8  # requests of one client waiting behind the running one
+    max_sessions_per_user: int = 8  # sessions in memory of one user (SPEC.md, "Users"); the total is in limits
+    max_queue_per_user: int = 8  # requests of one user waiting behind the running one
     memory_budget_bytes: int = 1 << 30  # estimated session memory; least recently used idle ones go first
-    client_timeout_s: float = 60.0  # a client silent this long (no request, no heartbeat) is gone
-    orphan_timeout_s: float = 600.0  # a gone client's sessions are kept this long after their last use
+    # Idle and no request waiting or running this long (from its last message or its last reply): gone.
+    client_timeout_s: float = 60.0
+    orphan_timeout_s: float = 600.0  # a gone client's sessions stay in memory this long after it left
+    state_dir: Path | None = None  # sessions saved here after every operation (persist.py); None: not saved
+    disk_budget_bytes: int = 8 << 30  # saved sessions; the least recently saved go first
     inversion_steps: InversionSteps = field(default_factory=InversionSteps)  # open_session's defaults
     housekeeping_s: float = 0.2  # how often liveness, idle sessions and queue notices are checked

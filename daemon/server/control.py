@@ -2,38 +2,60 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
 from pathlib import Path
 
+import platformdirs
+
 from ...protocol.client import DragdClient
 from .config import ServerConfig
-from .logs import setup_logging
+from .listen import Listener, StartError, server_keys
+from .logs import log, log_event, setup_logging
 from .security import DEFAULT_CLIENT_NAME, client_keys, create_keys
 
 
-def serve(config: ServerConfig, log_file: Path | None = None) -> None:
-    """Runs the daemon in the foreground until Ctrl+C, SIGTERM or a `shutdown` request."""
-    from .app import Daemon
+def default_state_dir() -> Path:
+    """Where `dragd serve` keeps sessions across restarts: $DRAGD_STATE_DIR, else the user's state folder."""
+    override = os.environ.get("DRAGD_STATE_DIR")
+    return Path(override) if override else Path(platformdirs.user_state_dir("dragd", appauthor=False))
 
+
+def serve(config: ServerConfig, log_file: Path | None = None) -> None:
+    """Runs the daemon in the foreground until Ctrl+C, SIGTERM or a `shutdown` request. The address, the keys
+    and the socket are checked and bound before torch loads, so a daemon that cannot start says why at once."""
     path = setup_logging(log_file)
-    daemon = Daemon(config)
+    keys = server_keys(config)
+    try:
+        listener = Listener.open(config, keys)
+    except StartError as exc:
+        log_event(log, 40, "bind_failed", address=config.address, error=str(exc))
+        raise
+    print(f"dragd: listening on {listener.endpoint}, loading (log: {path})", flush=True)
+    try:
+        from .app import Daemon
+
+        daemon = Daemon(config)
+    except BaseException:
+        listener.close(0)
+        listener.context.term()
+        raise
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: daemon.request_stop())
-    print(f"dragd: serving on {config.address} (device {daemon.device_description}); log: {path}", flush=True)
-    daemon.serve()
+    print(f"dragd: serving on {listener.endpoint} (device {daemon.device_description}; sessions saved in "
+          f"{config.state_dir or 'memory only'})", flush=True)
+    daemon.serve(listener)
 
 
-def connect(address: str, keys: Path | None, client_name: str = DEFAULT_CLIENT_NAME,
+def connect(address: str | None, keys: Path | None, client_name: str = DEFAULT_CLIENT_NAME,
             timeout: float = 5.0) -> DragdClient:
-    """A protocol client for a running daemon; with `keys`, CurveZMQ keys from a `dragd keys` folder."""
-    if keys is None:
-        return DragdClient(address, timeout, client_name="dragd-cli")
-    server_public, public, secret = client_keys(keys, client_name)
-    return DragdClient(address, timeout, client_name="dragd-cli", curve_server_key=server_public,
-                       curve_public_key=public, curve_secret_key=secret)
+    """A protocol client for a running daemon at `address` (None: found as every tool finds it); with `keys`,
+    the client keys `client_name` of a `dragd keys` folder, else the user's own."""
+    return DragdClient(address, timeout, client_name="dragd-cli",
+                       keys=client_keys(keys, client_name) if keys is not None else None)
 
 
 def nothing_listens(address: str, timeout_s: float = 0.5) -> bool:

@@ -52,35 +52,36 @@ def memory() -> m.Memory:
 class Handlers:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
-        self.table: dict[str, Callable[[bytes, m.Request], dict[str, Any] | None]] = {
+        self.table: dict[str, Callable[[bytes, str, m.Request], dict[str, Any] | None]] = {
             "hello": self.hello, "ping": self.ping, "list_models": self.list_models, "cancel": self.cancel,
             "close_session": self.close_session, "status": self.status, "shutdown": self.shutdown,
-            "heartbeat": self.heartbeat,
+            "heartbeat": self.heartbeat, "session_info": self.session_info,
         }
 
-    def handle(self, client: bytes, request: m.Request) -> None:
+    def handle(self, client: bytes, user: str, request: m.Request) -> None:
+        """`client`: the connection (routing id); `user`: who authenticated it (ZAP User-Id)."""
         if request.type in JOB_REQUESTS:
-            self.enqueue(client, request)
+            self.enqueue(client, user, request)
             return
         if request.type in restore.REQUESTS:  # editors' state bindings: restore.py
             work = self.daemon.work
-            self.enqueue(client, request, lambda job, req: getattr(restore, req.type)(work, job, req))
+            self.enqueue(client, user, request, lambda job, req: getattr(restore, req.type)(work, job, req))
             return
-        reply = self.table[request.type](client, request)
+        reply = self.table[request.type](client, user, request)
         if reply is not None:
             self.daemon.send(client, reply)
 
     # --- queued work ----------------------------------------------------------------------------------
 
-    def enqueue(self, client: bytes, request: m.Request, run: Callable[[Job, m.Request], None] | None = None,
-                ) -> None:
+    def enqueue(self, client: bytes, user: str, request: m.Request,
+                run: Callable[[Job, m.Request], None] | None = None) -> None:
         daemon = self.daemon
         run = run or getattr(daemon.work, request.type)
         session_id = getattr(request.body, "session", None)
         if session_id is not None:
-            daemon.sessions.get(client, session_id)  # an unknown session is answered now, not after the queue
+            daemon.sessions.get(user, client, session_id)  # an unknown session is answered now, not after the queue
         job = Job(client, request.id, request.type, lambda job: run(job, request), session_id, request,
-                  noticed_at=time.monotonic())
+                  noticed_at=time.monotonic(), user=user)
         ahead = daemon.queue.pending() + (daemon.worker.current is not None)
         daemon.queue.put(job)
         if ahead:
@@ -88,13 +89,11 @@ class Handlers:
 
     # --- answered at once -----------------------------------------------------------------------------
 
-    def hello(self, client: bytes, request: m.Request) -> dict[str, Any]:
+    def hello(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
         daemon = self.daemon
-        log_event(log, 20, "hello", client=request.body.client, peer=client.hex())
+        log_event(log, 20, "hello", client=request.body.client, peer=client.hex(), user=user[:8])
         capabilities = [m.Capability.GENERATE, m.Capability.INVERT, m.Capability.DRAG, m.Capability.UNDO,
-                        m.Capability.PREVIEWS, m.Capability.RESTORE]
-        if daemon.curve:
-            capabilities.append(m.Capability.CURVE)
+                        m.Capability.PREVIEWS, m.Capability.RESTORE, m.Capability.CURVE]
         return request.result(m.HelloResult(PROTOCOL_VERSION, daemon_version(), daemon.device_description,
                                              tuple(self._models()), daemon.config.limits, tuple(capabilities)))
 
@@ -111,13 +110,13 @@ class Handlers:
                                       info.description[:MAX_TEXT_LENGTH], info.name == models.default))
         return listed
 
-    def ping(self, client: bytes, request: m.Request) -> dict[str, Any]:
+    def ping(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
         return request.result(m.PingResult(self.daemon.uptime()))
 
-    def list_models(self, client: bytes, request: m.Request) -> dict[str, Any]:
+    def list_models(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
         return request.result(m.ListModelsResult(tuple(self._models())))
 
-    def cancel(self, client: bytes, request: m.Request) -> dict[str, Any]:
+    def cancel(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
         found = self.daemon.worker.cancel(client, request.body.target)
         if found is None:
             return request.error(ErrorCode.NOT_FOUND, f"no request {request.body.target!r} of this client is "
@@ -125,32 +124,39 @@ class Handlers:
         job, state = found
         if state == "waiting":  # it never ran, so its final reply is this error
             self.daemon.send(client, job.request.error(ErrorCode.CANCELLED, "cancelled before it started"))
-        log_event(log, 20, "cancel", peer=client.hex(), target=job.request_id, state=state)
+        log_event(log, 20, "job_cancelled", peer=client.hex(), type=job.kind, id=job.request_id, state=state,
+                  why="its client asked")
         return request.result(m.CancelResult(state))
 
-    def close_session(self, client: bytes, request: m.Request) -> dict[str, Any]:
-        session = self.daemon.sessions.close(client, request.body.session)
+    def close_session(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
+        session = self.daemon.sessions.close(user, client, request.body.session)
         self.daemon.worker.cancel_session(session.id)
+        log_event(log, 20, "session_closed", session=session.key, peer=client.hex())
         return request.result(m.CloseSessionResult())
 
-    def status(self, client: bytes, request: m.Request) -> dict[str, Any]:
+    def status(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
         daemon = self.daemon
         running = daemon.worker.current
         return request.result(m.StatusResult(
             daemon_version(), daemon.device_description, daemon.sessions.count(), len(daemon.clients),
             daemon.queue.pending(), None if running is None else running.kind, memory(), daemon.uptime()))
 
-    def shutdown(self, client: bytes, request: m.Request) -> dict[str, Any]:
+    def shutdown(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
+        if user != self.daemon.owner:
+            raise DragdError(ErrorCode.FORBIDDEN, "only the user who started the daemon may shut it down")
         log_event(log, 20, "shutdown_requested", peer=client.hex())
         self.daemon.request_stop()
         return request.result(m.ShutdownResult())
 
-    def heartbeat(self, client: bytes, request: m.Request) -> dict[str, Any]:
-        alive = []
-        for session_id in request.body.sessions:
-            try:
-                self.daemon.sessions.get(client, session_id)  # touching it keeps it from idle expiry
-            except DragdError:
-                continue
-            alive.append(session_id)
+    def heartbeat(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
+        # touching them keeps them from idle expiry; saved ones are reported without reading them back
+        alive = self.daemon.sessions.alive(user, client, request.body.sessions)
         return request.result(m.HeartbeatResult(tuple(alive)))
+
+    def session_info(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
+        sessions = self.daemon.sessions
+        with sessions.lock:
+            session = sessions.get(user, client, request.body.session)
+            return request.result(m.SessionInfoResult(
+                session.model.info.name, session.index, len(session.history), session.can_undo, session.can_redo,
+                session.restored, session.interrupted))

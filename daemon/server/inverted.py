@@ -66,6 +66,34 @@ class LayerFrame:
         colour, alpha = original[..., :3], original[..., 3] if original.shape[2] == 4 else None
         self.grey = is_grey(colour, alpha)
 
+    def saved(self) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        """What `restored` needs besides the generator: arrays and plain values (server/persist.py)."""
+        arrays = {"original": self._original, "alpha": self._local_plan.alpha, "matrix": self.frame.matrix,
+                  "reference": self.reference}
+        plan = self._local_plan
+        return arrays, {"resolution": self.frame.resolution, "photo_size": [self.width, self.height],
+                        "box": list(self.box), "crop_origin": list(self._crop_origin), "plan_box": list(plan.box),
+                        "plan_size": list(plan.photo_size), "mode": plan.mode, "grey": bool(self.grey)}
+
+    @classmethod
+    def restored(cls, generator: Generator, arrays: dict[str, np.ndarray], values: dict) -> LayerFrame:
+        """A frame as `saved` described it, around `generator` (the session's tuned copy, rebuilt)."""
+        frame = cls.__new__(cls)
+        frame.generator = generator
+        frame.frame = Frame(arrays["matrix"], int(values["resolution"]))
+        frame.reference = arrays["reference"]
+        frame.width, frame.height = (int(v) for v in values["photo_size"])
+        frame.box = tuple(int(v) for v in values["box"])
+        cx0, cy0 = frame._crop_origin = tuple(int(v) for v in values["crop_origin"])
+        frame._original = np.ascontiguousarray(arrays["original"])
+        shifted = frame.frame.matrix.copy()
+        shifted[:, 2] += frame.frame.matrix[:, :2] @ np.array([cx0, cy0], dtype=np.float64)
+        frame._local_frame = Frame(shifted, frame.frame.resolution)
+        frame._local_plan = PastePlan(tuple(int(v) for v in values["plan_box"]), arrays["alpha"],
+                                      tuple(int(v) for v in values["plan_size"]), values["mode"])
+        frame.grey = bool(values["grey"])
+        return frame
+
     def extra_bytes(self) -> int:
         return (generator_bytes(self.generator) + self._original.nbytes + self._local_plan.alpha.nbytes
                 + self.reference.nbytes)

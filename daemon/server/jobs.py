@@ -109,7 +109,7 @@ class TorchWork:
     def _using(self, job: Job, session_id: str) -> Iterator[Session]:
         """The client's session, marked busy (never evicted) while the job works on it."""
         with self.sessions.lock:
-            session = self.sessions.get(job.client, session_id)
+            session = self.sessions.get(job.user, job.client, session_id)
             session.busy = True
         try:
             yield session
@@ -124,14 +124,14 @@ class TorchWork:
 
     def generate(self, job: Job, request: m.Request) -> None:
         body: m.GenerateRequest = request.body
-        self.sessions.check_room(job.client)  # before the work, so a refused client costs nothing
+        self.sessions.check_room(job.user)  # before the work, so a refused client costs nothing
         model = self.models.get(body.model)
         ws = model.generator.ws_for_seed(body.seed, body.truncation)
         image = render(model.generator, ws)
         if job.cancelled:  # SPEC: a cancelled generate opens no session and ends with `cancelled`
             raise DragdError(ErrorCode.CANCELLED, "generate was cancelled")
-        session = self.sessions.create(job.client, model, ws, image)
-        log_event(log, INFO, "session_opened", session=session.id, model=model.info.name, seed=body.seed,
+        session = self.sessions.create(job.user, job.client, model, ws, image)
+        log_event(log, INFO, "session_opened", session=session.key, model=model.info.name, seed=body.seed,
                   peer=job.client.hex())
         height, width = image.shape[:2]
         self.send(job.client, request.result(m.GenerateResult(session.id, rgba(image), width, height,
@@ -149,7 +149,7 @@ class TorchWork:
 
     def open_session(self, job: Job, request: m.Request) -> None:
         body: m.OpenSessionRequest = request.body
-        self.sessions.check_room(job.client)
+        self.sessions.check_room(job.user)
         model = self.models.get(body.model)
 
         def on_progress(stage: str, step: int, total: int) -> None:
@@ -163,8 +163,8 @@ class TorchWork:
                               lambda: job.cancelled)
         if job.cancelled:  # cancelled after the last step: as for generate, no session
             raise DragdError(ErrorCode.CANCELLED, "open_session was cancelled")
-        session = self.sessions.create(job.client, model, opened.ws, opened.reconstruction, opened.frame)
-        log_event(log, INFO, "session_opened", session=session.id, model=model.info.name, inverted=True,
+        session = self.sessions.create(job.user, job.client, model, opened.ws, opened.reconstruction, opened.frame)
+        log_event(log, INFO, "session_opened", session=session.key, model=model.info.name, inverted=True,
                   psnr=round(opened.quality.psnr, 2), seconds=round(time.monotonic() - started, 3),
                   bytes=session.estimated_bytes(), peer=job.client.hex())
         image, offset = patch(session, opened.reconstruction)
@@ -184,22 +184,39 @@ class TorchWork:
             run = DragRun(frame.generator, session.ws, handles, targets, mask, options)
             started = time.monotonic()
             job.on_cancel(run.cancel)
-            for step in run.steps(preview_every=body.options.preview_every):
-                if step.done:
-                    break
-                preview, offset = (None, None) if step.image is None else patch(session, step.image)
-                job.noticed_at = time.monotonic()  # progress is a sign of life: no keepalive needed
-                self.send(job.client, request.progress(m.DragProgress(
-                    step.step + 1, tuple(frame.to_frame(step.points)), step.loss, preview, offset)))
+            self.sessions.mark_running(session, "drag")  # until it ends: a crash before then is reported
+            try:
+                self._run_drag(job, request, session, run)
+            except BaseException:
+                self.sessions.clear_running(session)
+                raise
             result = run.result
             assert result is not None
-            log_event(log, INFO, "drag_done", session=session.id, steps=result.steps, stopped=result.stopped,
+            log_event(log, INFO, "drag_done", session=session.key, steps=result.steps, stopped=result.stopped,
                       seconds=round(time.monotonic() - started, 3))
             session.push(result.ws, result.image)  # a cancelled drag keeps what it reached, as an undo step
+            self._completed(session)
             image, offset = patch(session, result.image)
             self.send(job.client, request.result(m.DragResult(
                 result.steps, tuple(frame.to_frame(result.points)), result.reached, result.stopped, image, offset,
                 session.index)))
+
+    def _run_drag(self, job: Job, request: m.Request, session: Session, run: DragRun) -> None:
+        frame = session.frame
+        body: m.DragRequest = request.body
+        for step in run.steps(preview_every=body.options.preview_every):
+            if step.done:
+                break
+            preview, offset = (None, None) if step.image is None else patch(session, step.image)
+            job.noticed_at = time.monotonic()  # progress is a sign of life: no keepalive needed
+            self.send(job.client, request.progress(m.DragProgress(
+                step.step + 1, tuple(frame.to_frame(step.points)), step.loss, preview, offset)))
+
+    def _completed(self, session: Session) -> None:
+        """An operation on `session` completed: saved before its reply goes out, so a crash after the reply
+        cannot lose it; a restart's news (`interrupted`) is old now."""
+        session.interrupted = None
+        self.sessions.save(session)
 
     def undo(self, job: Job, request: m.Request) -> None:
         self._move_in_history(job, request, -1)
@@ -213,6 +230,7 @@ class TorchWork:
                 raise DragdError(ErrorCode.BAD_REQUEST, f"nothing to {request.type} in this session")
             session.index += delta
             session.image = render(session.frame.generator, session.ws)
+            self._completed(session)
             image, offset = patch(session, session.image)
             self.send(job.client, request.result(m.HistoryResult(
                 image, offset, session.index, session.can_undo, session.can_redo)))

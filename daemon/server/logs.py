@@ -1,7 +1,9 @@
 """The daemon's logs: JSON lines to a file (for machines and bug reports), readable lines to the terminal.
 
 Every record is an *event* with a short name and a few fields: `log_event(log, "drag_done", steps=42)`.
-The file goes to platformdirs' user log folder unless `DRAGD_LOG_DIR` or an explicit path says otherwise.
+The file goes to platformdirs' user log folder unless `DRAGD_LOG_DIR` or an explicit path says otherwise; it is
+readable by its user only (0600), and holds no secrets: sessions appear by their key (persist.session_key),
+never by their id, which is a capability.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class TerminalFormatter(logging.Formatter):
 def setup_logging(log_file: Path | None = None, terminal: bool = True, level: int = logging.INFO) -> Path:
     """Sends the daemon's events to `log_file` (default: `default_log_file()`) and, optionally, stderr."""
     path = log_file or default_log_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # created private to its user
+    os.chmod(path, 0o600)  # and made so if an older dragd left it world-readable
     for handler in [h for h in log.handlers if getattr(h, _HANDLER_TAG, False)]:
         log.removeHandler(handler)
         handler.close()

@@ -59,19 +59,20 @@ def restore(work: TorchWork, job: Job, request: m.Request) -> None:
                                session.ws.device)
             image = render(generator, ws)
             session.push(ws, image)
+            work._completed(session)  # saved, like a drag's result
             pixels, offset = patch(session, image)
-            log_event(log, INFO, "session_restored", session=session.id, index=session.index)
+            log_event(log, INFO, "state_restored", session=session.key, index=session.index)
             work.send(job.client, request.result(m.RestoreResult(
                 session.id, pixels, offset, session.index, session.model.info.name)))
         return
-    work.sessions.check_room(job.client)
+    work.sessions.check_room(job.user)
     model = work.models.get(body.model)
     generator = model.generator
     ws = latent_tensor(body.latent, body.shape, (generator.cfg.num_ws, generator.cfg.w_dim),
                        work.models.device)
     image = render(generator, ws)
-    session = work.sessions.create(job.client, model, ws, image)
-    log_event(log, INFO, "session_opened", session=session.id, model=model.info.name, restored=True,
+    session = work.sessions.create(job.user, job.client, model, ws, image)
+    log_event(log, INFO, "session_opened", session=session.key, model=model.info.name, restored=True,
               peer=job.client.hex())
     pixels, offset = patch(session, image)
     work.send(job.client, request.result(m.RestoreResult(session.id, pixels, offset, 0, model.info.name)))

@@ -1,6 +1,7 @@
-"""Who may talk to the daemon: loopback only, unless CurveZMQ encrypts and authenticates the connection.
+"""Who may talk to the daemon: only clients whose CurveZMQ public key is in its keys folder, on every address.
 
-A keys folder (made by `dragd keys DIR`) holds:
+A keys folder (the user's own one is made on first use, `protocol.transport.ensure_keys_folder`; more with
+`dragd keys DIR`) holds:
 
     server.key             the daemon's public key: give it to every client
     server.key_secret      the daemon's secret key: never leaves this machine
@@ -8,12 +9,14 @@ A keys folder (made by `dragd keys DIR`) holds:
     NAME.key_secret         a client's key pair; copy it (and server.key) to the client's machine
 
 All key handling is pyzmq's own (`zmq.auth`): certificates are the ZeroMQ text format, and the
-authenticator thread checks each connecting client's public key against `clients/`.
+authenticator thread checks each connecting client's public key against `clients/`. It names the client by
+the Z85 text of its public key (ZAP's User-Id), which the daemon reads from every message: that is the *user*
+whose limits apply (SPEC.md, "Users"). The folder's secrets are readable by their owner only, so on one
+computer "who holds the user's client key" means "that user's processes".
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +25,21 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-SERVER_KEY_NAME = "server"
-CLIENTS_DIR_NAME = "clients"
-DEFAULT_CLIENT_NAME = "client"
+from ...protocol.transport import (
+    CLIENTS_DIR_NAME,
+    DEFAULT_CLIENT_NAME,
+    SERVER_KEY_NAME,
+    AddressError,
+    ClientKeys,
+    KeysError,
+    is_loopback,
+    make_key_pair,
+    parse_address,
+    read_client_keys,
+)
+
+__all__ = ["DEFAULT_CLIENT_NAME", "CurveKeys", "SecurityError", "client_keys", "create_keys", "is_local_address",
+           "load_server_keys", "start_authenticator"]
 
 
 class SecurityError(ValueError):
@@ -32,21 +47,12 @@ class SecurityError(ValueError):
 
 
 def is_local_address(address: str) -> bool:
-    """True for ipc:// paths and tcp:// on a loopback IP or `localhost`; anything else may be reachable."""
-    if address.startswith("ipc://"):
-        return True
-    if not address.startswith("tcp://"):
-        raise SecurityError(f"address {address!r} must start with tcp:// or ipc://")
-    host, _, port = address[len("tcp://"):].rpartition(":")
-    if not host or not port:
-        raise SecurityError(f"address {address!r} needs a host and a port, e.g. tcp://127.0.0.1:5557")
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
+    """True for ipc:// paths and tcp:// on a loopback IP or `localhost`; anything else may be reachable.
+    Raises SecurityError for an address that is not a usable tcp:// or ipc:// address."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name, an interface name or `*`: cannot prove it is loopback
-        return False
+        return is_loopback(parse_address(address))
+    except AddressError as exc:
+        raise SecurityError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -88,30 +94,25 @@ def create_keys(folder: Path, client_name: str = DEFAULT_CLIENT_NAME) -> dict[st
     if client_name == SERVER_KEY_NAME:
         raise SecurityError(f"{SERVER_KEY_NAME!r} is the daemon's own key name")
     folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
     clients = folder / CLIENTS_DIR_NAME
     clients.mkdir(exist_ok=True)
     server_secret = folder / f"{SERVER_KEY_NAME}.key_secret"
     if not server_secret.exists():
-        zmq.auth.create_certificates(folder, SERVER_KEY_NAME)
+        make_key_pair(folder, SERVER_KEY_NAME)
     client_secret = folder / f"{client_name}.key_secret"
     if client_secret.exists():
         raise SecurityError(f"{client_secret} exists already; choose another client name")
-    client_public, client_secret_path = zmq.auth.create_certificates(folder, client_name)
+    client_public, client_secret_path = make_key_pair(folder, client_name)
     authorised = clients / f"{client_name}.key"
-    Path(client_public).replace(authorised)
-    for secret in (server_secret, Path(client_secret_path)):
-        os.chmod(secret, 0o600)
+    client_public.replace(authorised)
     return {"server_public": folder / f"{SERVER_KEY_NAME}.key", "server_secret": server_secret,
-            "client_secret": Path(client_secret_path), "client_public": authorised}
+            "client_secret": client_secret_path, "client_public": authorised}
 
 
-def client_keys(folder: Path, client_name: str = DEFAULT_CLIENT_NAME) -> tuple[bytes, bytes, bytes]:
-    """(server public, client public, client secret) from a keys folder, for a client of a CURVE daemon."""
+def client_keys(folder: Path, client_name: str = DEFAULT_CLIENT_NAME) -> ClientKeys:
+    """A client's keys for a daemon served with `folder` (see `protocol.transport.read_client_keys`)."""
     try:
-        server_public, _ = zmq.auth.load_certificate(folder / f"{SERVER_KEY_NAME}.key")
-        client_public, client_secret = zmq.auth.load_certificate(folder / f"{client_name}.key_secret")
-    except (OSError, ValueError) as exc:
-        raise SecurityError(f"cannot read the client keys in {folder}: {exc}") from None
-    if not client_secret:
-        raise SecurityError(f"{folder / (client_name + '.key_secret')} holds no secret key")
-    return server_public, client_public, client_secret
+        return read_client_keys(folder, client_name)
+    except KeysError as exc:
+        raise SecurityError(str(exc)) from None

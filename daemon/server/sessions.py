@@ -1,14 +1,21 @@
 """Editing sessions: one image being dragged, its latent and its undo/redo history.
 
-A session id is a capability (SPEC.md, "Sessions"): it is unguessable, and any client that presents it may
-use the session, which then counts as that client's. So a session outlives the connection that opened it
-(GIMP runs every plug-in call in a new process): when its client goes away it is *orphaned*, kept for
-`orphan_timeout_s` after its last use (subject to the memory budget), then freed.
+A session belongs to a *user*, the identity that authenticated the connection (security.py: a client key), and
+its id is a capability within that user (SPEC.md, "Sessions"): unguessable, and any connection of that user that
+presents it may use the session, which then counts as that connection's. So a session outlives the connection
+that opened it (GIMP runs every plug-in call in a new process): when its connection goes away it is *orphaned*,
+kept in memory for `orphan_timeout_s` after the disconnect, then set aside.
 
-The store enforces the session limits: a count per client and in total (an error when exceeded) and a memory
-budget (least recently used idle sessions are evicted to make room). Sessions are shared between the socket
-thread (open/close/expiry) and the worker (drags), so every change goes through the store's lock; a session's
-tensors are only touched by the worker.
+Limits hold per user, over the sessions in memory: `max_per_user` and `max_total` counts and a memory budget.
+With an archive (persist.py: every session is on disk after each completed operation), making room *sets aside*
+the least recently used idle session (out of memory, still on disk, read back when next used), first one of the
+same user, then an orphan, then one of the user holding the most: nobody at a limit can lock others out, and
+nothing is lost. Without an archive (embedding, tests) the old rule holds: an orphan may be closed to make room,
+else the request gets `limit_exceeded`.
+
+Sessions are shared between the socket thread (open/close/expiry) and the worker (drags), so every change goes
+through the store's lock; a session's tensors are only touched by the worker. Every eviction, setting aside and
+expiry is logged, by the session's key (persist.session_key), never its id.
 
 A session's `frame` says how its pictures relate to the model's: `ModelFrame` for generated sessions (the
 model's picture is the frame), `inverted.LayerFrame` for sessions opened from a user's layer.
@@ -28,11 +35,14 @@ import torch
 
 from ...protocol.errors import DragdError, ErrorCode
 from ..models.stylegan2 import Generator
+from .logs import log, log_event
 from .models import LoadedModel
+from .persist import SessionArchive, session_key
 
 SESSION_OVERHEAD_BYTES = 64 * 1024  # bookkeeping, optimiser-free; a rough floor per session
 MAX_HISTORY = 200  # latents kept for undo; the oldest go first
 RECENTLY_CLOSED = 1024  # closed session ids remembered, to say *why* a session is unknown
+INFO = 20
 SESSION_ID_BYTES = 18  # 144 random bits: an id is a capability, it must not be guessable
 
 Point = tuple[float, float]
@@ -75,7 +85,8 @@ class ModelFrame:
 @dataclass(eq=False)
 class Session:
     id: str
-    owner: bytes | None  # the client that used it last; None: that client went away (an orphan)
+    user: str  # who may use it (SPEC.md, "Users")
+    owner: bytes | None  # the connection that used it last; None: that connection went away (an orphan)
     model: LoadedModel
     history: list[torch.Tensor]  # latents [1, num_ws, w_dim]; history[index] is the current one
     image: np.ndarray  # H x W x 3 uint8 of the current latent, as the model makes it
@@ -83,6 +94,14 @@ class Session:
     index: int = 0
     last_used: float = field(default_factory=time.monotonic)
     busy: bool = False  # a job is running on it: never evicted while set
+    orphaned_at: float | None = None  # when its connection went away
+    restored: bool = False  # read back from disk
+    interrupted: str | None = None  # what a daemon stop cut short, until the next completed operation
+
+    @property
+    def key(self) -> str:
+        """The session's name in logs and on disk; not the id, which is a secret."""
+        return session_key(self.id)
 
     @property
     def ws(self) -> torch.Tensor:
@@ -111,109 +130,181 @@ class Session:
 
 
 def _unknown(session_id: str, reason: str | None) -> DragdError:
-    why = f" ({reason})" if reason else " (never opened, or closed)"
+    why = f" ({reason})" if reason else " (never opened by this user, closed, or dropped from the disk budget)"
     return DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session_id!r}{why}")
 
 
 class SessionStore:
-    def __init__(self, max_total: int, max_per_client: int, memory_budget_bytes: int, idle_timeout_s: float,
-                 orphan_timeout_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_total: int, max_per_user: int, memory_budget_bytes: int, idle_timeout_s: float,
+                 orphan_timeout_s: float | None = None, archive: SessionArchive | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.max_total = max_total
-        self.max_per_client = max_per_client
+        self.max_per_user = max_per_user
         self.memory_budget_bytes = memory_budget_bytes
         self.idle_timeout_s = idle_timeout_s
-        # An orphan is kept this long after its last use (never longer than any session).
+        # An orphan is kept this long after its connection went (never longer than any session).
         self.orphan_timeout_s = idle_timeout_s if orphan_timeout_s is None else min(orphan_timeout_s,
                                                                                       idle_timeout_s)
+        self.archive = archive
         self.clock = clock
         self._sessions: dict[str, Session] = {}
         self._closed: dict[str, str] = {}  # id -> why, bounded by RECENTLY_CLOSED
         self.lock = threading.RLock()
 
-    # --- opening and finding ----------------------------------------------------------------------
+    # --- making room --------------------------------------------------------------------------------------
 
-    def check_room(self, owner: bytes) -> None:
-        """Raises `limit_exceeded` when `owner` may not open another session (checked before any work)."""
+    def check_room(self, user: str) -> None:
+        """Makes room in memory for one more session of `user`, or raises `limit_exceeded` (before any work)."""
         with self.lock:
+            mine = [s for s in self._sessions.values() if s.user == user]
+            if len(mine) >= self.max_per_user:
+                victim = self._least_recent(mine, orphans_only=self.archive is None)
+                if victim is None:
+                    raise DragdError(ErrorCode.LIMIT_EXCEEDED, f"this user has {len(mine)} open sessions, the "
+                                                               "limit per user; close one first")
+                self._set_aside(victim, f"to make room for another session of its user (limit {self.max_per_user})")
             if len(self._sessions) >= self.max_total:
-                self._evict_an_orphan()
-            if len(self._sessions) >= self.max_total:
-                raise DragdError(ErrorCode.LIMIT_EXCEEDED,
-                                 f"the daemon has {len(self._sessions)} open sessions, its limit; close one first")
-            mine = sum(1 for s in self._sessions.values() if s.owner == owner)
-            if mine >= self.max_per_client:
-                raise DragdError(ErrorCode.LIMIT_EXCEEDED,
-                                 f"this client has {mine} open sessions, the limit per client; close one first")
+                victim = self._least_recent(list(self._sessions.values()), orphans_only=True)
+                if victim is None and self.archive is not None:
+                    victim = self._least_recent(self._of_busiest_user(), orphans_only=False)
+                if victim is None:
+                    raise DragdError(ErrorCode.LIMIT_EXCEEDED,
+                                     f"the daemon has {len(self._sessions)} open sessions, its limit; close one first")
+                self._set_aside(victim, f"to make room for a new session (daemon limit {self.max_total})")
 
-    def _evict_an_orphan(self) -> None:
-        """Frees the least recently used idle orphan, if any: a gone client's session is the first to make room."""
-        orphans = [s for s in self._sessions.values() if s.owner is None and not s.busy]
-        if orphans:
-            self._remove(min(orphans, key=lambda s: s.last_used),
-                         "closed to make room for a new session after its client left")
+    @staticmethod
+    def _least_recent(sessions: list[Session], orphans_only: bool) -> Session | None:
+        idle = [s for s in sessions if not s.busy and (s.owner is None or not orphans_only)]
+        return min(idle, key=lambda s: (s.owner is not None, s.last_used), default=None)
 
-    def create(self, owner: bytes, model: LoadedModel, ws: torch.Tensor, image: np.ndarray,
+    def _of_busiest_user(self) -> list[Session]:
+        by_user: dict[str, list[Session]] = {}
+        for session in self._sessions.values():
+            by_user.setdefault(session.user, []).append(session)
+        return max(by_user.values(), key=len, default=[])
+
+    def _set_aside(self, session: Session, why: str) -> None:
+        """Out of memory: kept on disk when there is an archive (read back on next use), else closed."""
+        del self._sessions[session.id]
+        if self.archive is not None and self.archive.has(session.id):
+            log_event(log, INFO, "session_set_aside", session=session.key, why=why)
+            return
+        self._remember_closed(session.id, f"evicted {why}")
+        log_event(log, INFO, "session_evicted", session=session.key, why=why)
+
+    # --- opening and finding ----------------------------------------------------------------------------
+
+    def create(self, user: str, owner: bytes, model: LoadedModel, ws: torch.Tensor, image: np.ndarray,
                frame: SessionFrame | None = None) -> Session:
-        """A new session on `ws`; `frame` defaults to the model's own picture (a generated session)."""
-        session = Session(secrets.token_urlsafe(SESSION_ID_BYTES), owner, model, [ws.detach()], image,
+        """A new session on `ws`; `frame` defaults to the model's own picture (a generated session). Saved to
+        the archive before it is returned."""
+        session = Session(secrets.token_urlsafe(SESSION_ID_BYTES), user, owner, model, [ws.detach()], image,
                           frame or ModelFrame(model.generator), last_used=self.clock())
         if session.estimated_bytes() > self.memory_budget_bytes:
             raise DragdError(ErrorCode.LIMIT_EXCEEDED,
                              f"one session needs about {session.estimated_bytes()} bytes, more than the daemon's "
                              f"session memory budget of {self.memory_budget_bytes}")
         with self.lock:
-            self.check_room(owner)
+            self.check_room(user)
             self._sessions[session.id] = session
-            self.enforce_budget(keep=session)
+        self.save(session)
+        self.enforce_budget(keep=session)
         return session
 
-    def get(self, client: bytes, session_id: str) -> Session:
-        """The session `session_id` for `client`, who becomes its owner (the id is the capability)."""
+    def get(self, user: str, client: bytes, session_id: str) -> Session:
+        """The session `session_id` of `user` for connection `client`, who becomes its owner (the id is the
+        capability); read back from the archive when it is not in memory."""
         with self.lock:
             session = self._sessions.get(session_id)
             if session is None:
-                raise _unknown(session_id, self._closed.get(session_id))
+                session = self._restore(user, session_id)
+            if session.user != user:  # another user's id: as unknown as a wrong one
+                raise _unknown(session_id, None)
             session.owner = client
+            session.orphaned_at = None
             session.last_used = self.clock()
             return session
 
-    # --- closing ------------------------------------------------------------------------------------
+    def _restore(self, user: str, session_id: str) -> Session:
+        restored = self.archive.load(session_id) if self.archive is not None else None
+        if restored is None or restored.user != user:
+            raise _unknown(session_id, self._closed.get(session_id))
+        model = self.archive.models.get(restored.model_name)
+        frame: SessionFrame = restored.frame if restored.frame is not None else ModelFrame(model.generator)
+        self.check_room(user)
+        session = Session(session_id, user, None, model, restored.history, restored.image, frame,
+                          restored.index, last_used=self.clock(), restored=True, interrupted=restored.interrupted)
+        self._sessions[session_id] = session
+        log_event(log, INFO, "session_restored", session=session.key, states=len(session.history),
+                  interrupted=restored.interrupted is not None)
+        return session
 
-    def _remove(self, session: Session, why: str) -> None:
-        del self._sessions[session.id]
-        self._closed[session.id] = why
+    def save(self, session: Session) -> None:
+        """After a completed operation: the session to disk (atomically), then the disk budget."""
+        if self.archive is None:
+            return
+        self.archive.save(session)
+        with self.lock:
+            resident = {s.key for s in self._sessions.values()}
+        for key in self.archive.enforce_budget(resident):
+            log_event(log, INFO, "session_evicted", session=key, why="the disk budget for saved sessions is full")
+
+    def mark_running(self, session: Session, what: str) -> None:
+        if self.archive is not None:
+            self.archive.mark_running(session.id, what)
+
+    def clear_running(self, session: Session) -> None:
+        if self.archive is not None:
+            self.archive.clear_running(session.id)
+
+    # --- closing --------------------------------------------------------------------------------------------
+
+    def _remember_closed(self, session_id: str, why: str) -> None:
+        self._closed[session_id] = why
         while len(self._closed) > RECENTLY_CLOSED:
             del self._closed[next(iter(self._closed))]
 
-    def close(self, client: bytes, session_id: str) -> Session:
+    def close(self, user: str, client: bytes, session_id: str) -> Session:
         with self.lock:
-            session = self.get(client, session_id)
-            self._remove(session, "closed by its client")
-            return session
+            session = self.get(user, client, session_id)
+            del self._sessions[session.id]
+            self._remember_closed(session.id, "closed by its client")
+        if self.archive is not None:
+            self.archive.delete(session.id)
+        return session
 
     def orphan_client(self, owner: bytes) -> list[Session]:
-        """The client went away: its sessions stay, without an owner, until `orphan_timeout_s` without use."""
+        """The connection went away: its sessions stay, without an owner, for `orphan_timeout_s` from now."""
+        now = self.clock()
         with self.lock:
             orphans = [s for s in self._sessions.values() if s.owner == owner]
             for session in orphans:
                 session.owner = None
+                session.orphaned_at = now
             return orphans
 
     def expire_idle(self) -> list[Session]:
-        """Frees sessions unused for `idle_timeout_s`, and orphans unused for `orphan_timeout_s`."""
+        """Sets aside (or, without an archive, closes) sessions unused for `idle_timeout_s`, and orphans whose
+        connection left `orphan_timeout_s` ago."""
         now = self.clock()
         with self.lock:
             stale = []
             for session in list(self._sessions.values()):
-                timeout = self.idle_timeout_s if session.owner is not None else self.orphan_timeout_s
-                if not session.busy and now - session.last_used > timeout:
-                    why = "without use" if session.owner is not None else "without use after its client left"
-                    self._remove(session, f"closed after {timeout:g} s {why}")
+                if session.busy:
+                    continue
+                if session.owner is None and session.orphaned_at is not None:
+                    expired = now - max(session.orphaned_at, session.last_used) > self.orphan_timeout_s
+                    why = f"{self.orphan_timeout_s:g} s after its client left"
+                else:
+                    expired = now - session.last_used > self.idle_timeout_s
+                    why = f"after {self.idle_timeout_s:g} s without use"
+                if expired:
+                    self._set_aside(session, why)
                     stale.append(session)
             return stale
 
     def enforce_budget(self, keep: Session | None = None) -> list[Session]:
-        """Evicts least recently used idle sessions (never `keep`) until the estimate fits the budget."""
+        """Sets aside least recently used idle sessions (never `keep`) until the estimate fits the budget."""
         evicted = []
         with self.lock:
             total = self.total_bytes()
@@ -223,16 +314,39 @@ class SessionStore:
                 if session is keep or session.busy:
                     continue
                 total -= session.estimated_bytes()
-                self._remove(session, "evicted to keep the daemon within its memory budget")
+                self._set_aside(session, f"to keep the daemon within its memory budget ({self.memory_budget_bytes} "
+                                         "bytes)")
                 evicted.append(session)
         return evicted
 
-    # --- reporting ----------------------------------------------------------------------------------
+    # --- reporting ------------------------------------------------------------------------------------------
+
+    def alive(self, user: str, client: bytes, session_ids: Sequence[str]) -> list[str]:
+        """Those of `session_ids` that `user` may still use (in memory, touched; or on disk, not read back)."""
+        alive = []
+        for session_id in session_ids:
+            with self.lock:
+                session = self._sessions.get(session_id)
+                if session is not None and session.user == user:
+                    session.owner, session.orphaned_at, session.last_used = client, None, self.clock()
+                    alive.append(session_id)
+                    continue
+            if session is None and self.archive is not None and self.archive.user_of(session_id) == user:
+                alive.append(session_id)
+        return alive
 
     def total_bytes(self) -> int:
         with self.lock:
             return sum(s.estimated_bytes() for s in self._sessions.values())
 
-    def count(self, owner: bytes | None = None) -> int:
+    def count(self, user: str | None = None) -> int:
+        """Sessions in memory (of `user`)."""
         with self.lock:
-            return sum(1 for s in self._sessions.values() if owner is None or s.owner == owner)
+            return sum(1 for s in self._sessions.values() if user is None or s.user == user)
+
+    def owned_by(self, client: bytes) -> int:
+        with self.lock:
+            return sum(1 for s in self._sessions.values() if s.owner == client)
+
+    def saved(self) -> int:
+        return 0 if self.archive is None else self.archive.count()

@@ -1,7 +1,8 @@
 """The one thread that runs torch, fed by a queue that is fair across clients.
 
-Every request that touches a generator (generate, drag, undo, redo) becomes a `Job`. Jobs wait in per-client
-lines and the worker takes them round robin: a client that queues ten drags does not starve another's one.
+Every request that touches a generator (generate, drag, undo, redo) becomes a `Job`. Jobs wait in per-user
+lines (the user who authenticated; SPEC.md, "Users") and the worker takes them round robin: a user who queues
+ten drags, over as many connections as they like, does not starve another's one.
 Cancel is cooperative: a waiting job is taken out of its line; a running one gets `job.cancel()`, which calls
 the hooks the job registered (a drag registers `DragRun.cancel`, which ends it after the current step).
 """
@@ -28,9 +29,15 @@ class Job:
     request: Any = None  # the validated request, to address keepalives (`waiting`) to it
     noticed_at: float = 0.0  # when the client last got a message about this job
     queued_at: float = field(default_factory=time.monotonic)
+    user: str = ""  # who sent it; "" in tests that do not care: then each connection is its own user
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _hooks: list[Callable[[], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def line(self) -> str:
+        """The queue line it waits in: its user's."""
+        return self.user or self.client.hex()
 
     @property
     def cancelled(self) -> bool:
@@ -53,54 +60,65 @@ class Job:
 
 
 class FairQueue:
-    """Per-client FIFO lines served round robin, with a limit per client and in total."""
+    """Per-user FIFO lines served round robin, with a limit per user and in total."""
 
-    def __init__(self, max_total: int, max_per_client: int) -> None:
+    def __init__(self, max_total: int, max_per_user: int) -> None:
         self.max_total = max_total
-        self.max_per_client = max_per_client
-        self._lines: OrderedDict[bytes, deque[Job]] = OrderedDict()
+        self.max_per_user = max_per_user
+        self._lines: OrderedDict[str, deque[Job]] = OrderedDict()
         self._condition = threading.Condition()
         self._closed = False
 
     def put(self, job: Job) -> None:
         with self._condition:
-            line = self._lines.get(job.client)
-            if line is not None and len(line) >= self.max_per_client:
-                raise DragdError(ErrorCode.BUSY, f"this client already has {len(line)} requests waiting, "
-                                                 f"the limit per client; wait for one to finish")
+            line = self._lines.get(job.line)
+            if line is not None and len(line) >= self.max_per_user:
+                raise DragdError(ErrorCode.BUSY, f"this user already has {len(line)} requests waiting, "
+                                                 f"the limit per user; wait for one to finish")
             if self._count() >= self.max_total:
                 raise DragdError(ErrorCode.BUSY, "the daemon's queue is full; try again later")
-            self._lines.setdefault(job.client, deque()).append(job)
+            self._lines.setdefault(job.line, deque()).append(job)
             self._condition.notify()
 
-    def get(self, timeout: float | None = None) -> Job | None:
-        """The next job round robin, or None on timeout or after `close()`."""
+    def get(self, timeout: float | None = None, on_take: Callable[[Job], None] | None = None) -> Job | None:
+        """The next job round robin, or None on timeout or after `close()`. `on_take(job)` runs under the
+        queue's lock, so a job is never seen neither waiting nor taken."""
         with self._condition:
             if not self._condition.wait_for(lambda: self._lines or self._closed, timeout):
                 return None
             if self._closed:
                 return None
-            client, line = next(iter(self._lines.items()))
+            name, line = next(iter(self._lines.items()))
             job = line.popleft()
-            del self._lines[client]
-            if line:  # the client goes to the back of the round
-                self._lines[client] = line
+            del self._lines[name]
+            if line:  # the user goes to the back of the round
+                self._lines[name] = line
+            if on_take is not None:
+                on_take(job)
             return job
 
     def remove(self, client: bytes, request_id: Any) -> Job | None:
         with self._condition:
-            line = self._lines.get(client, deque())
-            for job in line:
-                if job.request_id == request_id:
-                    line.remove(job)
-                    if not line:
-                        del self._lines[client]
-                    return job
+            for name, line in self._lines.items():
+                for job in line:
+                    if job.client == client and job.request_id == request_id:
+                        line.remove(job)
+                        if not line:
+                            del self._lines[name]
+                        return job
             return None
 
     def drop_client(self, client: bytes) -> list[Job]:
         with self._condition:
-            return list(self._lines.pop(client, ()))
+            dropped = []
+            for name, line in list(self._lines.items()):
+                mine = [job for job in line if job.client == client]
+                for job in mine:
+                    line.remove(job)
+                if not line:
+                    del self._lines[name]
+                dropped += mine
+            return dropped
 
     def close(self) -> None:
         with self._condition:
@@ -121,7 +139,9 @@ class FairQueue:
 
     def pending(self, client: bytes | None = None) -> int:
         with self._condition:
-            return self._count() if client is None else len(self._lines.get(client, ()))
+            if client is None:
+                return self._count()
+            return sum(1 for line in self._lines.values() for job in line if job.client == client)
 
 
 class Worker:
@@ -131,6 +151,7 @@ class Worker:
         self.queue = queue
         self.on_failure = on_failure
         self._current: Job | None = None
+        self._finished: dict[bytes, float] = {}  # connection -> when its last job ended (its reply went out)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="dragd-worker", daemon=True)
 
@@ -151,6 +172,20 @@ class Worker:
     def current(self) -> Job | None:
         with self._lock:
             return self._current
+
+    def in_flight(self) -> tuple[set[bytes], dict[bytes, float]]:
+        """(connections with a job waiting or running, connection -> when its last job ended), read so that no
+        job is missed as it moves from the queue to the worker."""
+        busy = {job.client for job in self.queue.in_order()}
+        with self._lock:
+            if self._current is not None:
+                busy.add(self._current.client)
+            finished, self._finished = self._finished, {}
+        return busy, finished
+
+    def _take(self, job: Job) -> None:
+        with self._lock:
+            self._current = job
 
     def cancel(self, client: bytes, request_id: Any) -> tuple[Job, str] | None:
         """Cancels `client`'s request; returns it with "waiting" or "running", or None if it is not in flight.
@@ -186,11 +221,9 @@ class Worker:
 
     def _loop(self) -> None:
         while True:
-            job = self.queue.get()
+            job = self.queue.get(on_take=self._take)
             if job is None:
                 return
-            with self._lock:
-                self._current = job
             try:
                 job.run(job)
             except BaseException as exc:  # a failing job must never end the worker
@@ -198,3 +231,4 @@ class Worker:
             finally:
                 with self._lock:
                     self._current = None
+                    self._finished[job.client] = time.monotonic()

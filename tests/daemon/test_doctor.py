@@ -77,7 +77,7 @@ def test_a_healthy_setup_is_all_ok_and_exits_zero(home, capsys):
     assert line(lines, "OK    GIMP: plug-in installed in ")
     assert line(lines, "OK    GIMP's Python: ").endswith("imports pyzmq and msgpack")
     assert line(lines, "OK    address: ") == f"OK    address: {daemon.endpoint} (this computer only)"
-    assert "loopback" in line(lines, "OK    security: ")
+    assert "CurveZMQ with your own keys" in line(lines, "OK    security: ")
     answer = line(lines, "OK    daemon: ")
     assert f"answers at {daemon.endpoint}" in answer and "faces-128-cpu" in answer and "device cpu" in answer
     assert lines[-1].startswith("everything needed works")

@@ -92,8 +92,12 @@ def run_gimp(root: Path, home: Path, batch: Path, env: dict[str, str],
     inside = "/" + str(home.relative_to(root))  # the same folder, as seen from inside the root
     shutil.copyfile(batch, home / "batch.py")
     (home / "out").mkdir(exist_ok=True)
+    # Every connection is CurveZMQ with the user's client keys; the root does not see the host's folders, so
+    # the run's keys folder (conftest; the host daemon's) is copied in, as a user's GIMP on the host reads it.
+    if not (home / "keys").exists():
+        shutil.copytree(os.environ["DRAGD_KEYS"], home / "keys")
     env = {"PATH": "/usr/bin:/bin", "HOME": inside, "GIMP3_DIRECTORY": f"{inside}/profile", "LANG": "C.UTF-8",
-           "DRAGD_E2E_OUT": f"{inside}/out", **env}
+           "DRAGD_E2E_OUT": f"{inside}/out", "DRAGD_KEYS": f"{inside}/keys", **env}
     # A display number of our own: the root's /tmp does not show the host's X lock files, but X's abstract
     # sockets are shared with the host, so xvfb-run's usual first choice may be taken by a host Xvfb.
     display = 100 + (os.getpid() + int(time.monotonic())) % 800

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import zmq
+import zmq.auth
 from dragd.protocol import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -42,6 +43,7 @@ from dragd.protocol import (
     router_socket,
     validate_request,
 )
+from dragd.protocol.transport import keys_folder
 
 MODELS = (
     ModelInfo("faces-128", (128, 128), "faces", 0.002, "tiny faces", True),
@@ -63,6 +65,12 @@ class _Drag:
     next_tick: float = 0.0
 
 
+def local_server_secret() -> bytes:
+    """The secret key of the run's keys folder ($DRAGD_KEYS, conftest.private_keys), which DragdClient trusts
+    by default: a fake daemon holding it answers clients as the user's own daemon does."""
+    return zmq.auth.load_certificate(keys_folder() / "server.key_secret")[1]
+
+
 class FakeDaemon:
     """Answers requests the way the real daemon is specified to; `script` overrides per request type.
 
@@ -77,7 +85,8 @@ class FakeDaemon:
         self.received: list[Request | ProtocolError] = []
         self.sessions = {"s1"}
         self._context = zmq.Context()
-        self._socket = router_socket(self._context, "tcp://127.0.0.1:*", limits, curve_secret_key=curve_secret_key)
+        self._socket = router_socket(self._context, "tcp://127.0.0.1:*", limits,
+                                     curve_secret_key=curve_secret_key or local_server_secret())
         self.address = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._drags: list[_Drag] = []
         self._later: queue.SimpleQueue[tuple[bytes, dict[str, Any]]] = queue.SimpleQueue()

@@ -124,12 +124,14 @@ def test_an_answering_daemon_is_used_and_nothing_is_started():
 
 DAEMON_SCRIPT = textwrap.dedent("""
     import sys, time
-    import zmq
+    import zmq, zmq.auth
     from dragd.protocol import DEFAULT_LIMITS, PingResult, ShutdownResult, decode, encode, router_socket
     from dragd.protocol import validate_request
+    from dragd.protocol.transport import keys_folder
 
     time.sleep(0.5)  # start slowly, as a daemon loading a model does
-    sock = router_socket(zmq.Context(), sys.argv[1], DEFAULT_LIMITS)
+    secret = zmq.auth.load_certificate(keys_folder() / "server.key_secret")[1]  # the user's daemon's key
+    sock = router_socket(zmq.Context(), sys.argv[1], DEFAULT_LIMITS, curve_secret_key=secret)
     deadline = time.monotonic() + 20  # never outlive the test by much
     while time.monotonic() < deadline:
         if sock.poll(100):

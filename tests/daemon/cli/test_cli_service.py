@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from dragd.daemon import cli
 from dragd.daemon.server.control import nothing_listens
 from dragd.protocol.client import DragdClient
 from dragd.protocol.errors import DragdError
+from server_fixtures import connect, running_daemon
 
 DRAGD = [sys.executable, "-m", "dragd.daemon.cli"]
 
@@ -77,7 +79,7 @@ def test_nothing_listens_tells_a_listener_from_an_empty_address():
 def test_serve_refuses_a_public_address_without_keys(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("DRAGD_LOG_DIR", str(tmp_path))
     assert cli.main(["serve", "--address", "tcp://0.0.0.0:5557", "--device", "cpu"]) == cli.EXIT_USAGE
-    assert "refusing to listen on tcp://0.0.0.0:5557 without encryption" in capsys.readouterr().err
+    assert "refusing to listen on tcp://0.0.0.0:5557 without encryption keys" in capsys.readouterr().err
 
 
 def test_keys_command(tmp_path, capsys):
@@ -86,3 +88,54 @@ def test_keys_command(tmp_path, capsys):
     assert (tmp_path / "k" / "studio.key_secret").is_file() and "studio.key_secret" in capsys.readouterr().out
     assert cli.main(["keys", str(tmp_path / "k"), "--client", "studio"]) == cli.EXIT_USAGE
     assert cli.main(["keys", str(tmp_path / "k"), "--client", "not a name"]) == cli.EXIT_USAGE
+
+
+def serve_fails(address: str, tmp_path: Path) -> tuple[int, str, bool]:
+    """`dragd serve --address ADDRESS` in a fresh interpreter: (exit status, stderr, whether torch was imported)."""
+    # The command's own function first, to see whether it got as far as torch; then main, for its one line.
+    code = ("import sys; from dragd.daemon import cli; args = cli.build_parser().parse_args(sys.argv[1:])\n"
+            "try:\n    args.func(args)\nexcept Exception:\n    pass\n"
+            "print('torch' in sys.modules); sys.exit(cli.main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "serve", "--address", address, "--device", "cpu",
+                           "--state-dir", str(tmp_path / "state")], capture_output=True, text=True, timeout=60,
+                          env=os.environ | {"DRAGD_LOG_DIR": str(tmp_path / "logs")})
+    return done.returncode, done.stderr, done.stdout.strip().endswith("True")
+
+
+@pytest.mark.parametrize("address, reason", [
+    ("tcp://127.0.0.1:99999", "port must be a number from 1 to 65535"),
+    ("tcp://127.0.0.1", "needs a host and a port"),
+    ("tcp://::1:5557", "brackets"),
+    ("udp://127.0.0.1:5557", "must start with tcp:// or ipc://"),
+])
+def test_a_bad_address_fails_at_once_with_one_line_before_torch_loads(address, reason, tmp_path):
+    status, err, torch_loaded = serve_fails(address, tmp_path)
+    assert status == cli.EXIT_USAGE and reason in err and len(err.strip().splitlines()) == 1, err
+    assert not torch_loaded
+
+
+def test_a_port_in_use_fails_at_once_and_says_so_in_the_log(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"tcp://127.0.0.1:{taken.getsockname()[1]}"
+        status, err, torch_loaded = serve_fails(address, tmp_path)
+    assert status == cli.EXIT_USAGE and "the address is in use" in err and not torch_loaded, err
+    events = [json.loads(line) for line in (tmp_path / "logs" / "dragd.jsonl").read_text().splitlines()]
+    assert {e["event"] for e in events} == {"bind_failed"} and events[0]["address"] == address  # ran twice
+    assert stat.S_IMODE((tmp_path / "logs" / "dragd.jsonl").stat().st_mode) == 0o600
+
+
+def test_a_second_daemon_on_a_live_ipc_path_is_refused_and_the_first_keeps_serving(tmp_path):
+    socket_dir = Path(tempfile.mkdtemp(prefix="dragd-", dir="/tmp"))
+    address = f"ipc://{socket_dir}/d.sock"
+    with running_daemon(address=address) as first:
+        status, err, torch_loaded = serve_fails(address, tmp_path)
+        assert status == cli.EXIT_USAGE and "is serving at" in err and not torch_loaded, err
+        with connect(first) as client:
+            assert client.ping().uptime_s > 0
+
+
+def test_ipv6_loopback_serves(tmp_path):
+    with running_daemon(address="tcp://[::1]:*") as daemon, connect(daemon) as client:
+        assert daemon.endpoint.startswith("tcp://[::1]:") and client.generate(seed=0).width == 32

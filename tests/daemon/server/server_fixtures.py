@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+import zmq
 from conftest import make_generator
 from dragd.daemon.engine.drag import DragResult, DragRun, with_model_defaults
 from dragd.daemon.models.registry import ModelInfo
@@ -15,9 +16,11 @@ from dragd.daemon.server.app import Daemon
 from dragd.daemon.server.config import ServerConfig
 from dragd.daemon.server.jobs import engine_options
 from dragd.daemon.server.models import ModelCache
+from dragd.daemon.server.security import client_keys
 from dragd.protocol import DragOptions
 from dragd.protocol.client import DragdClient
 from dragd.protocol.limits import Limits
+from dragd.protocol.transport import dealer_socket, keys_folder, local_client_keys
 
 TINY_INFO = ModelInfo("tiny", Path("tiny.safetensors"), domain="test", default_step_size=0.02,
                       description="random 32 px test generator")
@@ -45,9 +48,19 @@ def running_daemon(models: ModelCache | None = None, limits: Limits | None = Non
         assert not thread.is_alive(), "the daemon did not stop"
 
 
-def connect(daemon: Daemon, timeout: float = 20.0, **kwargs: object) -> DragdClient:
+def connect(daemon: Daemon, timeout: float = 20.0, user: str | None = None, **kwargs: object) -> DragdClient:
+    """A client of `daemon`; `user`: the name of another client key in the run's keys folder (conftest's
+    OTHER_USERS), else the run's own key."""
     assert daemon.endpoint is not None
+    if user is not None:
+        kwargs["keys"] = client_keys(keys_folder(), user)
     return DragdClient(daemon.endpoint, timeout, **kwargs)
+
+
+def raw_dealer(daemon: Daemon, user: str | None = None) -> zmq.Socket:
+    """A bare DEALER (CurveZMQ with the run's keys) for frames no DragdClient would send."""
+    keys = client_keys(keys_folder(), user) if user is not None else local_client_keys()
+    return dealer_socket(zmq.Context.instance(), daemon.endpoint, keys, max_reply_bytes=1 << 30)
 
 
 def limits(**changes: object) -> Limits:

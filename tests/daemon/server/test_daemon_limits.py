@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -11,7 +12,7 @@ import zmq
 from dragd.daemon.server.sessions import SESSION_OVERHEAD_BYTES
 from dragd.protocol import DragOptions, Image
 from dragd.protocol.errors import DragdError, ErrorCode
-from server_fixtures import connect, limits, running_daemon
+from server_fixtures import connect, limits, raw_dealer, running_daemon
 
 LONG_DRAG = DragOptions(max_steps=2000, stop_distance=0.0)
 
@@ -21,12 +22,6 @@ def error_code(call) -> str:
         call()
     return caught.value.code
 
-
-def raw_dealer(daemon) -> zmq.Socket:
-    socket = zmq.Context.instance().socket(zmq.DEALER)
-    socket.setsockopt(zmq.LINGER, 0)
-    socket.connect(daemon.endpoint)
-    return socket
 
 
 def replies_until_final(socket: zmq.Socket, timeout_ms: int = 5000) -> list[dict]:
@@ -96,14 +91,55 @@ def test_points_per_drag_and_steps():
         assert error_code(lambda: client.drag(session, three[:1], options=too_long)) == ErrorCode.LIMIT_EXCEEDED
 
 
-def test_sessions_per_client_and_in_total():
-    with running_daemon(limits=limits(max_sessions=3), max_sessions_per_client=2) as daemon, \
-            connect(daemon) as first, connect(daemon) as second:
-        first.generate(seed=0), first.generate(seed=1)
+def test_sessions_per_user_and_in_total():
+    with running_daemon(limits=limits(max_sessions=3), max_sessions_per_user=2) as daemon, \
+            connect(daemon) as first, connect(daemon) as second, connect(daemon, user="other") as other, \
+            connect(daemon, user="third") as third:
+        first.generate(seed=0), second.generate(seed=1)  # two connections, one user: one limit
         assert error_code(lambda: first.generate(seed=2)) == ErrorCode.LIMIT_EXCEEDED
-        second.generate(seed=3)
-        assert error_code(lambda: second.generate(seed=4)) == ErrorCode.LIMIT_EXCEEDED  # total reached
+        assert error_code(lambda: second.generate(seed=2)) == ErrorCode.LIMIT_EXCEEDED
+        other.generate(seed=3)
+        assert error_code(lambda: third.generate(seed=4)) == ErrorCode.LIMIT_EXCEEDED  # total reached
         assert first.status().sessions == 3
+
+
+def test_a_user_at_the_limit_cannot_starve_others_when_sessions_are_saved(tmp_path):
+    with running_daemon(limits=limits(max_sessions=4), max_sessions_per_user=2, state_dir=tmp_path) as daemon, \
+            connect(daemon) as hog, connect(daemon, user="other") as other, connect(daemon, user="third") as third:
+        mine = [hog.generate(seed=seed).session for seed in range(6)]  # beyond its limit: older ones set aside
+        assert hog.heartbeat(mine) == tuple(mine)  # heartbeats keep them alive, but not in memory
+        assert daemon.sessions.count() == 2
+        theirs = [other.generate(seed=10).session, other.generate(seed=11).session]
+        third.generate(seed=12)  # the daemon is full: the hog's least recently used makes room
+        assert hog.session_info(mine[0]).restored  # read back from disk: nothing was lost
+        assert [other.session_info(s).history_length for s in theirs] == [1, 1]
+
+
+def test_a_client_waiting_longer_than_the_liveness_window_for_its_own_drag_keeps_its_sessions():
+    # Client timeout 1 s; `patient` waits ~3 s in the queue behind another user's drag, then gets its result.
+    # It was alive all along (a request in flight), and is for client_timeout_s after its reply: its session
+    # must not be orphaned, so a third user filling the table cannot evict it.
+    with running_daemon(limits=limits(max_sessions=2), client_timeout_s=1.0, orphan_timeout_s=30) as daemon, \
+            connect(daemon) as patient, connect(daemon, user="other") as dragger, \
+            connect(daemon, user="third") as newcomer:
+        thread = busy_worker(daemon, dragger)  # the other user's long drag holds the worker
+        session = patient.generate(seed=1).session  # waits behind it too
+        threading.Timer(3.0, dragger.cancel).start()
+        result = patient.drag(session, [((5.0, 5.0), (8.0, 8.0))], options=DragOptions(max_steps=2))
+        assert result.steps >= 1
+        time.sleep(0.3)  # a few housekeeping rounds (0.05 s) after the reply, within the client timeout
+        assert daemon.sessions.owned_by(owner_of(daemon, session)) == 1, "the patient client was declared gone"
+        with contextlib.suppress(DragdError):
+            newcomer.generate(seed=3)  # the table is full: it may take an orphan's place, never the patient's
+        assert patient.undo(session).history_index == 0  # the user's next request finds its session
+        thread.join(20)
+
+
+def owner_of(daemon, session_id: str) -> bytes:
+    with daemon.sessions.lock:
+        owner = daemon.sessions._sessions[session_id].owner
+    assert owner is not None, "the waiting client's session was orphaned"
+    return owner
 
 
 def test_memory_budget_evicts_the_least_recently_used_idle_session():
@@ -119,7 +155,7 @@ def test_memory_budget_evicts_the_least_recently_used_idle_session():
 
 
 def test_queue_per_client_and_in_total():
-    with running_daemon(limits=limits(max_queue=3), max_queue_per_client=2) as daemon, \
+    with running_daemon(limits=limits(max_queue=3), max_queue_per_user=2) as daemon, \
             connect(daemon) as dragger:
         thread = busy_worker(daemon, dragger)
         socket = raw_dealer(daemon)
@@ -128,7 +164,7 @@ def test_queue_per_client_and_in_total():
         first = [msgpack.unpackb(socket.recv()) for _ in range(3)]
         assert [(r["id"], r["type"]) for r in first] == [(0, "waiting"), (1, "waiting"), (2, "error")]
         assert first[0]["position"] == 1 and first[1]["position"] == 2 and first[2]["code"] == ErrorCode.BUSY
-        other = raw_dealer(daemon)
+        other = raw_dealer(daemon, "other")  # another user's line
         other.send(msgpack.packb({"v": 1, "id": 0, "type": "generate", "seed": 5}))
         assert msgpack.unpackb(other.recv())["type"] == "waiting"
         other.send(msgpack.packb({"v": 1, "id": 1, "type": "generate", "seed": 6}))

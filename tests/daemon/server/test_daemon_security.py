@@ -1,15 +1,22 @@
-"""Who may connect: loopback and ipc only, unless CurveZMQ keys from `dragd keys` secure the socket."""
+"""Who may connect: only clients whose CurveZMQ key the daemon's keys folder authorises, on every address; a
+non-loopback address only with a keys folder of its own; `shutdown` only by the daemon's owner."""
 
 from __future__ import annotations
 
+import logging
+import stat
+
+import msgpack
 import pytest
 import zmq
+import zmq.auth
 from dragd.daemon.server.app import Daemon
 from dragd.daemon.server.config import ServerConfig
 from dragd.daemon.server.security import SecurityError, client_keys, create_keys, is_local_address
 from dragd.protocol.client import DragdClient
-from dragd.protocol.errors import DragdTimeout
-from server_fixtures import running_daemon, tiny_models
+from dragd.protocol.errors import DragdError, DragdTimeout, ErrorCode
+from dragd.protocol.transport import ensure_keys_folder, local_client_keys, read_client_keys
+from server_fixtures import connect, running_daemon, tiny_models
 
 
 @pytest.mark.parametrize("address, local", [
@@ -29,7 +36,7 @@ def test_malformed_addresses_are_refused(address):
 
 
 def test_a_non_loopback_address_without_curve_is_refused():
-    with pytest.raises(SecurityError, match="without encryption"):
+    with pytest.raises(SecurityError, match="without encryption keys of its own"):
         Daemon(ServerConfig(address="tcp://0.0.0.0:5557"), tiny_models())
 
 
@@ -47,17 +54,51 @@ def test_keys_folder_layout_and_refusals(tmp_path):
 def test_curve_round_trip_and_strangers_get_nothing(tmp_path):
     folder = tmp_path / "keys"
     create_keys(folder)
-    server_public, public, secret = client_keys(folder)
+    keys = client_keys(folder)
     with running_daemon(address="tcp://0.0.0.0:*", curve_keys=folder) as daemon:
         address = daemon.endpoint.replace("0.0.0.0", "127.0.0.1")
-        with DragdClient(address, 20, curve_server_key=server_public, curve_public_key=public,
-                         curve_secret_key=secret) as client:
+        with DragdClient(address, 20, keys=keys) as client:
             assert "curve" in client.hello().capabilities
             result = client.generate(seed=0)
             assert result.width == 32 and result.image.nbytes == 32 * 32 * 4  # an image came back encrypted
-        stranger_public, stranger_secret = zmq.curve_keypair()  # a valid key pair that is not authorised
-        with DragdClient(address, 1.0, curve_server_key=server_public, curve_public_key=stranger_public,
-                         curve_secret_key=stranger_secret) as stranger, pytest.raises(DragdTimeout):
-            stranger.ping()
-        with DragdClient(address, 1.0) as plaintext, pytest.raises(DragdTimeout):
-            plaintext.ping()
+        assert_strangers_get_nothing(address, keys.server_public)
+
+
+def assert_strangers_get_nothing(address: str, server_public: bytes) -> None:
+    stranger_public, stranger_secret = zmq.curve_keypair()  # a valid key pair that is not authorised
+    with DragdClient(address, 1.0, curve_server_key=server_public, curve_public_key=stranger_public,
+                     curve_secret_key=stranger_secret) as stranger, pytest.raises(DragdTimeout):
+        stranger.ping()
+    plaintext = zmq.Context.instance().socket(zmq.DEALER)  # no CurveZMQ at all
+    plaintext.setsockopt(zmq.LINGER, 0)
+    plaintext.connect(address)
+    plaintext.send(msgpack.packb({"v": 1, "id": 1, "type": "status"}))
+    assert not plaintext.poll(1000)
+    plaintext.close()
+
+
+def test_the_default_local_daemon_admits_only_its_users_key():
+    # On loopback, with the user's own keys folder (made on first use): another local user cannot read that
+    # folder, so has no authorised key; a key of their own, or none, gets no answer at all.
+    with running_daemon() as daemon, connect(daemon) as owner:
+        assert owner.ping().uptime_s >= 0
+        assert_strangers_get_nothing(daemon.endpoint, local_client_keys().server_public)
+
+
+def test_only_the_owner_may_shut_the_daemon_down(caplog):
+    caplog.set_level(logging.INFO, logger="dragd.server")
+    with running_daemon() as daemon, connect(daemon, user="other") as other, connect(daemon) as owner:
+        with pytest.raises(DragdError) as caught:
+            other.shutdown()
+        assert caught.value.code == ErrorCode.FORBIDDEN and owner.ping()
+        owner.shutdown()
+    assert any(r.getMessage() == "refused" and r.fields["code"] == "forbidden" for r in caplog.records)
+
+
+def test_keys_folder_made_on_first_use_is_private(tmp_path):
+    folder = ensure_keys_folder(tmp_path / "cfg" / "keys")
+    assert ensure_keys_folder(folder) == folder  # made once; later calls read it
+    secrets = [folder / "server.key_secret", folder / "client.key_secret"]
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in secrets)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and (folder / "clients" / "client.key").is_file()
+    assert read_client_keys(folder).server_public == zmq.auth.load_certificate(folder / "server.key")[0]

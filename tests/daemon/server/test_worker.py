@@ -15,7 +15,7 @@ def _job(client: bytes, request_id: int, log: list | None = None) -> Job:
 
 
 def test_round_robin_across_clients():
-    queue = FairQueue(max_total=100, max_per_client=10)
+    queue = FairQueue(max_total=100, max_per_user=10)
     for i in range(3):
         queue.put(_job(b"a", i))
     queue.put(_job(b"b", 0))
@@ -25,13 +25,48 @@ def test_round_robin_across_clients():
     assert order == planned == [(b"a", 0), (b"b", 0), (b"c", 0), (b"a", 1), (b"a", 2)]
 
 
+def test_lines_are_per_user_not_per_connection():
+    queue = FairQueue(max_total=100, max_per_user=2)
+    queue.put(Job(b"a1", 0, "test", lambda job: None, user="alice"))
+    queue.put(Job(b"a2", 0, "test", lambda job: None, user="alice"))  # her second connection: same line
+    with pytest.raises(DragdError):
+        queue.put(Job(b"a3", 0, "test", lambda job: None, user="alice"))
+    queue.put(Job(b"b1", 0, "test", lambda job: None, user="bob"))
+    assert [job.client for job in queue.in_order()] == [b"a1", b"b1", b"a2"]
+    assert [job.client for job in queue.drop_client(b"a1")] == [b"a1"] and queue.pending() == 2
+
+
+def test_a_job_leaving_the_queue_is_never_invisible():
+    queue = FairQueue(max_total=10, max_per_user=10)
+    worker = Worker(queue, lambda job, exc: None)
+    release = threading.Event()
+    queue.put(Job(b"a", 0, "test", lambda job: release.wait(10)))
+    seen = []
+    original = queue.get
+
+    def get_and_look(timeout=None, on_take=None):  # housekeeping's view right after the job was taken
+        job = original(timeout, on_take)
+        if job is not None:
+            seen.append(worker.in_flight()[0])
+        return job
+
+    queue.get = get_and_look
+    worker.start()
+    while not seen:
+        threading.Event().wait(0.01)
+    release.set()
+    worker.stop()
+    assert seen[0] == {b"a"}
+    assert b"a" in worker.in_flight()[1]  # and when it ended: the reply just went out
+
+
 def test_limits_per_client_and_total():
-    queue = FairQueue(max_total=3, max_per_client=2)
+    queue = FairQueue(max_total=3, max_per_user=2)
     queue.put(_job(b"a", 0))
     queue.put(_job(b"a", 1))
     with pytest.raises(DragdError) as caught:
         queue.put(_job(b"a", 2))
-    assert caught.value.code == ErrorCode.BUSY and "per client" in caught.value.message
+    assert caught.value.code == ErrorCode.BUSY and "per user" in caught.value.message
     queue.put(_job(b"b", 0))
     with pytest.raises(DragdError) as caught:
         queue.put(_job(b"c", 0))
@@ -39,7 +74,7 @@ def test_limits_per_client_and_total():
 
 
 def test_remove_and_drop_client():
-    queue = FairQueue(max_total=10, max_per_client=10)
+    queue = FairQueue(max_total=10, max_per_user=10)
     for i in range(3):
         queue.put(_job(b"a", i))
     queue.put(_job(b"b", 0))
@@ -61,7 +96,7 @@ def test_cancel_hook_runs_once_even_when_registered_late():
 
 def test_worker_survives_a_failing_job_and_cancels_a_running_one():
     failures: list = []
-    queue = FairQueue(max_total=10, max_per_client=10)
+    queue = FairQueue(max_total=10, max_per_user=10)
     worker = Worker(queue, lambda job, exc: failures.append((job.request_id, type(exc))))
     worker.start()
     started, finished = threading.Event(), threading.Event()
