@@ -11,6 +11,7 @@ from dragd.daemon.engine.windows import (
     Box,
     conv_input,
     feature_boxes,
+    first_worth_windowing,
     plan_windows,
     upsampling_input,
     windowed_features,
@@ -166,3 +167,11 @@ def test_windows_of_one_shape_run_as_one_batch_and_stay_exact():
     windowed = windowed_features(synthesis, ws, 3, 4, boxes)
     for box in boxes:
         torch.testing.assert_close(_read(windowed, box), _read(full, box), rtol=1e-5, atol=1e-5)
+
+
+def test_a_block_whose_windows_cover_its_map_more_than_once_runs_whole():
+    generator = make_generator(SHAPES["64px"])
+    spread = feature_boxes([(x, y) for x in (12, 32, 52) for y in (12, 52)], 3, (64, 64), (64, 64))
+    first, plans = first_worth_windowing(generator.synthesis, 1, 4, spread)
+    assert first > 1 and plans
+    assert first_worth_windowing(generator.synthesis, 1, 4, spread[:1])[0] == 1
