@@ -150,6 +150,17 @@ def check_model(info: ModelInfo) -> Result:
     return Result(OK, topic, f"{info.domain}, {size}{tensors} tensors, sha256 {digest[:16]}... ({checked})")
 
 
+def check_faces() -> Result:
+    """Face alignment for photos: dlib and its 68-point landmark model (the `faces` extra) load."""
+    from .invert.align import _predictor_path, landmarks_available
+
+    if landmarks_available():
+        return Result(OK, "face alignment", f"dlib and its landmark model {_predictor_path()}")
+    return Result(WARN, "face alignment", "not installed: photos of faces are edited without alignment, which "
+                                          "fits them worse; run the dragd installer again (it adds it unless "
+                                          "--no-faces), or `pip install dragd[faces]` in a developer checkout")
+
+
 def check_catalogue(installed: Iterable[str]) -> Result:
     """Which of the catalogue's models could still be downloaded."""
     from .models.catalogue import CatalogueError, load_catalogue
@@ -165,11 +176,14 @@ def check_catalogue(installed: Iterable[str]) -> Result:
 
 
 def check_models(list_models: Callable[[], Iterable[ModelInfo]] | None = None) -> list[Result]:
-    from .models.registry import DEFAULT_MODEL, user_models_dir
+    from .models.registry import DEFAULT_MODEL, unusable_models, user_models_dir
     from .models.registry import list_models as registry_models
 
     models = list((list_models or registry_models)())
-    results = [check_model(info) for info in models]
+    # Files the registry leaves out (their header cannot be read) are named here too, as FAIL: the user put them
+    # there to be used. Only the registry's own listing is asked for them, not a stand-in `list_models`.
+    broken = unusable_models() if list_models is None else []
+    results = [check_model(info) for info in [*models, *broken]]
     if not any(info.name == DEFAULT_MODEL for info in models):
         results.append(Result(FAIL, "models", f"the default model {DEFAULT_MODEL} is missing: reinstall dragd"))
     results.append(Result(OK, "models", f"{len(models)} installed; downloaded and added ones go to "
@@ -342,7 +356,7 @@ def check_daemon(address: str, curve_keys: Path | None, client_name: str = "clie
 
 def run_checks(setup: Setup) -> list[Result]:
     address = daemon_address(setup)
-    results = [check_python(), check_torch(), check_device(), *check_models(), *check_krita(setup),
+    results = [check_python(), check_torch(), check_device(), *check_models(), check_faces(), *check_krita(setup),
                *check_gimp(setup), check_address(address)]
     if results[-1].status == FAIL:
         return results

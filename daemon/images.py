@@ -1,44 +1,339 @@
-"""Image files in and out for the CLI: reading images and masks, PNG/GIF writing, drawing handle/target markers."""
+"""Image files in and out: photos read as every viewer shows them, masks, PNG/GIF writing, handle/target markers.
+
+A photo (`read_photo`) becomes two arrays:
+- `Photo.pixels`: the file's own samples at their own depth (uint8 or uint16), turned upright as its EXIF
+  orientation says, in the file's own colour space. This is what the result is made from.
+- `Photo.working`: H x W x 3 uint8 sRGB (x 4 with the alpha): what the model sees. 16-bit samples are scaled
+  with rounding (v / 257), never clipped; an embedded ICC profile is converted to sRGB (LittleCMS through
+  Pillow's ImageCms, perceptual intent); grey is replicated to R, G, B; a palette is expanded.
+
+`Photo.result(edited)` takes the working copy with the edit pasted in and returns the photo at its own depth:
+every pixel the edit left unchanged is the file's sample exactly; a changed one is the file's sample plus the
+change, carried back into the file's space (the inverse ICC transform, then x 257 for 16 bits). A grey photo (or
+an RGB photo whose channels never differ by more than GREY_TOLERANCE) gets a grey change (ITU-R BT.601 luma, as
+Pillow's "L" conversion), so no colour appears in it. `write_photo` writes it as a PNG of the same kind (grey,
+grey + alpha, RGB, RGBA; 8 or 16 bits; the ICC profile embedded again). What PNG cannot hold is said in
+`Photo.notes`: a CMYK photo is converted to sRGB when read and written as RGB; a palette photo is written as RGB(A).
+"""
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageDraw, UnidentifiedImageError
 
 Point = tuple[float, float]
+Weight = tuple[tuple[int, int, int, int], np.ndarray]  # (x, y, width, height) and a box-sized array in [0, 1]
 HANDLE_COLOUR = (230, 40, 40)
 TARGET_COLOUR = (40, 90, 230)
+ORIENTATION_TAG = 0x0112  # EXIF/TIFF Orientation
+GREY_TOLERANCE = 2  # 8-bit levels: an RGB photo whose channels never differ by more than this is grey
+LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as Pillow's RGB -> L
+SRGB = ImageCms.createProfile("sRGB")
+
+# EXIF orientation -> how to turn the stored samples into what viewers show (Pillow's `ImageOps.exif_transpose`),
+# as OpenCV calls (a numpy rot90 copy of a 24 Mpx photo takes seconds, these a fraction of one).
+_UPRIGHT = {
+    2: lambda a, cv2: cv2.flip(a, 1),
+    3: lambda a, cv2: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a, cv2: cv2.flip(a, 0),
+    5: lambda a, cv2: cv2.transpose(a),
+    6: lambda a, cv2: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a, cv2: cv2.rotate(cv2.transpose(a), cv2.ROTATE_180),
+    8: lambda a, cv2: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
 
 
 class ImageFileError(ValueError):
     pass
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """H x W x 3 uint8, or H x W x 4 when the file has transparency (kept untouched by paste-back)."""
+def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """H x W [x C] samples as stored -> as shown, for EXIF orientation 1-8 (other values: unchanged)."""
+    turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    if turn is None:
+        return pixels
+    import cv2
+
+    turned = turn(np.ascontiguousarray(pixels), cv2)
+    return turned.reshape(*turned.shape[:2], *pixels.shape[2:])  # OpenCV drops a single channel's axis
+
+
+def to_8_bits(samples: np.ndarray) -> np.ndarray:
+    """uint16 -> uint8 by v / 257 rounded half up (65535 -> 255: nothing is clipped), in integers."""
+    return (samples // 257 + (samples % 257 > 128)).astype(np.uint8)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """... x 3 -> ... float64: 0.299 R + 0.587 G + 0.114 B (exactly v for a grey v, v, v)."""
+    return rgb[..., :3].astype(np.float64) @ LUMA
+
+
+def is_grey(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bool:
+    """True when no visible pixel of H x W x 3 uint8 `rgb` has channels more than GREY_TOLERANCE apart."""
+    for step in (16, 1):  # a coarse look first: most colour photos are told from a few thousand pixels
+        sample = rgb[::step, ::step]
+        r, g, b = (sample[..., i].astype(np.int16) for i in range(3))
+        spread = np.maximum(np.abs(r - g), np.maximum(np.abs(g - b), np.abs(r - b)))
+        if alpha is not None:
+            spread = spread[alpha[::step, ::step] > 0]
+        if spread.size and spread.max() > GREY_TOLERANCE:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A photo as the user sees it and the model's working copy of it (see the module's docstring).
+
+    pixels: H x W x C uint8 or uint16; C = 1 grey, 2 grey + alpha, 3 colour, 4 colour + alpha.
+    working: H x W x 3 (4 with alpha) uint8 sRGB.
+    """
+
+    pixels: np.ndarray
+    working: np.ndarray
+    grey: bool  # the result gets only grey changes
+    icc: bytes | None  # the file's profile: pixels are in its space, and the result carries it
+    notes: tuple[str, ...]
+
+    @property
+    def colours(self) -> int:
+        """Colour channels of `pixels` (1 or 3); an alpha channel follows them."""
+        return 1 if self.pixels.shape[2] in (1, 2) else 3
+
+    @property
+    def bits(self) -> int:
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+    def describe(self) -> str:
+        height, width, channels = self.pixels.shape
+        kind = {1: "grey", 2: "grey + alpha", 3: "RGB", 4: "RGBA"}[channels]
+        return f"{width}x{height} {self.bits}-bit {kind}"
+
+    def result(self, edited: np.ndarray, weight: Weight | None = None) -> np.ndarray:
+        """`edited` (the working copy with an edit pasted in) at the photo's own depth and in its colour space;
+        equal to `pixels` wherever `edited` equals `working`, and in the alpha channel everywhere.
+
+        A changed pixel is T(edited) + (1 - w) (pixels - T(working)), T taking sRGB into the file's space and
+        scale: where the edit took over (weight w = 1) it is the edit, where it barely touched (w near 0) the
+        file's own sample with the edit's change. `weight`: ((x, y, width, height), box-sized array in [0, 1]),
+        the paste-back's weights; None counts every pixel as w = 0 (the file plus the change).
+        """
+        if edited.shape != self.working.shape or edited.dtype != np.uint8:
+            raise ValueError(f"the edit is {edited.dtype} {edited.shape}, the working copy {self.working.shape}")
+        ys, xs = np.nonzero((edited[..., :3] != self.working[..., :3]).any(axis=2))
+        out = self.pixels.copy()
+        if len(ys) == 0:
+            return out
+        c = self.colours
+        residual = self.pixels[ys, xs, :c] - self._to_file(self.working[ys, xs])
+        if weight is not None:
+            (x, y, width, height), alpha = weight
+            inside = (xs >= x) & (xs < x + width) & (ys >= y) & (ys < y + height)
+            w = np.zeros(len(ys))
+            w[inside] = alpha[ys[inside] - y, xs[inside] - x]
+            residual *= (1 - w)[:, None]
+        top = 65535 if self.bits == 16 else 255
+        samples = np.rint(self._to_file(edited[ys, xs]) + residual).clip(0, top)
+        out[ys, xs, :c] = samples.astype(self.pixels.dtype)
+        return out
+
+    def _to_file(self, rgb: np.ndarray) -> np.ndarray:
+        """N x 3 uint8 sRGB -> N x colours float at the file's scale, in the file's colour space."""
+        rgb = np.ascontiguousarray(rgb[:, :3])
+        if self.icc is not None:
+            into = _transform(SRGB, self.icc, "RGB", "L" if self.colours == 1 else "RGB")
+            strip = Image.fromarray(rgb[None])
+            values = np.asarray(ImageCms.applyTransform(strip, into)).reshape(len(rgb), -1).astype(np.float64)
+        else:
+            values = rgb.astype(np.float64)
+        if self.grey or self.colours == 1:
+            values = np.repeat(luma(values) if values.shape[1] == 3 else values[:, 0], self.colours).reshape(
+                len(rgb), self.colours)
+        return values * (257 if self.bits == 16 else 1)
+
+
+def _transform(source: object, target: object, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform:
+    def profile(p: object) -> object:
+        return ImageCms.ImageCmsProfile(io.BytesIO(p)) if isinstance(p, bytes) else p
+
+    return ImageCms.buildTransform(profile(source), profile(target), in_mode, out_mode)
+
+
+def _profile_name(icc: bytes) -> str:
+    try:
+        return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip() or "unnamed"
+    except (ImageCms.PyCMSError, OSError):
+        return "unreadable"
+
+
+def _deep_rawmode(im: Image.Image) -> str | None:
+    """The raw mode of 16-bit colour or grey + alpha samples (RGB;16B, LA;16B, ...), which Pillow would cut to
+    8 bits; None for everything Pillow reads whole. Must be asked before anything loads the image."""
+    if im.mode not in ("RGB", "RGBA", "LA") or not im.tile:
+        return None
+    args = im.tile[0].args
+    rawmode = args[0] if isinstance(args, tuple) else args
+    return rawmode if isinstance(rawmode, str) and ";16" in rawmode else None
+
+
+def _deep_samples(path: str | Path, rawmode: str) -> np.ndarray:
+    import cv2  # OpenCV reads 16-bit colour PNG and TIFF exactly; Pillow has no such mode
+
+    pixels = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
+        raise ImageFileError(f"cannot read the 16-bit samples of {path}")
+    pixels = pixels[..., [2, 1, 0, 3][:pixels.shape[2]]]  # BGR(A) -> RGB(A)
+    return np.ascontiguousarray(pixels[..., [0, 3]] if rawmode.startswith("LA") else pixels)
+
+
+def _samples(im: Image.Image, path: str | Path, deep: str | None, notes: list[str]) -> tuple[np.ndarray,
+                                                                                          bytes | None]:
+    """The stored samples as H x W x C (not yet turned upright), and the profile they are in."""
+    icc = im.info.get("icc_profile") or None
+    mode = im.mode
+    if deep is not None:
+        return _deep_samples(path, deep), icc
+    if mode.startswith("I;16") or mode == "I":
+        pixels = np.asarray(im)
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise ImageFileError(f"{path} has 32-bit samples; save it with 8 or 16 bits per sample")
+        return pixels.astype(np.uint16)[..., None], icc
+    if mode == "CMYK":
+        notes.append("CMYK: converted to sRGB when read and written as RGB (PNG has no CMYK)")
+        if icc is not None:
+            try:
+                return np.asarray(ImageCms.applyTransform(im, _transform(icc, SRGB, "CMYK", "RGB"))), None
+            except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+                notes.append(f"its colour profile cannot be used ({exc}); converted without it")
+        return np.asarray(im.convert("RGB")), None
+    if mode in ("1", "L", "LA", "RGB", "RGBA"):
+        pixels = np.asarray(im.convert("L") if mode == "1" else im)
+        return (pixels[..., None] if pixels.ndim == 2 else pixels), icc
+    if mode in ("P", "PA"):
+        notes.append("a palette image: the result is written as RGB(A), since an edit brings new colours")
+        alpha = mode == "PA" or "transparency" in im.info
+        return np.asarray(im.convert("RGBA" if alpha else "RGB")), icc
+    if mode == "F":
+        raise ImageFileError(f"{path} has floating-point samples; save it with 8 or 16 bits per sample")
+    notes.append(f"{mode} samples: converted to RGB")
+    return np.asarray(im.convert("RGBA" if "A" in mode else "RGB")), None
+
+
+def _working(pixels: np.ndarray, icc: bytes | None, notes: list[str]) -> tuple[np.ndarray, bytes | None]:
+    """The model's H x W x 3 (or 4) uint8 sRGB copy, and the profile that stays valid for `pixels`."""
+    eight = to_8_bits(pixels) if pixels.dtype == np.uint16 else pixels
+    colours = 1 if pixels.shape[2] in (1, 2) else 3
+    colour, alpha = eight[..., :colours], eight[..., colours:]
+    if icc is not None:
+        try:
+            to_srgb = _transform(icc, SRGB, "L" if colours == 1 else "RGB", "RGB")
+            colour = np.asarray(ImageCms.applyTransform(Image.fromarray(np.squeeze(colour, -1) if colours == 1
+                                                                        else colour), to_srgb))
+            notes.append(f"colour profile '{_profile_name(icc)}': converted to sRGB for the model; the result "
+                         "keeps the profile")
+        except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+            notes.append(f"its colour profile cannot be used ({exc}); read as sRGB")
+            icc = None
+    if colour.shape[-1] == 1:
+        colour = np.repeat(colour, 3, axis=-1)
+    if alpha.shape[-1] == 0:
+        return np.ascontiguousarray(colour), icc  # 8-bit RGB without a profile: the pixels themselves
+    return np.concatenate([colour, alpha], axis=-1), icc
+
+
+def read_photo(path: str | Path) -> Photo:
+    """The photo at `path` as its viewers show it (see the module's docstring); raises ImageFileError."""
+    notes: list[str] = []
     try:
         with Image.open(path) as im:
-            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+            deep = _deep_rawmode(im)  # before getexif(), which may load the image
+            orientation = im.getexif().get(ORIENTATION_TAG, 1)
+            pixels, icc = _samples(im, path, deep, notes)
     except FileNotFoundError:
         raise ImageFileError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, ImageFileError):
+            raise
         raise ImageFileError(f"cannot read image {path}: {exc}") from None
+    if isinstance(orientation, int) and orientation in _UPRIGHT:
+        pixels = upright(pixels, orientation)
+        notes.append(f"turned upright as its EXIF orientation ({orientation}) says; the result is written upright")
+    if pixels.dtype == np.uint16:
+        notes.append("16 bits per sample: the model sees 8 (rounded); the result has 16")
+    working, icc = _working(pixels, icc, notes)
+    colours = 1 if pixels.shape[2] in (1, 2) else 3
+    grey = colours == 1 or is_grey(working[..., :3], working[..., 3] if working.shape[2] == 4 else None)
+    if grey:
+        notes.append("greyscale: the result is grey")
+    for array in (pixels, working):  # the two may share memory (8-bit RGB without a profile): both read-only
+        array.flags.writeable = False
+    return Photo(pixels, working, grey, icc, tuple(notes))
+
+
+# --- writing ------------------------------------------------------------------------------------------------
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _with_icc(png: bytes, icc: bytes) -> bytes:
+    """A PNG with an iCCP chunk (profile name, compression 0, zlib data) right after its IHDR chunk."""
+    end_of_ihdr = 8 + 8 + 13 + 4  # signature, IHDR length + type, IHDR data, CRC
+    chunk = _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc))
+    return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+
+
+def write_photo(pixels: np.ndarray, path: str | Path, icc: bytes | None = None) -> None:
+    """H x W x C uint8 or uint16 (C = 1, 2, 3, 4 as `Photo.pixels`) as a PNG of that kind and depth, with `icc`.
+
+    16-bit grey + alpha, which neither Pillow nor OpenCV writes, becomes 16-bit RGBA with R = G = B.
+    """
+    channels = pixels.shape[2]
+    if pixels.dtype == np.uint8 or channels == 1:
+        plain = pixels[..., 0] if channels == 1 else pixels
+        Image.fromarray(np.ascontiguousarray(plain)).save(path, icc_profile=icc)
+        return
+    import cv2
+
+    if channels == 2:
+        pixels = pixels[..., [0, 0, 0, 1]]
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[..., [2, 1, 0, 3][:pixels.shape[2]]]))
+    if not ok:
+        raise ImageFileError(f"cannot encode {path}")
+    Path(path).write_bytes(_with_icc(encoded.tobytes(), icc) if icc else encoded.tobytes())
 
 
 def load_mask(path: str | Path, height: int, width: int) -> np.ndarray:
-    """A grey-level mask of the image's size (height x width): pixels >= 128 may move."""
+    """A mask of the image's size (height x width) as a bool array, True where the image may move; turned upright
+    by its EXIF orientation, like a photo.
+
+    A pixel may move when it is light (grey level >= 128) and, in an image with transparency (an alpha channel
+    or a transparent palette colour), also opaque (alpha >= 128): transparent means fixed, as in editors, where
+    what was not painted is not part of the mask, whatever colour its hidden pixels hold.
+    """
     try:
         with Image.open(path) as im:
-            if im.size != (width, height):
-                raise ImageFileError(f"mask {path} is {im.size[0]}x{im.size[1]}, the image is {width}x{height}")
-            return np.asarray(im.convert("L")) >= 128
+            orientation = im.getexif().get(ORIENTATION_TAG, 1)
+            if "A" in im.getbands() or "transparency" in im.info:
+                rgba = im.convert("RGBA")
+                movable = (np.asarray(rgba.convert("L")) >= 128) & (np.asarray(rgba)[:, :, 3] >= 128)
+            else:
+                movable = np.asarray(im.convert("L")) >= 128
     except FileNotFoundError:
         raise ImageFileError(f"no such mask: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageFileError(f"cannot read mask {path}: {exc}") from None
+    movable = upright(movable.astype(np.uint8), orientation) > 0  # OpenCV turns no bool arrays
+    if movable.shape != (height, width):
+        raise ImageFileError(f"mask {path} is {movable.shape[1]}x{movable.shape[0]}, the image is {width}x{height}")
+    return movable
 
 
 def save_png(pixels: np.ndarray, path: str | Path) -> None:

@@ -76,8 +76,13 @@ def fetch(url: str, dest: Path, on_progress: Progress | None = None, timeout_s: 
         raise DownloadError(f"{url} answered HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DownloadError(f"downloading {url} failed ({reason}); what arrived is kept: run the same "
-                            "command again to resume") from None
+        held = dest.stat().st_size if dest.is_file() else 0
+        if held == 0:  # no byte has arrived, in this attempt or before: nothing to keep or resume
+            dest.unlink(missing_ok=True)
+            raise DownloadError(f"downloading {url} failed ({reason}); nothing arrived: check the network "
+                                "connection and run the same command again") from None
+        raise DownloadError(f"downloading {url} failed ({reason}); the {held} bytes that arrived are kept: run the "
+                            "same command again to resume") from None
     # urllib does not notice a connection that closes early; the length the server announced does.
     if total is not None and done != total:
         raise DownloadError(f"the transfer of {url} stopped at {done} of {total} bytes; run the same command "

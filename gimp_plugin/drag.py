@@ -5,31 +5,35 @@ into handle -> target pairs; ask the daemon (through the shared client) for a se
 an `Outcome` that the adapter writes as a new layer plus a path of the tracked handles. Every failure becomes
 `Outcome.error`, a sentence for the user, never an exception.
 
-GIMP runs each procedure call in a new process, so a layer's link to its daemon session lives in a note on the
-layer (`LayerNote`, a GIMP parasite). A session id is a capability: the next process resumes the session with
-it, for as long as the daemon keeps it (its orphan timeout, 10 minutes by default, after the last use). A
-result layer resumes its session at the history state it shows; a layer generated from a seed is simply
-generated again; any other layer is opened from its pixels (GAN inversion of the selection's bounding box).
+Which session a drag starts from (the state the layer shows, kept in a binding parasite on the layer) is
+`session.py`'s business. A result is not a whole new picture: it is an `Edit` (protocol.blend), the change the
+drag made, which the adapter applies to a copy of the source layer at the layer's own precision.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from ..protocol import messages
-from ..protocol.editor import build_drag_request, build_open_session_request, centre_to_corner
+from ..protocol.binding import Binding
+from ..protocol.blend import Edit, apply_8bit
+from ..protocol.editor import build_drag_request, centre_to_corner
 from ..protocol.errors import DragdError, ErrorCode
-from ..protocol.images import Image, paste
+from ..protocol.images import Image, mask_bounds
+from ..protocol.limits import DEFAULT_TRUNCATION, Limits
+from ..protocol.texts import next_result_name, waiting
 from .options import DragSettings, GenerateSettings
+from .session import GENERATED, Bound, close_quietly, current_latent, layer_digest, read_binding, session_for
+from .settings import SettingsError, read_settings, where
 
 Point = tuple[float, float]
 Stroke = list[Point]
 TRACKED_PATH_NAME = "DragGAN tracked points"
-RESULT_LAYER_NAME = "DragGAN result"
 CLIENT_NAME = "gimp-plugin"
 PENDING_SESSION = "pending"  # stands in for the session id while a request is checked before connecting
 PREVIEW_EVERY = 10  # steps between live previews in the interactive dialog
@@ -54,7 +58,7 @@ class Document(Protocol):
     def selection(self) -> Image | None: ...  # an L mask the layer's size, None: nothing selected
     def paths(self) -> list[tuple[str, bool, list[Stroke]]]: ...  # (name, selected?, anchors in image coords)
     def layer_names(self) -> list[str]: ...
-    def note(self) -> dict[str, Any] | None: ...
+    def binding(self) -> bytes | None: ...  # the layer's binding parasite (protocol.binding), if any
 
 
 class Feedback(Protocol):
@@ -67,7 +71,8 @@ class Feedback(Protocol):
 class Daemon(Protocol):
     """The calls the plug-in makes: a subset of the shared `protocol.client.DragdClient` (tests use a fake)."""
 
-    def generate(self, seed: int, model: str | None = None, truncation: float = 0.7) -> messages.GenerateResult:
+    def generate(self, seed: int, model: str | None = None,
+                 truncation: float = DEFAULT_TRUNCATION) -> messages.GenerateResult:
         ...
 
     def open_session(self, image: Image, model: str | None = None, region: Any = None, mask: Image | None = None,
@@ -91,57 +96,22 @@ class UserError(Exception):
     """A problem the user can fix; the message says how."""
 
 
-# ---- the note a layer carries --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LayerNote:
-    """Where a layer's pixels came from, so a later procedure call can continue from them."""
-
-    session: str  # the daemon session whose current state these pixels are
-    model: str
-    history_index: int = 0  # the session state this layer shows (0: as generated / opened)
-    seed: int | None = None  # set for a layer generated from a seed: it can be generated again
-    truncation: float | None = None
-
-    @classmethod
-    def read(cls, raw: dict[str, Any] | None) -> LayerNote | None:
-        """The note in a parasite's JSON, or None when there is none or it is not one of ours."""
-        if not raw:
-            return None
-        try:
-            note = cls(**raw)
-        except TypeError:
-            return None
-        ok = (isinstance(note.session, str) and isinstance(note.model, str)
-              and isinstance(note.history_index, int) and (note.seed is None or isinstance(note.seed, int))
-              and (note.truncation is None or isinstance(note.truncation, (int, float))))
-        return note if ok else None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 # ---- outcomes the adapter writes -----------------------------------------------------------------------------
 
 
 @dataclass
 class DragOutcome:
-    """A finished drag (`pixels` set), a cancelled one, or an error message."""
+    """A finished drag (`edit` set), a cancelled one, or an error message."""
 
     cancelled: bool = False
     error: str | None = None
     layer_name: str = ""
-    pixels: Image | None = None  # the whole layer: the source's pixels with the edited part pasted in
-    note: dict[str, Any] | None = None
+    edit: Edit | None = None  # what to change in a copy of the source layer, at the layer's own precision
+    pixels: Image | None = None  # the whole result layer as 8 bits (the source with `edit` applied)
+    binding: Binding | None = None  # for the result layer's parasite (its digest is of `pixels`)
     path_name: str = TRACKED_PATH_NAME
     strokes: list[Stroke] = field(default_factory=list)  # tracked handle -> target, image coordinates
     summary: str = ""
-
-    def result_args(self) -> tuple[str, Image, dict[str, Any] | None, str, list[Stroke]]:
-        """The arguments of `adapter.GimpDocument.add_result`."""
-        assert self.pixels is not None, "only a finished drag has a result"
-        return self.layer_name, self.pixels, self.note, self.path_name, self.strokes
 
 
 @dataclass
@@ -149,7 +119,7 @@ class GenerateOutcome:
     error: str | None = None
     layer_name: str = ""
     pixels: Image | None = None
-    note: dict[str, Any] | None = None
+    binding: Binding | None = None
 
 
 # ---- points ----------------------------------------------------------------------------------------------------
@@ -181,15 +151,6 @@ def to_image(point: Point, offsets: tuple[int, int]) -> Point:
     return x + offsets[0], y + offsets[1]
 
 
-def next_layer_name(existing: list[str]) -> str:
-    """"DragGAN result N" with the first N not yet used in the image."""
-    taken = set(existing)
-    number = 1
-    while f"{RESULT_LAYER_NAME} {number}" in taken:
-        number += 1
-    return f"{RESULT_LAYER_NAME} {number}"
-
-
 # ---- the procedures ---------------------------------------------------------------------------------------------
 
 
@@ -197,17 +158,30 @@ def drag_layer(document: Document, settings: DragSettings, feedback: Feedback, c
                connect: Connect | None = None, preview_every: int = 0) -> DragOutcome:
     """Runs one drag of the layer; never raises for anything the user or the daemon can cause."""
     try:
+        problem = settings.problem()
+        if problem:
+            raise UserError(problem)
         path_name, strokes = choose_path(document.paths())
         source = document.pixels()
+        selection = document.selection()
+        if selection is not None and mask_bounds(selection) is None:
+            raise UserError("The selection does not touch this layer, so nothing on it may change. Select part "
+                            "of the layer (or Select > None to let the whole layer move), then drag again.")
         # Built (and so checked) before any network talk; the session is filled in once there is one.
         request = build_drag_request(PENDING_SESSION, layer_polylines(strokes, document.offsets), document.width,
-                                     document.height, document.selection(),
-                                     settings.protocol_options(preview_every))
-        note = LayerNote.read(document.note())
+                                     document.height, selection, settings.protocol_options(preview_every))
+        binding = read_binding(document.binding())
         feedback.progress(0.0, "DragGAN: connecting to the daemon")
-        daemon = (connect or default_connect)(settings.address)
+        daemon = (connect or partial(default_connect, settings_file=settings.settings_file))(settings.address)
         try:
-            return _drag(daemon, document, settings, feedback, cancel, request, source, note)
+            limits = getattr(daemon, "limits", None)  # this daemon's own (hello), maybe stricter than the defaults
+            problem = settings.problem(limits) if isinstance(limits, Limits) else None
+            if problem:
+                raise UserError(problem)
+            bound = session_for(daemon, document.width, document.height, source, request.mask, settings.model,
+                                binding, feedback, cancel)
+            # The session is left open: the result's binding names it, and the next plug-in process resumes it.
+            return _drag_session(daemon, document, feedback, cancel, request, source, bound)
         finally:
             daemon.close()
     except UserError as exc:
@@ -217,25 +191,28 @@ def drag_layer(document: Document, settings: DragSettings, feedback: Feedback, c
             return DragOutcome(cancelled=True)
         if exc.code in (ErrorCode.BAD_REQUEST, ErrorCode.LIMIT_EXCEEDED) and "drag line" in exc.message.lower():
             return DragOutcome(error=f"{exc.message}\n{HOW_TO_DRAW_POINTS}")  # the shared text, plus GIMP's way
-        return DragOutcome(error=describe_error(exc))
+        return DragOutcome(error=describe_error(exc, settings.settings_file))
 
 
-def _drag(daemon: Daemon, document: Document, settings: DragSettings, feedback: Feedback,
-          cancel: threading.Event, request: messages.DragRequest, source: Image,
-          note: LayerNote | None) -> DragOutcome:
-    session = _session_for(daemon, document, settings, source, note, feedback, cancel)
-    # The session is left open: the result layer's note names it, and the next plug-in process resumes it.
-    return _drag_session(daemon, document, feedback, cancel, request, source, session)
+def edit_of(source: Image, patch: Image, offset: tuple[int, int], mask: Image | None, bound: Bound) -> Edit:
+    """The change a daemon image (`patch` at `offset` in the layer) makes to the layer.
 
-
-def _close_quietly(daemon: Daemon, session: str) -> None:
-    """Frees a session that nothing will resume, rather than leaving it to the daemon's timeout."""
-    with contextlib.suppress(DragdError):  # already gone: nothing to free
-        daemon.close_session(session)
+    An opened session's patch is already the layer with the edit pasted back, weighted by the selection (the
+    daemon does that, feather included). A generated session's picture is the whole model image: here the
+    selection weights it, so that outside the selection nothing changes and a feathered edge takes part of it.
+    """
+    x0, y0 = max(offset[0], 0), max(offset[1], 0)
+    x1, y1 = min(offset[0] + patch.width, source.width), min(offset[1] + patch.height, source.height)
+    if x1 <= x0 or y1 <= y0:
+        raise UserError("The daemon's result does not overlap the layer; the daemon and the plug-in do not "
+                        "match, reinstall both.")
+    after = patch.crop(x0 - offset[0], y0 - offset[1], x1 - x0, y1 - y0)
+    weight = mask.crop(x0, y0, x1 - x0, y1 - y0) if mask is not None and bound.kind == GENERATED else None
+    return Edit(x0, y0, source.crop(x0, y0, x1 - x0, y1 - y0), after, weight)
 
 
 def _drag_session(daemon: Daemon, document: Document, feedback: Feedback, cancel: threading.Event,
-                  request: messages.DragRequest, source: Image, session: LayerNote) -> DragOutcome:
+                  request: messages.DragRequest, source: Image, bound: Bound) -> DragOutcome:
     pairs, total = request.points, request.options.max_steps
     cancel_sent = False
 
@@ -245,16 +222,19 @@ def _drag_session(daemon: Daemon, document: Document, feedback: Feedback, cancel
             cancel_sent = True
             daemon.cancel()  # the drag ends within a step, with a result that says "cancelled"
         if not isinstance(progress, messages.DragProgress):
-            feedback.progress(0.0, "DragGAN: waiting for the daemon (busy with other work)")
+            text = waiting(getattr(progress, "position", 0))
+            if text:  # position 0 is the job starting: nothing to say, so no flicker
+                feedback.progress(0.0, f"DragGAN: {text}")
             return
         left = max(_distance(p, pair.target) for p, pair in zip(progress.points, pairs, strict=False))
         feedback.progress(progress.step / total, f"DragGAN: step {progress.step} of at most {total}, "
                                                   f"{left:.1f} px to go")
         if progress.image is not None and progress.offset is not None:
-            feedback.preview(paste(source, progress.image, *progress.offset))
+            edit = edit_of(source, progress.image, progress.offset, request.mask, bound)
+            feedback.preview(apply_8bit(source, edit))
 
     feedback.progress(0.0, "DragGAN: dragging")
-    result = daemon.drag(session.session, pairs, request.mask, request.options, on_progress)
+    result = daemon.drag(bound.session, pairs, request.mask, request.options, on_progress)
     if result.stopped == "cancelled" or cancel.is_set():
         return DragOutcome(cancelled=True)  # Cancel keeps nothing
     if len(result.points) != len(pairs):
@@ -263,143 +243,80 @@ def _drag_session(daemon: Daemon, document: Document, feedback: Feedback, cancel
     feedback.progress(1.0, "DragGAN: done")
     strokes = [[to_image(tracked, document.offsets), to_image(pair.target, document.offsets)]
                for tracked, pair in zip(result.points, pairs, strict=True)]
-    new_note = LayerNote(session.session, session.model, result.history_index, session.seed, session.truncation)
+    edit = edit_of(source, result.image, result.offset, request.mask, bound)
+    pixels = apply_8bit(source, edit)
+    binding = Binding(bound.session, result.history_index, bound.model, bound.kind,
+                      current_latent(daemon, bound.session), bound.frame, layer_digest(pixels), bound.seed,
+                      bound.truncation)
     how = "every handle reached its target" if result.reached else "stopped after the maximum number of steps"
-    return DragOutcome(
-        layer_name=next_layer_name(document.layer_names()), pixels=paste(source, result.image, *result.offset),
-        note=new_note.to_json(), strokes=strokes, summary=f"{result.steps} steps, {how}",
-    )
-
-
-def _session_for(daemon: Daemon, document: Document, settings: DragSettings, source: Image,
-                 note: LayerNote | None, feedback: Feedback, cancel: threading.Event) -> LayerNote:
-    """The session whose state the layer shows: a fresh one from the seed for a generated layer, the layer's
-    own (brought to the state the layer shows) for a drag result, else one opened from the pixels."""
-    if note is not None and note.seed is not None and note.history_index == 0:
-        # A layer exactly as generated: generating it again is cheap and always matches, whatever happened to
-        # the old session since.
-        feedback.progress(0.0, "DragGAN: preparing the layer's latent")
-        truncation = note.truncation if note.truncation is not None else GenerateSettings().truncation
-        generated = daemon.generate(note.seed, note.model, truncation)
-        _check_size(document, generated.width, generated.height)
-        return LayerNote(generated.session, generated.model, 0, note.seed, note.truncation)
-    if note is not None:
-        feedback.progress(0.0, "DragGAN: resuming the layer's session")
-        _bring_to_state(daemon, note, source)
-        return note
-    return _open_layer(daemon, document, settings, source, feedback, cancel)
-
-
-def _bring_to_state(daemon: Daemon, note: LayerNote, source: Image) -> None:
-    """Moves the layer's session to the history state the layer shows (another drag of an older result may
-    have moved it), and checks that this state still makes exactly the layer's pixels: a later drag from an
-    older state replaces the states after it."""
-    try:
-        state = daemon.undo(note.session)
-    except DragdError as exc:
-        if exc.code != ErrorCode.BAD_REQUEST:  # bad_request: nothing to undo, the session is at its first state
-            raise
-        state = None
-    index = state.history_index if state is not None else 0
-    while index != note.history_index:
-        try:
-            state = daemon.redo(note.session) if index < note.history_index else daemon.undo(note.session)
-        except DragdError as exc:
-            if exc.code == ErrorCode.BAD_REQUEST:
-                raise UserError(STATE_REPLACED) from None
-            raise
-        index = state.history_index
-    if state is None or paste(source, state.image, *state.offset).tight().data != source.tight().data:
-        raise UserError(STATE_REPLACED)
-
-
-STATE_REPLACED = ("This layer's state is no longer in its daemon session: an older layer of the same "
-                  "session was dragged since, which replaced it. Drag the newest result layer, or the layer "
-                  "the results came from.")
-
-
-def _open_layer(daemon: Daemon, document: Document, settings: DragSettings, source: Image, feedback: Feedback,
-                cancel: threading.Event) -> LayerNote:
-    """A layer dragd did not make: the daemon inverts the selection's bounding box (or the whole layer)."""
-    request = build_open_session_request(source, document.selection(), settings.model or None)
-    cancel_sent = False
-
-    def on_progress(progress: Any) -> None:
-        nonlocal cancel_sent
-        if cancel.is_set() and not cancel_sent:
-            cancel_sent = True
-            daemon.cancel()  # the inversion stops within a step and opens nothing
-        if isinstance(progress, messages.InversionProgress) and progress.total:
-            feedback.progress(progress.step / progress.total,
-                              f"DragGAN: opening the layer ({progress.stage} {progress.step}/{progress.total})")
-
-    feedback.progress(0.0, "DragGAN: opening the layer (GAN inversion)")
-    opened = daemon.open_session(request.image, request.model, request.region, request.mask, on_progress)
-    if cancel.is_set():
-        _close_quietly(daemon, opened.session)
-        raise DragdError(ErrorCode.CANCELLED, "cancelled")
-    return LayerNote(opened.session, opened.model or settings.model, 0)
+    return DragOutcome(layer_name=next_result_name(document.layer_names()), edit=edit, pixels=pixels,
+                       binding=binding, strokes=strokes, summary=f"{result.steps} steps, {how}")
 
 
 def generate_layer(settings: GenerateSettings, feedback: Feedback, connect: Connect | None = None,
                    existing_names: Sequence[str] = ()) -> GenerateOutcome:
-    """Generates an image for "new from model"; the layer's note lets later drags find its latent again."""
+    """Generates an image for "new from model"; the layer's binding lets later drags find its latent again."""
+    problem = settings.problem()
+    if problem:
+        return GenerateOutcome(error=problem)
     try:
         feedback.progress(0.0, "DragGAN: connecting to the daemon")
-        daemon = (connect or default_connect)(settings.address)
+        daemon = (connect or partial(default_connect, settings_file=settings.settings_file))(settings.address)
         try:
             feedback.progress(0.2, f"DragGAN: generating seed {settings.seed}")
             result = daemon.generate(settings.seed, settings.model or None, settings.truncation)
-            _close_quietly(daemon, result.session)  # drags generate it again from the seed in the layer's note
+            latent = current_latent(daemon, result.session)
+            close_quietly(daemon, result.session)  # drags generate it again from the seed in the binding
         finally:
             daemon.close()
     except DragdError as exc:
-        return GenerateOutcome(error=describe_error(exc))
+        return GenerateOutcome(error=describe_error(exc, settings.settings_file))
     feedback.progress(1.0, "DragGAN: generated")
-    note = LayerNote(result.session, result.model, 0, settings.seed, settings.truncation)
+    binding = Binding(result.session, 0, result.model, GENERATED, latent, (0, 0, result.width, result.height),
+                      layer_digest(result.image), settings.seed, settings.truncation)
     return GenerateOutcome(layer_name=f"DragGAN {result.model} seed {settings.seed}", pixels=result.image,
-                           note=note.to_json())
-
-
-def _check_size(document: Document, width: int, height: int) -> None:
-    if (document.width, document.height) != (width, height):
-        raise UserError(f"This layer is {document.width}x{document.height} pixels but its DragGAN model makes "
-                        f"{width}x{height}; it was resized since it was generated. Drag an unscaled copy.")
+                           binding=binding)
 
 
 def _distance(a: Point, b: Point) -> float:
     return ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5
 
 
-def describe_error(exc: DragdError) -> str:
+def describe_error(exc: DragdError, settings_file: str = "") -> str:
     """A daemon or connection error as a sentence for the user, with what to do where there is something."""
+    place = where(settings_file) if settings_file else "the procedure's address argument or $DRAGD_ADDRESS"
     advice = {
-        ErrorCode.UNKNOWN_SESSION: "This layer's DragGAN state is no longer available: the daemon keeps a "
-                                   "result's session for a while after its last use (10 minutes by default), "
-                                   "or it was restarted. Drag the layer this result came from again (a "
-                                   "generated layer, or your own layer, which is then opened anew).",
+        ErrorCode.UNKNOWN_SESSION: "This layer's DragGAN state is no longer available (the daemon was restarted "
+                                   "or forgot it). Drag the layer again: it is then opened anew.",
         ErrorCode.UNSUPPORTED: "This layer was not made by DragGAN, and this daemon cannot open other images "
                                "yet. Use File > Create > DragGAN new from model..., then drag that layer.",
-        ErrorCode.TIMEOUT: "The DragGAN daemon did not answer in time. Check it with `dragd status`.",
-        ErrorCode.UNAVAILABLE: "No DragGAN daemon answers and none could be started. Start one with "
-                               "`dragd serve`, or run the dragd installer again.",
+        ErrorCode.TIMEOUT: f"The DragGAN daemon did not answer in time. Check it with `dragd status`, and its "
+                           f"address in {place}.",
+        ErrorCode.UNAVAILABLE: f"No DragGAN daemon answers and none could be started. Start one with "
+                               f"`dragd serve`, or set its address and start command in {place}.",
     }.get(exc.code, "")
+    if advice and place in exc.message:
+        advice = advice.split(". ")[0] + "."  # the message already says where to fix it
     return f"DragGAN: {exc.message}" + (f"\n{advice}" if advice else "")
 
 
-def default_connect(address: str) -> Daemon:
-    """A client of the daemon at `address` (empty: $DRAGD_ADDRESS, else the default), started if none answers
-    (on this computer only; `$DRAGD_DAEMON_COMMAND` overrides the command, e.g. a full path to `dragd`)."""
-    import os
-    import shlex
-
-    from ..protocol.editor import DEFAULT_DAEMON_COMMAND, find_or_start_daemon
+def default_connect(address: str, settings_file: str = "") -> Daemon:
+    """A client of the daemon at `address` (empty: $DRAGD_ADDRESS, else the settings file's, else the default),
+    started if none answers (on this computer only, with the settings' command)."""
+    from ..protocol.editor import find_or_start_daemon
     from ..protocol.limits import DEFAULT_ADDRESS
 
-    address = address or os.environ.get("DRAGD_ADDRESS") or DEFAULT_ADDRESS
-    custom = os.environ.get("DRAGD_DAEMON_COMMAND")
-    command = [*shlex.split(custom), "serve", "--address", "{address}"] if custom else DEFAULT_DAEMON_COMMAND
-    client = find_or_start_daemon(address, command, client_name=CLIENT_NAME)
+    try:
+        daemon_settings = read_settings(settings_file)
+    except SettingsError as exc:
+        raise DragdError(ErrorCode.BAD_REQUEST, str(exc)) from None
+    place = where(settings_file) if settings_file else "$DRAGD_ADDRESS and $DRAGD_DAEMON_COMMAND"
+    if address:
+        place = f"the address argument of the call (a script's), or {place}"
+    elif os.environ.get("DRAGD_ADDRESS"):
+        place = f"$DRAGD_ADDRESS (it overrides the settings), or {place}"
+    address = address or daemon_settings.address or DEFAULT_ADDRESS
+    client = find_or_start_daemon(address, daemon_settings.argv(), client_name=CLIENT_NAME, where=place)
     try:
         client.hello()  # a daemon of another protocol version says so here, clearly
     except BaseException:

@@ -1,8 +1,9 @@
-"""The options of the two GIMP procedures, and the check for the plug-in's two Python dependencies.
+"""The options of the two GIMP procedures, their checks, and the check for the plug-in's two Python dependencies.
 
-Imports nothing of `protocol` (whose package imports pyzmq and msgpack), so GIMP can register the procedures,
+Imports only the parts of `protocol` that need neither pyzmq nor msgpack, so GIMP can register the procedures,
 and the plug-in can say what is missing, where those are not installed. The defaults repeat the protocol's
-(`messages.DragOptions`, `messages.GenerateRequest`); a unit test keeps them equal.
+(`messages.DragOptions`, `messages.GenerateRequest`); a unit test keeps them equal. The ranges are the
+protocol's (`protocol.limits`): a value outside them is an error that names the option, never a silent default.
 """
 
 from __future__ import annotations
@@ -11,11 +12,23 @@ import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..protocol.limits import DEFAULT_LIMITS, DEFAULT_TRUNCATION, STEP_SIZE_MAX, TRUNCATION_MAX, Limits
+
 if TYPE_CHECKING:
     from ..protocol import messages
 
 
-MODEL_DEFAULT = -1.0  # a number argument's "not set": GIMP's procedure arguments cannot be empty
+MODEL_DEFAULT = -1.0  # mask strength "not set": GIMP's procedure arguments cannot be empty
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # a GIMP int argument's own range
+FLOAT_MAX = 1.7976931348623157e308  # a GIMP double argument's own range: +-FLOAT_MAX
+# What the options dialog's sliders span: the protocol's ranges (the arguments themselves accept anything, and
+# DragSettings.problem / GenerateSettings.problem refuse what is out of range with a message).
+SLIDER_RANGES = {"step-size": (0.0, STEP_SIZE_MAX), "max-steps": (1, DEFAULT_LIMITS.max_steps),
+                 "mask-strength": (MODEL_DEFAULT, 100.0),  # the slider's span; typed values up to MASK_STRENGTH_MAX
+                 "seed": (0, INT_MAX), "truncation": (0.0, TRUNCATION_MAX)}
+# The procedures' argument names for the protocol's option names, so messages say what the script wrote.
+ARGUMENT_NAMES = {"step_size": "step-size", "max_steps": "max-steps", "latent_space": "latent-space",
+                  "mask_strength": "mask-strength", "seed": "seed", "truncation": "truncation"}
 
 
 @dataclass(frozen=True)
@@ -27,8 +40,21 @@ class DragSettings:
     step_size: float = 0.0  # 0: the model's own default step size
     max_steps: int = 300
     latent_space: str = "w+"  # or "w"
-    mask_strength: float = MODEL_DEFAULT  # < 0: the model's own (2 for the embedded face model, else 20)
-    address: str = ""  # empty: $DRAGD_ADDRESS, else the protocol's default address
+    mask_strength: float = MODEL_DEFAULT  # MODEL_DEFAULT: the model's own (2 for the embedded face model, else 20)
+    address: str = ""  # empty: $DRAGD_ADDRESS, else the settings file's, else the protocol's default address
+    settings_file: str = ""  # the plug-in's settings file (settings.py); empty: none
+
+    def problem(self, limits: Limits = DEFAULT_LIMITS) -> str | None:
+        """None when every option is in range; else a sentence naming the argument and its range."""
+        from ..protocol.texts import option_problem
+
+        if self.step_size < 0:
+            return (f"The option step-size is out of range: {self.step_size:g} is negative. Use 0 for the "
+                    "model's own step size, or a learning rate above 0.")
+        if self.mask_strength < 0 and self.mask_strength != MODEL_DEFAULT:
+            return (f"The option mask-strength is out of range: {self.mask_strength:g} is negative. Use "
+                    f"{MODEL_DEFAULT:g} for the model's own strength, or a value from 0.")
+        return option_problem(self.protocol_options(), limits, ARGUMENT_NAMES)
 
     def protocol_options(self, preview_every: int = 0) -> messages.DragOptions:
         from ..protocol import messages
@@ -46,8 +72,15 @@ class GenerateSettings:
 
     model: str = ""  # empty: the daemon's default model
     seed: int = 0
-    truncation: float = 0.7
+    truncation: float = DEFAULT_TRUNCATION
     address: str = ""
+    settings_file: str = ""
+
+    def problem(self, limits: Limits = DEFAULT_LIMITS) -> str | None:
+        from ..protocol.messages import GenerateRequest
+        from ..protocol.texts import option_problem
+
+        return option_problem(GenerateRequest(self.seed, None, self.truncation), limits, ARGUMENT_NAMES)
 
 
 DEFAULTS_DRAG = DragSettings()

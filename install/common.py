@@ -1,5 +1,5 @@
-"""What the installers share (install.py, krita.py, gimp.py): the error a user has to act on, and unpacking a
-wheel for an editor's own Python next to its plugin.
+"""What the installers share (install.py, krita.py, gimp.py): the error a user has to act on, unpacking a
+wheel for an editor's own Python next to its plugin, and the daemon command a plugin starts.
 
 Standard library only: install.sh runs install.py as a file before dragd is installed, and the editor steps
 are imported beside it then (as top-level `krita`, `gimp`, `common`).
@@ -7,6 +7,8 @@ are imported beside it then (as top-level `krita`, `gimp`, `common`).
 
 from __future__ import annotations
 
+import shlex
+import sys
 import zipfile
 from pathlib import Path
 
@@ -28,3 +30,13 @@ def unpack_wheel(wheel: Path, lib: Path, folder_name: str = "plugin folder") -> 
             archive.extractall(lib)
     except (OSError, zipfile.BadZipFile) as exc:
         raise InstallError(f"cannot unpack the wheel {wheel}: {exc}") from None
+
+
+def default_daemon_command(python: str | None = None) -> str | None:
+    """The `dragd serve` of the environment running this installer, when it has one (else the plugins fall
+    back to `dragd` on the editor's PATH). `{address}` stays a placeholder the plugin fills in."""
+    folder = Path(python or sys.executable).parent
+    for name in ("dragd", "dragd.exe"):
+        if (folder / name).is_file():
+            return f"{shlex.quote(str(folder / name))} serve --address {{address}}"
+    return None

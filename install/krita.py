@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import shutil
 import sys
 import zipfile
@@ -27,9 +26,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 try:
-    from .common import InstallError, unpack_wheel
+    from .common import InstallError, default_daemon_command, unpack_wheel
 except ImportError:  # run beside install.py as a file (install.sh), before dragd is installed
-    from common import InstallError, unpack_wheel  # type: ignore[no-redef]
+    from common import InstallError, default_daemon_command, unpack_wheel  # type: ignore[no-redef]
 
 PLUGIN_NAME = "dragd_krita"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding krita_plugin/ and protocol/
@@ -80,16 +79,6 @@ def default_kritarc(env: dict[str, str] | None = None, home: Path | None = None,
     native = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kritarc"
     flatpak = _flatpak(home) / "config" / "kritarc"
     return flatpak if flatpak.is_file() and not native.is_file() else native
-
-
-def default_daemon_command(python: str | None = None) -> str | None:
-    """The `dragd serve` of the environment running this installer, when it has one (else the plugin falls
-    back to `dragd` on Krita's PATH)."""
-    folder = Path(python or sys.executable).parent
-    for name in ("dragd", "dragd.exe"):
-        if (folder / name).is_file():
-            return f"{shlex.quote(str(folder / name))} serve --address {{address}}"
-    return None
 
 
 # ---- kritarc -------------------------------------------------------------------------------------------------

@@ -8,41 +8,27 @@ Only imported inside Krita (it imports `krita`).
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita
-from PyQt5.QtCore import QTimer
-from PyQt5.QtWidgets import QScrollArea
+from krita import Krita
+from PyQt5.QtCore import QByteArray, QTimer
 
+from . import depth as depth_of
 from . import geometry
-from .dependencies import missing_dependencies
 from .errors import CanvasError
-from .panel import DragPanel
 
 if TYPE_CHECKING:
+    from ..protocol.binding import Binding
     from ..protocol.images import Image
-    from .controller import DragController, LayerId
+    from .ports import LayerId
 
-DOCKER_ID = "dragd_docker"
 SETTINGS_GROUP = "dragd"  # the [dragd] group of kritarc: address, daemon_command (the installer writes them)
 POINTS_LAYER_NAME = "DragGAN points"  # == controller.POINTS_LAYER_NAME (the controller imports protocol)
 PREVIEW_LAYER_NAME = "DragGAN preview"
-POLL_POINTS_MS = 1000
-HEARTBEAT_MS = 15000  # the daemon frees the sessions of a client silent for a minute (dragd serve default)
-
-# Menu actions (Tools > Scripts > DragGAN); ids match krita_plugin/actions/dragd_krita.action.
-ACTIONS = {
-    "dragd_new_from_model": "DragGAN: New from model",
-    "dragd_add_points_layer": "DragGAN: Add points layer",
-    "dragd_drag": "DragGAN: Drag",
-    "dragd_stop": "DragGAN: Stop drag",
-    "dragd_undo": "DragGAN: Undo drag",
-    "dragd_redo": "DragGAN: Redo drag",
-    "dragd_reconnect": "DragGAN: Reconnect to the daemon",
-}
-
+BINDINGS_ANNOTATION = "dragd-bindings"  # the document annotation holding protocol.binding's map (saved in .kra)
+LINE_NAME_PREFIX = "dragd line "  # drag lines are told apart by their shape name, which the plugin gives them
 
 # ---- documents -----------------------------------------------------------------------------------------------
 
@@ -55,7 +41,9 @@ class KritaWorkspace:
 
     def active_canvas(self) -> KritaCanvas | None:
         document = self.krita.activeDocument()
-        return KritaCanvas(document) if document is not None else None
+        if document is None or document.rootNode() is None:  # none, or one being closed
+            return None
+        return KritaCanvas(document)
 
     def new_canvas(self, width: int, height: int, name: str) -> KritaCanvas:
         # 72 dpi: one point is one pixel, so Krita's rulers and the drag lines agree.
@@ -79,16 +67,41 @@ class KritaCanvas:
     def key(self) -> str:
         return self._key
 
+    def is_open(self) -> bool:
+        """False once the user closed the document. A closed document stays in Krita's list of documents for a
+        while (it is deleted later), and writing to it then crashes Krita; its views go at once, so a document
+        counts as open while a view shows it."""
+        for window in Krita.instance().windows():
+            for view in window.views():
+                document = view.document()
+                root = document.rootNode() if document is not None else None
+                if root is not None and _node_id(root) == self._key:
+                    return True
+        return False
+
     def size(self) -> tuple[int, int]:
         return self.document.width(), self.document.height()
 
     def problem(self) -> str:
-        """Why the plugin cannot write layers into this document; empty when it can."""
+        """Why the plugin cannot drag in this document; empty when it can (RGBA at any depth)."""
         model, depth = self.document.colorModel(), self.document.colorDepth()
-        if (model, depth) != ("RGBA", "U8"):
-            return (f"DragGAN works on 8-bit RGBA documents, and this one is {model} {depth}. Convert it with "
-                    "Image > Convert Image Color Space (RGB/Alpha, 8-bit integer), or use a new document.")
+        if not depth_of.supported(model, depth):
+            return (f"DragGAN drags RGB pictures, and this document is {model} {depth}. Convert it with Image > "
+                    "Convert Image Color Space to RGB/Alpha (8-bit, 16-bit or float all work), drag, and convert "
+                    "back if you need to.")
         return ""
+
+    def _depth(self) -> tuple[str, bool]:
+        """The document's channel depth and whether its profile is linear light."""
+        return self.document.colorDepth(), depth_of.is_linear(self.document.colorProfile())
+
+    def _write(self, node: object, pixels: Image) -> None:
+        """8-bit RGBA pixels (top-left aligned) into a node at the document's depth."""
+        from ..protocol.images import swap_red_blue
+
+        depth, linear = self._depth()
+        data = swap_red_blue(pixels.tight().data) if depth == "U8" else depth_of.from_8bit(pixels, depth, linear)
+        node.setPixelData(data, 0, 0, pixels.width, pixels.height)
 
     # ---- layers ------------------------------------------------------------------------------------------
 
@@ -102,12 +115,79 @@ class KritaCanvas:
     def _node(self, layer: LayerId) -> object | None:
         return next((node for node in self._nodes() if _node_id(node) == layer), None)
 
-    def _top_level(self, name: str, node_type: str) -> object | None:
-        return next((n for n in self.document.topLevelNodes() if n.name() == name and n.type() == node_type), None)
+    def _named(self, name: str, node_type: str) -> object | None:
+        """The first node of that name and type anywhere in the tree (the user may move it into a group)."""
+        return next((n for n in self._nodes() if n.name() == name and n.type() == node_type), None)
 
     def active_layer(self) -> tuple[LayerId, str, str] | None:
         node = self.document.activeNode()
         return (_node_id(node), node.name(), node.type()) if node is not None else None
+
+    def layer_below_points(self) -> tuple[LayerId, str, str] | None:
+        """The layer right below the points layer among its siblings (the topmost layer inside it when that
+        is a group), skipping the preview and masks: the picture the lines are drawn on."""
+        points = self.points_layer()
+        if points is None:
+            return None
+        siblings = points.parentNode().childNodes()
+        below = [n for n in siblings[:siblings.index(points)] if n.name() != PREVIEW_LAYER_NAME
+                 and not n.type().endswith("mask")]
+        node = below[-1] if below else None
+        while node is not None and node.type() == "grouplayer":
+            inside = [n for n in node.childNodes() if not n.type().endswith("mask")]
+            node = inside[-1] if inside else None
+        return (_node_id(node), node.name(), node.type()) if node is not None else None
+
+    def layer_under(self, layer: LayerId) -> LayerId | None:
+        node = self._node(layer)
+        if node is None:
+            return None
+        siblings = node.parentNode().childNodes()
+        ids = [_node_id(n) for n in siblings]
+        below = [n for n in siblings[:ids.index(layer)] if not n.type().endswith("mask")]
+        return _node_id(below[-1]) if below else None
+
+    def layer_name(self, layer: LayerId) -> str | None:
+        node = self._node(layer)
+        return None if node is None else node.name()
+
+    # ---- bindings (protocol.binding), kept in one document annotation ------------------------------------
+
+    def bindings(self) -> dict[LayerId, Binding]:
+        from ..protocol.binding import BindingError, decode_bindings
+
+        data = bytes(self.document.annotation(BINDINGS_ANNOTATION))
+        if not data:
+            return {}
+        cached = _bindings_cache.get(self._key)
+        if cached is not None and cached[0] == data:
+            return dict(cached[1])
+        try:
+            found = decode_bindings(data)
+        except BindingError:
+            found = {}
+        _bindings_cache[self._key] = (data, found)
+        return dict(found)
+
+    def set_binding(self, layer: LayerId, binding: Binding | None) -> None:
+        from ..protocol.binding import encode_bindings
+
+        bindings = self.bindings()
+        bindings.pop(layer, None)  # re-inserted last: the newest survive the cap
+        if binding is not None:
+            bindings[layer] = binding
+        self.document.setAnnotation(BINDINGS_ANNOTATION, "dragd: the DragGAN state of layers",
+                                    QByteArray(encode_bindings(bindings)))
+
+    def layer_digest(self, layer: LayerId) -> str:
+        from ..protocol.binding import pixels_digest
+
+        node = self._node(layer)
+        if node is None:
+            return ""
+        width, height = self.size()
+        data = bytes(node.pixelData(0, 0, width, height))
+        return pixels_digest(data, width, height, f"{node.colorModel()} {node.colorDepth()}")
 
     def layer_exists(self, layer: LayerId) -> bool:
         return self._node(layer) is not None
@@ -116,6 +196,7 @@ class KritaCanvas:
         return [node.name() for node in self._nodes()]
 
     def layer_pixels(self, layer: LayerId) -> Image:
+        """The layer as the model sees it: 8-bit sRGB RGBA, document-sized (converted from its own depth)."""
         from ..protocol.images import Image, swap_red_blue
 
         self._check()
@@ -123,7 +204,11 @@ class KritaCanvas:
         if node is None:
             raise CanvasError("That layer is gone from the document.")
         width, height = self.size()
-        return Image.rgba(width, height, swap_red_blue(bytes(node.pixelData(0, 0, width, height))))
+        raw = bytes(node.pixelData(0, 0, width, height))
+        depth, linear = self._depth()
+        if depth == "U8":
+            return Image.rgba(width, height, swap_red_blue(raw))
+        return depth_of.to_8bit(raw, width, height, depth, linear)
 
     def selection(self) -> Image | None:
         from ..protocol.images import Image
@@ -134,12 +219,40 @@ class KritaCanvas:
         width, height = self.size()
         return Image.mask(width, height, bytes(selection.pixelData(0, 0, width, height)))
 
-    def add_layer(self, name: str, pixels: Image, above: LayerId | None) -> LayerId:
-        """A new paint layer holding `pixels` (placed at the top-left corner): right above `above`, or, with
-        None, below the points layer (else at the top)."""
-        from ..protocol.images import swap_red_blue
-
+    def add_layer(self, name: str, pixels: Image, above: LayerId | None, source: LayerId | None = None,
+                  edit: object = None) -> LayerId:
+        """A new paint layer holding `pixels` (8-bit, placed at the top-left corner): right above `above` (in
+        its group), or, with None, below the points layer (else at the top). In a 16-bit or float document with
+        `source` and `edit` (protocol.blend.Edit), the layer is the source at its own precision with the edit's
+        change added, so pixels the drag did not change keep the source's exact values."""
         self._check()
+        depth, linear = self._depth()
+        origin = self._node(source) if source is not None else None
+        node = self._new_node(name, above)
+        if depth != "U8" and origin is not None and edit is not None:
+            width, height = self.size()
+            raw = bytes(origin.pixelData(0, 0, width, height))
+            node.setPixelData(depth_of.apply_edit(raw, width, depth, linear, edit), 0, 0, width, height)
+        else:
+            self._write(node, pixels)
+        self.document.refreshProjection()
+        return _node_id(node)
+
+    def copy_layer(self, layer: LayerId) -> bytes:
+        """The layer's pixels at its own precision (document-sized), for `add_copy`."""
+        node = self._node(layer)
+        width, height = self.size()
+        return bytes(node.pixelData(0, 0, width, height)) if node is not None else b""
+
+    def add_copy(self, name: str, copy: bytes, above: LayerId | None) -> LayerId:
+        node = self._new_node(name, above)
+        width, height = self.size()
+        node.setPixelData(copy, 0, 0, width, height)
+        self.document.refreshProjection()
+        return _node_id(node)
+
+    def _new_node(self, name: str, above: LayerId | None) -> object:
+        """An empty paint layer right above `above` (in its group), or, with None, below the points layer."""
         active = self.document.activeNode()
         node = self.document.createNode(name, "paintlayer")
         anchor = self._node(above) if above is not None else None
@@ -148,24 +261,23 @@ class KritaCanvas:
         else:
             root = self.document.rootNode()
             children = root.childNodes()
-            points = self._top_level(POINTS_LAYER_NAME, "vectorlayer")
-            below_points = children[children.index(points) - 1] if points in children else None
-            root.addChildNode(node, below_points if points is not None else (children[-1] if children else None))
-        node.setPixelData(swap_red_blue(pixels.tight().data), 0, 0, pixels.width, pixels.height)
-        self._restore_active(active)
-        self.document.refreshProjection()
-        return _node_id(node)
+            ids = [_node_id(child) for child in children]
+            points = self.points_layer()
+            at = ids.index(_node_id(points)) if points is not None and _node_id(points) in ids else len(children)
+            root.addChildNode(node, children[at - 1] if at > 0 else None)
+        if active is None or above is None or _node_id(active) != above:
+            self._restore_active(active)  # the user keeps drawing lines; one who selected the layer goes on up
+        return node
 
     def remove_layer(self, layer: LayerId) -> None:
         node = self._node(layer)
         if node is not None:
             node.remove()
+            self.document.waitForDone()  # the layer tree shows the removal before anything reads it again
             self.document.refreshProjection()
 
     def show_preview(self, pixels: Image, above: LayerId) -> None:
-        from ..protocol.images import swap_red_blue
-
-        node = self._top_level(PREVIEW_LAYER_NAME, "paintlayer")
+        node = self._named(PREVIEW_LAYER_NAME, "paintlayer")
         if node is None:
             active = self.document.activeNode()
             node = self.document.createNode(PREVIEW_LAYER_NAME, "paintlayer")
@@ -173,13 +285,15 @@ class KritaCanvas:
             parent = anchor.parentNode() if anchor is not None else self.document.rootNode()
             parent.addChildNode(node, anchor)
             self._restore_active(active)
-        node.setPixelData(swap_red_blue(pixels.tight().data), 0, 0, pixels.width, pixels.height)
+        self._write(node, pixels)
         self.document.refreshProjection()
 
     def remove_preview(self) -> None:
-        node = self._top_level(PREVIEW_LAYER_NAME, "paintlayer")
-        if node is not None:
+        """Every preview layer, wherever in the tree (a drag inside a group puts it there)."""
+        nodes = [n for n in self._nodes() if n.name() == PREVIEW_LAYER_NAME and n.type() == "paintlayer"]
+        for node in nodes:
             node.remove()
+        if nodes:
             self.document.refreshProjection()
 
     def _restore_active(self, node: object | None) -> None:
@@ -203,7 +317,10 @@ class KritaCanvas:
     # ---- the drag lines ----------------------------------------------------------------------------------
 
     def points_layer(self) -> object | None:
-        return self._top_level(POINTS_LAYER_NAME, "vectorlayer")
+        return self._named(POINTS_LAYER_NAME, "vectorlayer")
+
+    def has_points_layer(self) -> bool:
+        return self.points_layer() is not None
 
     def ensure_points_layer(self) -> None:
         layer = self.points_layer()
@@ -213,13 +330,15 @@ class KritaCanvas:
             self.document.rootNode().addChildNode(layer, children[-1] if children else None)
         self.document.setActiveNode(layer)
 
-    def _line_shapes(self) -> list[tuple[object, str, list[geometry.Point]]]:
-        """(shape, its SVG, its nodes in pixels) for every path of two or more nodes on the points layer."""
+    def _line_shapes(self) -> list[tuple[str, object, str, list[geometry.Point]]]:
+        """(line id, shape, its SVG, its nodes in pixels) for every path of two or more nodes on the points
+        layer. A line's id is its shape's name; lines without one (just drawn) are given a fresh one, so a line
+        keeps its identity whatever Krita does to the order of the shapes."""
         layer = self.points_layer()
         if layer is None:
             return []
         x_res, y_res = self.document.xRes(), self.document.yRes()
-        lines = []
+        lines, seen = [], set()
         for shape in layer.shapes():
             if shape.type() != "KoPathShape":
                 continue
@@ -228,123 +347,42 @@ class KritaCanvas:
                 nodes = geometry.shape_nodes_in_pixels(svg, x_res, y_res)
             except geometry.SvgError:
                 continue  # not a line we can read: not a drag line
-            if len(nodes) >= 2:
-                lines.append((shape, svg, nodes))
+            if len(nodes) < 2:
+                continue
+            name = shape.name()
+            if not name.startswith(LINE_NAME_PREFIX) or name in seen:  # new, or a copy of another line
+                name = f"{LINE_NAME_PREFIX}{uuid.uuid4().hex[:12]}"
+                shape.setName(name)
+            seen.add(name)
+            lines.append((name, shape, svg, nodes))
         return lines
 
-    def point_lines(self) -> list[list[geometry.Point]]:
-        return [nodes for _, _, nodes in self._line_shapes()]
+    def point_lines(self) -> list[tuple[str, list[geometry.Point]]]:
+        return [(name, nodes) for name, _, _, nodes in self._line_shapes()]
 
-    def move_handles(self, handles: Sequence[geometry.Point]) -> None:
-        """Redraw every drag line with its first node at the new handle position (its target stays). All lines
-        are replaced in order, so line i stays line i for the next update."""
-        lines = self._line_shapes()
+    def move_handles(self, handles: dict[str, geometry.Point]) -> None:
+        """Redraw the named drag lines with their first node at the new handle position (the target stays);
+        each redrawn line keeps its name, so the next update finds it. Lines not named are left alone."""
         layer = self.points_layer()
-        if layer is None or len(lines) != len(handles):
-            return  # the user changed the lines meanwhile; leave them alone
+        if layer is None:
+            return
         width, height = self.size()
         x_res, y_res = self.document.xRes(), self.document.yRes()
-        replacements = [geometry.line_svg([tuple(handle), *nodes[1:]], width, height, x_res, y_res,
-                                          geometry.shape_style(svg))
-                        for (_, svg, nodes), handle in zip(lines, handles, strict=True)]
-        for shape, _, _ in lines:
+        for name, shape, svg, nodes in self._line_shapes():
+            if name not in handles:
+                continue
+            replacement = geometry.line_svg([tuple(handles[name]), *nodes[1:]], width, height, x_res, y_res,
+                                            geometry.shape_style(svg))
+            z = shape.zIndex()
             shape.remove()
-        for svg in replacements:
-            layer.addShapesFromSvg(svg)
-
-
-# ---- the docker and the actions --------------------------------------------------------------------------------
-
-_dockers: weakref.WeakSet[DragGANDocker] = weakref.WeakSet()
-
-
-class DragGANDocker(DockWidget):
-    """The "DragGAN" docker: the panel, its controller, and the timers that poll points and keep the session."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setWindowTitle("DragGAN")
-        self.panel = DragPanel()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.panel)
-        self.setWidget(scroll)
-        self.controller: DragController | None = None
-        _dockers.add(self)
-        problem = missing_dependencies()
-        if problem:
-            self.panel.show_unavailable(problem)
-            return
-        from .controller import DragController
-        from .runner import QtRunner
-
-        self.controller = DragController(KritaWorkspace(Krita.instance()), self.panel, QtRunner())
-        self.panel.attach(self.controller)
-        self._points_timer = QTimer(self)
-        self._points_timer.timeout.connect(self._poll_points)
-        self._points_timer.start(POLL_POINTS_MS)
-        self._heartbeat_timer = QTimer(self)
-        self._heartbeat_timer.timeout.connect(self.controller.heartbeat)
-        self._heartbeat_timer.start(HEARTBEAT_MS)
-        self.destroyed.connect(self.controller.close)
-        QTimer.singleShot(0, self.controller.connect)
-
-    def _poll_points(self) -> None:
-        if self.controller is not None and self.isVisible():
-            self.controller.refresh_points()
-
-    def canvasChanged(self, canvas: object) -> None:  # noqa: N802 - Krita's name
-        if self.controller is not None:
-            self.controller.refresh_points()
-
-
-def docker_for_active_window() -> DragGANDocker | None:
-    """The DragGAN docker of the window in front (each Krita window has its own)."""
-    window = Krita.instance().activeWindow()
-    front = window.qwindow() if window is not None else None
-    candidates = [d for d in list(_dockers) if d.controller is not None]
-    for docker in candidates:
-        if front is not None and docker.window() is front:
-            return docker
-    return candidates[0] if candidates else None
-
-
-class DragGANExtension(Extension):
-    """The menu actions; each drives the docker of the active window, as its buttons do."""
-
-    def setup(self) -> None:
-        pass
-
-    def createActions(self, window: object) -> None:  # noqa: N802 - Krita's name
-        handlers = {
-            "dragd_new_from_model": lambda c, p: c.new_from_model(p.generate_request()),
-            "dragd_add_points_layer": lambda c, p: c.add_points_layer(),
-            "dragd_drag": lambda c, p: c.drag(p.drag_options()),
-            "dragd_stop": lambda c, p: c.stop(),
-            "dragd_undo": lambda c, p: c.undo(),
-            "dragd_redo": lambda c, p: c.redo(),
-            "dragd_reconnect": lambda c, p: c.connect(),
-        }
-        for action_id, text in ACTIONS.items():
-            action = window.createAction(action_id, text, "tools/scripts/dragd")
-            action.triggered.connect(lambda _checked=False, h=handlers[action_id]: _run_on_docker(h))
-
-
-def _run_on_docker(handler: object) -> None:
-    docker = docker_for_active_window()
-    if docker is None or docker.controller is None:
-        return  # no docker (closed, or it explains a missing dependency)
-    handler(docker.controller, docker.panel)
-
-
-def register() -> None:
-    """Called once by the plugin's entry package when Krita loads it."""
-    krita = Krita.instance()
-    krita.addExtension(DragGANExtension(krita))
-    krita.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, DockWidgetFactoryBase.DockRight, DragGANDocker))
+            for added in layer.addShapesFromSvg(replacement) or []:
+                added.setName(name)
+                added.setZIndex(z)
 
 
 # ---- small helpers -------------------------------------------------------------------------------------------
+
+_bindings_cache: dict[str, tuple[bytes, dict]] = {}  # document key -> (annotation bytes, their bindings)
 
 
 def _node_id(node: object) -> str:

@@ -167,7 +167,7 @@ class DragPanel(QWidget):
                 self.model.addItem(f"{model.name} ({model.domain}, {width}x{height})", model.name)
                 if model.default:
                     self.model.setCurrentIndex(self.model.count() - 1)
-        idle = state.connected and not state.busy
+        idle = not state.busy  # Drag and New from model connect (and start a local daemon) by themselves
         for control in (self.new_from_model, self.add_points_layer, self.drag, self.model, self.seed,
                         self.truncation):
             control.setEnabled(idle)

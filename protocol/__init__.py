@@ -1,11 +1,14 @@
 """The dragd wire protocol (SPEC.md) and its pure-Python client.
 
 Imports only the standard library, pyzmq and msgpack, and only relatively inside the package, so the editor
-plugins can vendor a copy of this folder under their own package.
+plugins can vendor a copy of this folder under their own package. pyzmq and msgpack are imported only when
+something needs them (the client, the codec, the sockets): a plugin can read the limits, messages and texts in
+an editor whose Python lacks them, and say what to install.
 """
 
-from .client import DragdClient, to_point_pairs
-from .codec import decode, encode
+from importlib import import_module
+from typing import Any
+
 from .errors import DragdError, DragdTimeout, ErrorCode, ProtocolError
 from .images import Image, mask_bounds, mask_is_full, paste, swap_red_blue
 from .limits import DEFAULT_ADDRESS, DEFAULT_LIMITS, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, Limits
@@ -57,7 +60,17 @@ from .messages import (
     validate_reply,
     validate_request,
 )
-from .transport import dealer_socket, router_socket
+
+_NEEDS_ZMQ_OR_MSGPACK = {"DragdClient": "client", "to_point_pairs": "client", "decode": "codec",
+                         "encode": "codec", "dealer_socket": "transport", "router_socket": "transport"}
+
+
+def __getattr__(name: str) -> Any:
+    """The names that need pyzmq or msgpack, imported on first use (PEP 562)."""
+    module = _NEEDS_ZMQ_OR_MSGPACK.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{module}", __name__), name)
 
 __all__ = [
     "DEFAULT_ADDRESS", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "REQUESTS", "RESULTS", "SUPPORTED_PROTOCOLS",

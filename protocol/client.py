@@ -57,7 +57,11 @@ from .messages import (
     Reply,
     RequestBody,
     RequestId,
+    RestoreRequest,
+    RestoreResult,
     ShutdownRequest,
+    StateRequest,
+    StateResult,
     StatusRequest,
     StatusResult,
     UndoRequest,
@@ -188,6 +192,16 @@ class DragdClient:
 
     def redo(self, session: str, timeout: float | None = None) -> HistoryResult:
         return self._call(RedoRequest(session), timeout)
+
+    def state(self, session: str, timeout: float | None = None) -> StateResult:
+        """The latent of the session's current state (for an editor's state binding, protocol.binding)."""
+        return self._call(StateRequest(session), timeout)
+
+    def restore(self, latent: bytes, shape: tuple[int, int], session: str | None = None, model: str | None = None,
+                timeout: float | None = None) -> RestoreResult:
+        """Continue from a stored latent (num_ws x w_dim float32): as a new state of `session`, or, without
+        one, as a new generated session of `model`. SPEC.md, `restore`."""
+        return self._call(RestoreRequest(latent, (int(shape[0]), int(shape[1])), session, model), timeout)
 
     def close_session(self, session: str, timeout: float | None = None) -> None:
         self._call(CloseSessionRequest(session), timeout)

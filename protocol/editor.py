@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import texts
 from .client import DragdClient
 from .errors import DragdError, DragdTimeout, ErrorCode
 from .images import Image, mask_bounds, mask_is_full
@@ -140,22 +141,31 @@ def find_or_start_daemon(
     ping_timeout: float = 1.0,
     log_path: str | Path | None = None,
     client_factory: Callable[..., DragdClient] = DragdClient,
+    where: str = "the plugin's settings",
     **client_options: Any,
 ) -> DragdClient:
     """A client connected to a daemon that answers: the one at `address`, or, when nothing answers there and
     the address is local, one started with `command` (detached, so it outlives the editor). Waits up to
     `start_timeout` s for it (loading a model can take a while). Raises DragdError(unavailable) with a message
-    for the user. `client_options` go to DragdClient (e.g. curve keys)."""
-    client = client_factory(address, timeout, **client_options)
+    for the user, naming `where` (the editor's place for the address and command settings) as the fix.
+    `client_options` go to DragdClient (e.g. curve keys)."""
+    texts.check_address(address, where)
+    try:
+        client = client_factory(address, timeout, **client_options)
+    except DragdError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyzmq's own error for an address it cannot parse or reach
+        raise DragdError(ErrorCode.BAD_REQUEST, texts.bad_address(address, str(exc), where)) from None
     try:
         if _answers(client, ping_timeout):
             return client
         if not is_local_address(address):
             raise DragdError(ErrorCode.UNAVAILABLE,
                              f"No dragd daemon answers at {address}. It is not on this computer, so it cannot be "
-                             "started from here: start it there with `dragd serve`, or check the address.")
+                             f"started from here: start it there with `dragd serve`, or check the address in "
+                             f"{where}.")
         argv = [part.replace("{address}", address) for part in command]
-        process = _start_detached(argv, log_path)
+        process = _start_detached(argv, log_path, where)
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             if _answers(client, ping_timeout):
@@ -163,10 +173,11 @@ def find_or_start_daemon(
             if process.poll() is not None:
                 if _answers(client, ping_timeout):  # lost a race to another editor's daemon: fine
                     return client
-                where = f" Its log: {log_path}." if log_path else ""
+                log = f" Its log: {log_path}." if log_path else ""
                 raise DragdError(ErrorCode.UNAVAILABLE,
                                  f"The dragd daemon stopped right after starting (exit code {process.returncode})."
-                                 f"{where} Run `{' '.join(argv)}` in a terminal to see why.")
+                                 f"{log} Run `{' '.join(argv)}` in a terminal to see why; the command is set "
+                                 f"in {where}.")
         raise DragdError(ErrorCode.UNAVAILABLE,
                          f"Started the dragd daemon (`{' '.join(argv)}`), but it did not answer at {address} "
                          f"within {start_timeout:g} s. It may still be loading; try again in a moment.")
@@ -183,7 +194,7 @@ def _answers(client: DragdClient, ping_timeout: float) -> bool:
     return True
 
 
-def _start_detached(argv: list[str], log_path: str | Path | None) -> subprocess.Popen[bytes]:
+def _start_detached(argv: list[str], log_path: str | Path | None, where: str) -> subprocess.Popen[bytes]:
     """Start the daemon in its own session / process group, so closing the editor does not stop it."""
     if os.name == "nt":
         flags = getattr(subprocess, "DETACHED_PROCESS", 0) | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
@@ -199,9 +210,7 @@ def _start_detached(argv: list[str], log_path: str | Path | None) -> subprocess.
             if log is not subprocess.DEVNULL:
                 log.close()  # the child has its own copy of the descriptor
     except FileNotFoundError:
-        raise DragdError(ErrorCode.UNAVAILABLE,
-                         f"Cannot start the dragd daemon: the command {argv[0]!r} was not found. Install dragd, or "
-                         "set the full path of the daemon command in the plugin's settings.") from None
+        raise DragdError(ErrorCode.UNAVAILABLE, texts.command_not_found(argv[0], where)) from None
     except OSError as exc:
         raise DragdError(ErrorCode.UNAVAILABLE, f"Cannot start the dragd daemon (`{' '.join(argv)}`): {exc}"
                          ) from None

@@ -18,6 +18,7 @@ class ErrorCode:
     VERSION_MISMATCH = "version_mismatch"  # the client speaks a protocol version the daemon does not
     UNKNOWN_SESSION = "unknown_session"  # no such session (never opened, closed, or expired)
     UNKNOWN_MODEL = "unknown_model"  # no model of that name in the daemon's catalogue
+    BAD_MODEL = "bad_model"  # the model's file cannot be used (damaged, not a generator, unsafe, unsupported)
     TOO_LARGE = "too_large"  # a frame, image or string exceeds a size limit
     LIMIT_EXCEEDED = "limit_exceeded"  # a count limit: too many sessions, points, steps
     BUSY = "busy"  # the daemon's queue is full; try again later
@@ -32,7 +33,7 @@ class ErrorCode:
 
     WIRE_CODES = frozenset(
         {
-            BAD_REQUEST, UNSUPPORTED, VERSION_MISMATCH, UNKNOWN_SESSION, UNKNOWN_MODEL, TOO_LARGE,
+            BAD_REQUEST, UNSUPPORTED, VERSION_MISMATCH, UNKNOWN_SESSION, UNKNOWN_MODEL, BAD_MODEL, TOO_LARGE,
             LIMIT_EXCEEDED, BUSY, CANCELLED, INTERNAL, NOT_FOUND,
         }
     )

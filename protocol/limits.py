@@ -10,7 +10,16 @@ PROTOCOL_VERSION = 1
 SUPPORTED_PROTOCOLS = (1,)  # versions this package can speak; a daemon answers others with version_mismatch
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"
 
+MAX_SEED = 2**32 - 1  # NumPy's RandomState, which turns a seed into the latent z, takes seeds in [0, 2**32)
+DEFAULT_TRUNCATION = 0.7  # truncation psi of a generated image, as DragGAN's GUI starts
 MAX_POINTS_CEILING = 4096  # the decoder's array length limit; no daemon can accept more points than this
+
+# The ranges of the drag and generate options. The wire format checks them (messages.DragOptions,
+# messages.GenerateRequest); the plugins' widgets and script arguments take theirs from here. max_steps' upper
+# bound is a daemon limit (`Limits.max_steps`), announced in `hello`.
+STEP_SIZE_MAX = 1.0  # Adam learning rate, in (0, STEP_SIZE_MAX]
+MASK_STRENGTH_MAX = 1e6  # lambda of the mask term, in [0, MASK_STRENGTH_MAX]
+TRUNCATION_MAX = 2.0  # generate: truncation psi in [0, TRUNCATION_MAX]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,16 @@ from typing import Any, ClassVar
 
 from .errors import DragdError, ErrorCode, ProtocolError
 from .images import Image
-from .limits import PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, Limits
+from .limits import (
+    DEFAULT_TRUNCATION,
+    MASK_STRENGTH_MAX,
+    MAX_SEED,
+    PROTOCOL_VERSION,
+    STEP_SIZE_MAX,
+    SUPPORTED_PROTOCOLS,
+    TRUNCATION_MAX,
+    Limits,
+)
 from .wire import (
     ID,
     NAME,
@@ -61,6 +70,22 @@ RGBA, MASK = image("RGBA"), image("L")
 RECT = fixed(integer(0, 2**31), integer(0, 2**31), integer(1, 2**31), integer(1, 2**31))  # x, y, width, height
 OFFSET = fixed(integer(-(2**31), 2**31), integer(-(2**31), 2**31))  # where an image's top-left pixel lies
 COUNT = integer(0, 2**31)
+LATENT_ROWS, W_DIM = integer(1, 64), integer(1, 4096)  # a latent's num_ws and w_dim (protocol.binding's bounds)
+
+
+def latent_bytes(value: Any, path: str, limits: Limits) -> bytes:
+    """A latent's float32 little-endian values, row-major; its length is checked against its shape."""
+    if not isinstance(value, bytes):
+        raise bad(path, f"expected bytes, got {type_name(value)}")
+    if not value or len(value) > 4 * 64 * 4096:
+        raise bad(path, f"{len(value)} bytes is not the size of a latent")
+    return value
+
+
+def _latent_fits(latent: bytes, shape: tuple[int, int], path: str) -> None:
+    if len(latent) != 4 * shape[0] * shape[1]:
+        raise bad(path, f"latent holds {len(latent)} bytes; a {shape[0]}x{shape[1]} float32 latent has "
+                        f"{4 * shape[0] * shape[1]}")
 
 
 def _mask_fits(mask: Image | None, width: int, height: int, path: str) -> None:
@@ -83,10 +108,10 @@ class PointPair:
 class DragOptions:
     """How a drag runs. None means: the daemon's default for this model (as the paper and its code do)."""
 
-    step_size: float | None = wire(optional(number(0, 1, lo_open=True)), None)  # Adam lr; model default
+    step_size: float | None = wire(optional(number(0, STEP_SIZE_MAX, lo_open=True)), None)  # Adam lr; model default
     max_steps: int = wire(integer(1, limit="max_steps"), 300)
     latent_space: str = wire(one_of("w+", "w"), "w+")
-    mask_strength: float | None = wire(optional(number(0, 1e6)), None)  # lambda of the mask term; model default
+    mask_strength: float | None = wire(optional(number(0, MASK_STRENGTH_MAX)), None)  # lambda of the mask term
     feature_block: int | None = wire(optional(integer(0, 31)), None)  # 0-based block; None: the paper's 6th
     r1: float | None = wire(optional(number(0, 4096, lo_open=True)), None)  # motion supervision radius, px
     r2: float | None = wire(optional(number(0, 4096, lo_open=True)), None)  # tracking search half-size, px
@@ -103,6 +128,8 @@ class InversionOptions:
     tuning_steps: int | None = wire(optional(integer(0, 100_000)), None)  # pivotal tuning of the generator copy
     align: str = wire(one_of("auto", "plain"), "auto")  # auto: align a face for face models; plain: never
     feather: int | None = wire(optional(integer(0, 4096)), None)  # paste-back feather, px; None: 4 % of the square
+    # paste-back: "carry" moves the layer's own pixels along the edit; "reconstruction" pastes the generator's image
+    paste: str = wire(one_of("carry", "reconstruction"), "carry")
 
 
 @dataclass(frozen=True)
@@ -160,9 +187,9 @@ class ListModelsRequest:
 @dataclass(frozen=True)
 class GenerateRequest:
     TYPE: ClassVar[str] = "generate"
-    seed: int = wire(integer(0, 2**32 - 1))
+    seed: int = wire(integer(0, MAX_SEED))
     model: str | None = wire(optional(NAME), None)
-    truncation: float = wire(number(0, 2), 0.7)
+    truncation: float = wire(number(0, TRUNCATION_MAX), DEFAULT_TRUNCATION)
 
 
 @dataclass(frozen=True)
@@ -232,10 +259,33 @@ class HeartbeatRequest:
     sessions: tuple[str, ...] = wire(array(SESSION, max_length=1024), ())  # sessions to keep alive
 
 
+@dataclass(frozen=True)
+class StateRequest:
+    """The latent of a session's current state, for an editor's state binding (protocol.binding)."""
+
+    TYPE: ClassVar[str] = "state"
+    session: str = wire(SESSION)
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """Continue from a latent an editor stored: with `session`, push it onto that session as its new state
+    (a state the editor shows again after its own undo); without, open a new generated session of `model`."""
+
+    TYPE: ClassVar[str] = "restore"
+    latent: bytes = wire(latent_bytes)  # float32 little-endian, shape[0] x shape[1], row-major
+    shape: tuple[int, int] = wire(fixed(LATENT_ROWS, W_DIM))  # num_ws, w_dim
+    session: str | None = wire(optional(SESSION), None)
+    model: str | None = wire(optional(NAME), None)  # without session: the model (None: the default)
+
+    def cross_check(self, path: str, limits: Limits) -> None:
+        _latent_fits(self.latent, self.shape, f"{path}.latent")
+
+
 RequestBody = (
     HelloRequest | PingRequest | ListModelsRequest | GenerateRequest | OpenSessionRequest | DragRequest
     | CancelRequest | UndoRequest | RedoRequest | CloseSessionRequest | StatusRequest | ShutdownRequest
-    | HeartbeatRequest
+    | HeartbeatRequest | StateRequest | RestoreRequest
 )
 REQUESTS: dict[str, type] = {cls.TYPE: cls for cls in RequestBody.__args__}  # type: ignore[attr-defined]
 
@@ -343,11 +393,32 @@ class HeartbeatResult:
     sessions: tuple[str, ...] = wire(array(SESSION, max_length=1024))  # those asked about that are alive
 
 
+@dataclass(frozen=True)
+class StateResult:
+    model: str = wire(NAME)
+    history_index: int = wire(COUNT)
+    latent: bytes = wire(latent_bytes)  # float32 little-endian, shape[0] x shape[1], row-major
+    shape: tuple[int, int] = wire(fixed(LATENT_ROWS, W_DIM))  # num_ws, w_dim
+    opened: bool = wire(boolean)  # opened from a layer (its tuned generator is not in the latent)
+
+    def cross_check(self, path: str, limits: Limits) -> None:
+        _latent_fits(self.latent, self.shape, f"{path}.latent")
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    session: str = wire(SESSION)
+    image: Image = wire(RGBA)  # the restored state's picture, placed at `offset` in the session frame
+    offset: tuple[int, int] = wire(OFFSET)
+    history_index: int = wire(COUNT)
+    model: str = wire(NAME)
+
+
 RESULTS: dict[str, type] = {
     "hello": HelloResult, "ping": PingResult, "list_models": ListModelsResult, "generate": GenerateResult,
     "open_session": OpenSessionResult, "drag": DragResult, "cancel": CancelResult, "undo": HistoryResult,
     "redo": HistoryResult, "close_session": CloseSessionResult, "status": StatusResult,
-    "shutdown": ShutdownResult, "heartbeat": HeartbeatResult,
+    "shutdown": ShutdownResult, "heartbeat": HeartbeatResult, "state": StateResult, "restore": RestoreResult,
 }
 
 
@@ -410,6 +481,7 @@ class Capability:
     INVERT = "open_session"  # real images can be opened (inversion is implemented)
     UNDO = "undo"  # undo / redo
     PREVIEWS = "previews"  # drag options.preview_every is honoured
+    RESTORE = "restore"  # `state` and `restore` (editors' state bindings) are understood
     CURVE = "curve"  # the daemon listens with CurveZMQ encryption
 
 

@@ -12,8 +12,10 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...protocol.limits import DEFAULT_TRUNCATION
 from .errors import CliError
 from .inputs import check_file, check_out, parse_points
 
@@ -39,7 +41,7 @@ class Progress:
         rate = step / max(time.perf_counter() - self.start, 1e-9)
         line = f"step {step}/{self.total}  {text}  {rate:.1f} steps/s"
         if self.tty:
-            self.stream.write("\r" + line.ljust(78))
+            self.stream.write("\r" + line.ljust(78))  # also covers a line from `announce`
             self.stream.flush()
         elif step * 10 // self.total > self.last_decile:
             self.last_decile = step * 10 // self.total
@@ -48,6 +50,14 @@ class Progress:
     def close(self) -> None:
         if self.tty:
             self.stream.write("\n")
+
+
+def announce(text: str, stream=sys.stderr) -> None:
+    """On a terminal, a transient line saying what the next seconds go into (importing torch, loading a model),
+    left for the progress line or an error to overwrite. Nothing in logs and pipes."""
+    if stream.isatty():
+        stream.write(text[:78] + "\r")
+        stream.flush()
 
 
 def load_model(name: str | None, device_name: str) -> tuple[ModelInfo, Generator, torch.device]:
@@ -61,25 +71,30 @@ def load_model(name: str | None, device_name: str) -> tuple[ModelInfo, Generator
     return info, load_generator(info.path, device=device), device
 
 
-def read_latent(path: str) -> np.ndarray:
-    """A latent file from `dragd generate` or an earlier drag as a float array. Raises CliError if unreadable."""
-    import numpy as np
+def read_latent(path: str, key: str | None = None) -> np.ndarray:
+    """The array in a latent file (.npy, .npz, torch tensor file; see models/latents.py). Raises CliError."""
+    from ..models.latents import LatentFileError, read_latent_file
 
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read latent {path}: {exc}") from None
+        return read_latent_file(path, key)
+    except LatentFileError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot read latent {path}: {exc.strerror or exc}") from None
 
 
 def latent_for(generator: Generator, ws: np.ndarray, path: str) -> torch.Tensor:
-    """`ws` read from `path` as the [1, num_ws, w_dim] tensor `generator` takes. Raises CliError on a wrong shape."""
-    import numpy as np
+    """`ws` read from `path` as the [1, num_ws, w_dim] tensor `generator` takes (W repeated per layer, or W+).
+    Raises CliError on a shape the model does not take."""
     import torch
 
-    expected = (generator.num_ws, generator.cfg.w_dim)
-    if ws.shape[-2:] != expected or ws.ndim not in (2, 3) or (ws.ndim == 3 and ws.shape[0] != 1):
-        raise CliError(f"latent {path} has shape {ws.shape}; this model needs [1, {expected[0]}, {expected[1]}]")
-    return torch.from_numpy(ws.reshape(1, *expected).astype(np.float32)).to(generator.mapping.w_avg.device)
+    from ..models.latents import LatentFileError, as_ws
+
+    try:
+        ws = as_ws(ws, generator.num_ws, generator.cfg.w_dim, f"latent {Path(path).name}")
+    except LatentFileError as exc:
+        raise CliError(str(exc)) from None
+    return torch.from_numpy(ws).to(generator.mapping.w_avg.device)
 
 
 def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
@@ -94,12 +109,62 @@ def drag_options(args: argparse.Namespace, info: ModelInfo) -> DragOptions:
         info.default_step_size, info.feature_block, info.mask_strength)
 
 
+def check_drag_arguments(args: argparse.Namespace) -> None:
+    """Refuses, in one line, options that the chosen source (--seed, --latent or --image) would ignore."""
+    if args.trunc is not None and args.seed is None:
+        raise CliError("--trunc applies to --seed only (a latent or a photo has no truncation)")
+    if not args.image:
+        given = [option for dest, option in args.photo_only if getattr(args, dest) is not None]
+        if given:
+            raise CliError(f"{', '.join(given)}: only with --image PHOTO (they set a photo's inversion and paste-back)")
+    if args.preview_every and not args.gif:
+        raise CliError("--preview-every sets the GIF's frames; give --gif too")
+
+
+class Recorder:
+    """Collects what a drag shows: its first image and, with --gif, a frame per preview with the points drawn."""
+
+    def __init__(self, args: argparse.Namespace, targets: list[tuple[float, float]], scale: int) -> None:
+        self.gif, self.targets, self.scale = args.gif, targets, scale
+        self.preview_every = (args.preview_every or max(1, args.steps // 40)) if args.gif else 0
+        self.before: np.ndarray | None = None
+        self.frames: list = []
+
+    def __call__(self, step: DragStep) -> None:
+        from ..images import draw_points
+
+        assert step.image is not None
+        if self.before is None:
+            self.before = step.image
+        if self.gif:
+            self.frames.append(draw_points(step.image, step.points, self.targets, self.scale))
+
+    def save_gif(self, result: DragResult, path: Path) -> None:
+        """Writes the frames and the final image as an animation, when --gif asked for one."""
+        from ..images import draw_points, save_gif
+
+        if self.gif:
+            save_gif([*self.frames, draw_points(result.image, result.points, self.targets, self.scale)], path)
+
+
+def drag_record(run: DragRun, result: DragResult) -> dict:
+    """The options a drag ran with and how it ended, for OUT.json on both paths."""
+    return {
+        "options": {k: getattr(run.options, k) for k in (
+            "step_size", "latent_space", "trainable_layers", "max_steps", "tracking_norm", "motion_supervision")} | {
+            "r1": run.r1, "r2": run.r2, "stop_distance": run.stop_distance, "feature_block": run.feature_block,
+            "mask_strength": run.mask_strength},
+        "steps": result.steps, "reached": result.reached, "stopped": result.stopped, "loss": result.losses,
+    }
+
+
 def run_to_the_end(run: DragRun, max_steps: int, preview_every: int = 0,
                    on_preview: Callable[[DragStep], None] | None = None) -> DragResult:
-    """Runs a drag with a progress line on stderr; `on_preview` sees every step that carries an image."""
+    """Runs a drag with a progress line on stderr; `on_preview` sees every step before the last that carries an
+    image (the last one carries the result, which is `run.result.image`, never a preview of the start)."""
     progress = Progress(max_steps)
     for step in run.steps(preview_every=preview_every):
-        if step.image is not None and on_preview is not None:
+        if step.image is not None and on_preview is not None and not step.done:
             on_preview(step)
         if step.done:
             break
@@ -111,6 +176,7 @@ def run_to_the_end(run: DragRun, max_steps: int, preview_every: int = 0,
 
 def cmd_generate(args: argparse.Namespace) -> int:
     out = check_out(args.out)
+    announce("dragd: starting torch and loading the model ...")
     import numpy as np
     import torch
 
@@ -127,6 +193,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_drag(args: argparse.Namespace) -> int:
+    check_drag_arguments(args)
     if args.image:
         from .photo import drag_photo
 
@@ -135,31 +202,23 @@ def cmd_drag(args: argparse.Namespace) -> int:
     handles, targets = parse_points(args.points)
     if args.mask:
         check_file(args.mask, "mask")
-    latent = read_latent(args.latent) if args.latent else None
+    latent = read_latent(args.latent, args.latent_key) if args.latent else None
+    announce("dragd: starting torch and loading the model ...")
     import numpy as np
 
     from ..engine.drag import DragRun
-    from ..images import draw_points, load_mask, save_gif, save_png, side_by_side
+    from ..images import draw_points, load_mask, save_png, side_by_side
 
     info, generator, _ = load_model(args.model, args.device)
-    ws = generator.ws_for_seed(args.seed, args.trunc) if latent is None else latent_for(generator, latent, args.latent)
+    trunc = DEFAULT_TRUNCATION if args.trunc is None else args.trunc
+    ws = generator.ws_for_seed(args.seed, trunc) if latent is None else latent_for(generator, latent, args.latent)
     height, width = generator.img_shape
     mask = load_mask(args.mask, height, width) if args.mask else None
-    options = drag_options(args, info)
-    run = DragRun(generator, ws, handles, targets, mask, options)
+    run = DragRun(generator, ws, handles, targets, mask, drag_options(args, info))
     scale = max(1, 256 // max(height, width))
-    preview_every = args.preview_every or (max(1, args.steps // 40) if args.gif else 0)
-    frames = []
-    before = None
-
-    def on_preview(step: DragStep) -> None:
-        nonlocal before
-        if before is None:
-            before = step.image
-        if args.gif:
-            frames.append(draw_points(step.image, step.points, targets, scale))
-
-    result = run_to_the_end(run, args.steps, preview_every if args.gif else 0, on_preview)
+    recorder = Recorder(args, targets, scale)
+    result = run_to_the_end(run, args.steps, recorder.preview_every, recorder)
+    before = recorder.before
     if before is None:  # no previews were asked for: render the start once for the before/after picture
         import torch
 
@@ -174,17 +233,11 @@ def cmd_drag(args: argparse.Namespace) -> int:
         out.with_name(out.stem + "_before_after.png"))
     record = {
         "model": info.name, "seed": None if args.latent else args.seed, "latent": args.latent,
-        "handles": handles, "targets": targets, "options": {k: getattr(run.options, k) for k in (
-            "step_size", "latent_space", "trainable_layers", "max_steps", "tracking_norm", "motion_supervision")} | {
-            "r1": run.r1, "r2": run.r2, "stop_distance": run.stop_distance, "feature_block": run.feature_block,
-            "mask_strength": run.mask_strength},
-        "steps": result.steps, "reached": result.reached, "stopped": result.stopped,
-        "final_points": result.points, "trajectory": result.trajectory, "loss": result.losses,
+        "handles": handles, "targets": targets, **drag_record(run, result),
+        "final_points": result.points, "trajectory": result.trajectory,
     }
     out.with_suffix(".json").write_text(json.dumps(record, indent=1))
-    if args.gif:
-        frames.append(draw_points(result.image, result.points, targets, scale))
-        save_gif(frames, out.with_suffix(".gif"))
+    recorder.save_gif(result, out.with_suffix(".gif"))
     distances = ", ".join(f"{d:.1f}" for d in (math.dist(p, t) for p, t in zip(result.points, targets, strict=True)))
     print(f"{result.stopped} after {result.steps} steps; handles {distances} px from their targets; wrote {out}")
     return 0

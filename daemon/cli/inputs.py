@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
+from ...protocol.limits import MAX_SEED
 from .errors import CliError
 
 
@@ -53,3 +56,60 @@ def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
     except ValueError:
         raise CliError(f"malformed region {text!r}; expected X,Y,W,H in pixels") from None
     return x, y, w, h
+
+
+# --- argparse types: a value that cannot be right is refused while the arguments are parsed ------------------
+
+
+def _number(text: str, kind: type[int] | type[float]) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _at_least(kind: type[int] | type[float], low: float, open_low: bool = False):
+    """An argparse type: a finite `kind` >= low (> low when `open_low`)."""
+    relation = ">" if open_low else ">="
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        value = _number(text, kind)
+        if value < low or (open_low and value == low):
+            raise argparse.ArgumentTypeError(f"must be {noun} {relation} {low:g}, got {text!r}")
+        return value
+
+    parse.__name__ = f"{noun.split()[-1]} {relation} {low:g}"  # argparse names the type in some messages
+    return parse
+
+
+finite_float = _at_least(float, -math.inf)
+non_negative_float = _at_least(float, 0)
+positive_float = _at_least(float, 0, open_low=True)
+non_negative_int = _at_least(int, 0)
+positive_int = _at_least(int, 1)
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed NumPy's RandomState takes, in [0, MAX_SEED]."""
+    value = int(_number(text, int))
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_SEED}], got {text!r}")
+    return value
+
+
+def attach_dash_values(argv: Sequence[str]) -> list[str]:
+    """`--points -5,10:20,20` -> `--points=-5,10:20,20`: argparse would take a value starting with '-' and a
+    digit for an option of its own (it only knows plain negative numbers); no dragd option starts that way."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and len(token) > 1 and token[0] == "-" \
+                and (token[1].isdigit() or token[1] == "."):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out

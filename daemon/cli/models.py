@@ -36,7 +36,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.fetch_lpips:
         return fetch_lpips()
     from ..models.catalogue import load_catalogue
-    from ..models.registry import list_models, user_models_dir
+    from ..models.registry import list_models, unusable_models, user_models_dir
 
     models = list_models()
     installed = {m.name for m in models}
@@ -48,6 +48,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         where = "embedded" if m.embedded else str(m.path)
         size = f"{m.resolution[0]}x{m.resolution[1]}" if m.resolution else "?"
         print(f"{m.name:24} {m.domain:10} {size:>9}  step {m.default_step_size:g}  {where}\n    {m.description}")
+    for m in unusable_models():
+        print(f"not usable (its header cannot be read; replace or remove it): {m.path}")
     print(f"user models folder: {user_models_dir()}")
     if downloadable:
         print("to download (`dragd models download NAME`; `dragd models list --catalogue` tells more): "

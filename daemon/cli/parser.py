@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from ...protocol.limits import DEFAULT_ADDRESS
+from ...protocol.limits import DEFAULT_ADDRESS, DEFAULT_TRUNCATION
 from ..server.config import InversionSteps
 from .drag import cmd_drag, cmd_generate
+from .inputs import finite_float, non_negative_float, non_negative_int, positive_float, positive_int, seed
 from .models import cmd_convert, cmd_models, cmd_models_add, cmd_models_download
 from .service import cmd_doctor, cmd_keys, cmd_serve, cmd_status, cmd_stop
 
@@ -26,14 +27,11 @@ def parse_inversion_steps(text: str) -> InversionSteps:
     return InversionSteps(w, wplus, tuning)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose mistakes are one line (argparse prints its whole usage first), exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]  # argparse's own signature, which never returns
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
 def add_cpu_args(p: argparse.ArgumentParser) -> None:
@@ -51,14 +49,15 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dragd", description="DragGAN for Krita and GIMP: engine, daemon, tools")
+    parser = OneLineParser(prog="dragd", description="DragGAN for Krita and GIMP: engine, daemon, tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("generate", help="render a seed to a PNG (and its latent to .npy)")
     add_model_args(p)
     add_cpu_args(p)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--trunc", type=float, default=0.7, help="truncation psi (default 0.7, as DragGAN)")
+    p.add_argument("--seed", type=seed, required=True, help="0 to 4294967295, as NVIDIA's tools read it")
+    p.add_argument("--trunc", type=finite_float, default=DEFAULT_TRUNCATION,
+                   help=f"truncation psi (default {DEFAULT_TRUNCATION}, as DragGAN)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_generate)
 
@@ -66,21 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     add_cpu_args(p)
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--seed", type=int)
-    source.add_argument("--latent", help=".npy latent from `dragd generate` or an earlier drag")
+    source.add_argument("--seed", type=seed, help="a generated image: 0 to 4294967295")
+    source.add_argument("--latent", help="W or W+ latent: .npy (from `dragd generate` or an earlier drag), .npz, "
+                        "or a torch tensor file such as PTI's w_pivot.pt")
     source.add_argument("--image", help="a photo: invert it, drag there (points in photo pixels), paste back")
-    p.add_argument("--trunc", type=float, default=0.7)
+    p.add_argument("--latent-key", help="which array of a .npz (or dict torch file) --latent holding several is")
+    p.add_argument("--trunc", type=finite_float, help=f"truncation psi with --seed (default {DEFAULT_TRUNCATION})")
     p.add_argument("--points", required=True, help="'hx,hy:tx,ty;...' in pixels (centre of top-left pixel = 0,0)")
-    p.add_argument("--mask", help="grey PNG of the image's size: white (>= 128) may move, black stays")
-    p.add_argument("--steps", type=int, default=300, help="maximum optimisation steps (default 300)")
-    p.add_argument("--step-size", type=float, help="Adam step size (default: the model's, 2e-3 for faces)")
+    p.add_argument("--mask", help="PNG of the image's size: light (>= 128) may move, dark stays; "
+                   "transparent pixels stay too (alpha < 128)")
+    p.add_argument("--steps", type=non_negative_int, default=300, help="maximum optimisation steps (default 300)")
+    p.add_argument("--step-size", type=positive_float, help="Adam step size (default: the model's, 2e-3 for faces)")
     p.add_argument("--latent-space", choices=("w+", "w"), default="w+")
-    p.add_argument("--trainable-layers", type=int, default=6, help="latents optimised (default 6)")
-    p.add_argument("--feature-block", type=int, help="synthesis block for features (0 = 4 px); default: model's")
-    p.add_argument("--r1", type=float, help="motion supervision radius (default round(3/512*size))")
-    p.add_argument("--r2", type=int, help="tracking search half-size (default round(12/512*size))")
-    p.add_argument("--mask-strength", type=float, help="lambda of the fixed-region term (default: model's, else 20)")
-    p.add_argument("--stop-distance", type=float, help="px; default 1 for up to 5 handles, else 2")
+    p.add_argument("--trainable-layers", type=positive_int, default=6, help="latents optimised (default 6)")
+    p.add_argument("--feature-block", type=non_negative_int,
+                   help="synthesis block for features (0 = 4 px); default: model's")
+    p.add_argument("--r1", type=positive_float, help="motion supervision radius (default round(3/512*size))")
+    p.add_argument("--r2", type=positive_int, help="tracking search half-size (default round(12/512*size))")
+    p.add_argument("--mask-strength", type=non_negative_float,
+                   help="lambda of the fixed-region term (default: model's, else 20)")
+    p.add_argument("--stop-distance", type=non_negative_float, help="px; default 1 for up to 5 handles, else 2")
     p.add_argument("--tracking-norm", choices=("l2", "l1"), default="l2")
     p.add_argument("--motion-supervision", choices=("paper", "reference"), default="paper",
                    help="the paper's sg(F(q)) vs F(q+d) (default) or DragGAN's code: F(q) vs sg(F(q-d))")
@@ -88,18 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="windowed: the last blocks only around the handles (default); full: whole feature maps "
                         "(same result, slower; for comparison)")
     p.add_argument("--gif", action="store_true", help="also write an animation of the drag")
-    p.add_argument("--preview-every", type=int, default=0, help="GIF frame every N steps (default: ~40 frames)")
-    p.add_argument("--out", required=True, help="result PNG; .npy, .json, _before_after.png, .gif beside it")
-    photo = p.add_argument_group("with --image (GAN inversion and paste-back)")
-    photo.add_argument("--region", help="X,Y,W,H in photo pixels to edit (default: the whole photo)")
-    photo.add_argument("--w-steps", type=int, default=200, help="projection steps in W (default 200)")
-    photo.add_argument("--wplus-steps", type=int, default=100, help="projection steps in W+ (default 100)")
-    photo.add_argument("--tuning-steps", type=int, default=100, help="pivotal tuning steps (default 100)")
-    photo.add_argument("--align", choices=("auto", "plain"), default="auto",
-                       help="auto: align faces for face models (needs dragd[faces]); plain: never")
-    photo.add_argument("--feather", type=int, help="paste-back feather width in photo pixels (default: 4%% of "
-                                                   "the region)")
-    p.set_defaults(func=cmd_drag)
+    p.add_argument("--preview-every", type=non_negative_int, default=0,
+                   help="GIF frame every N steps (default: ~40 frames)")
+    p.add_argument("--out", required=True, help="result PNG; .json, _before_after.png, .gif (with --gif) beside "
+                                                "it, and the latent .npy for a generated image")
+    photo = p.add_argument_group("only with --image (GAN inversion and paste-back)")
+    photo_only = [  # each defaults to None, so that giving one without --image is refused, not ignored
+        photo.add_argument("--region", help="X,Y,W,H in photo pixels to edit (default: the whole photo)"),
+        photo.add_argument("--w-steps", type=non_negative_int, help="projection steps in W (default 200)"),
+        photo.add_argument("--wplus-steps", type=non_negative_int, help="projection steps in W+ (default 100)"),
+        photo.add_argument("--tuning-steps", type=non_negative_int, help="pivotal tuning steps (default 100)"),
+        photo.add_argument("--align", choices=("auto", "plain"),
+                           help="auto (default): align faces for face models; plain: never"),
+        photo.add_argument("--feather", type=non_negative_int,
+                           help="paste-back feather width in photo pixels (default: 4%% of the region)"),
+        photo.add_argument("--paste", choices=("carry", "reconstruction"),
+                           help="carry (default): move the photo's own pixels along the edit, keeping its detail; "
+                                "reconstruction: paste the generator's picture instead (for comparison)"),
+    ]
+    p.set_defaults(func=cmd_drag, photo_only=tuple((a.dest, a.option_strings[0]) for a in photo_only))
 
     p = sub.add_parser("convert", help="convert any supported checkpoint to dragd's safetensors format")
     p.add_argument("src")
@@ -125,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("file")
     m.add_argument("--name", required=True, help="the model's name (letters, digits, '.', '_', '-')")
     m.add_argument("--domain", default="unknown", help="what it makes, e.g. faces, cars, cats (sets the step size)")
-    m.add_argument("--step-size", type=float, help="default drag step size (default: 2e-3 for faces, cats, cars; "
-                                                   "else 1e-3)")
+    m.add_argument("--step-size", type=positive_float,
+                   help="default drag step size (default: 2e-3 for faces, cats, cars; else 1e-3)")
     m.add_argument("--licence", default="unknown")
     m.add_argument("--description")
     m.add_argument("--force", action="store_true", help="replace a model of that name")
@@ -140,9 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve-keys", help="folder from `dragd keys`: encrypt, and admit only its clients; "
                                         "required for a non-loopback address")
     p.add_argument("--log-file", help="JSON-lines log (default: the user log folder, or $DRAGD_LOG_DIR)")
-    p.add_argument("--client-timeout", type=float, default=60.0,
+    p.add_argument("--client-timeout", type=positive_float, default=60.0,
                    help="seconds without a message after which an idle client counts as gone (default 60)")
-    p.add_argument("--orphan-timeout", type=float, default=600.0,
+    p.add_argument("--orphan-timeout", type=positive_float, default=600.0,
                    help="seconds a gone client's sessions are kept after their last use, for a new connection to "
                         "resume them with their ids (default 600)")
     p.add_argument("--inversion-steps", type=parse_inversion_steps, default="200,100,100",
@@ -156,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--address", default=DEFAULT_ADDRESS)
         p.add_argument("--curve-keys", help="keys folder, for a daemon served with --curve-keys")
         p.add_argument("--client", default="client", help="client key name in that folder (default 'client')")
-        p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
+        p.add_argument("--timeout", type=positive_float, default=5.0, help="seconds to wait for an answer (default 5)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("keys", help="create CurveZMQ keys: the daemon's pair and an authorised client's pair")
@@ -170,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      f"{DEFAULT_ADDRESS})")
     p.add_argument("--curve-keys", help="keys folder from `dragd keys`, for a daemon served with --curve-keys")
     p.add_argument("--client", default="client", help="client key name in that folder (default 'client')")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the daemon (default 2)")
+    p.add_argument("--timeout", type=positive_float, default=2.0, help="seconds to wait for the daemon (default 2)")
     p.add_argument("--krita-dir", help="Krita's resource folder, if not the usual one")
     p.add_argument("--gimp-dir", help="GIMP 3's profile folder, if not the usual one")
     p.add_argument("--krita-python", help="the Python Krita runs plugins with, if not the one found")

@@ -2,7 +2,8 @@
 
 Faithful to the paper and its reference implementation by default:
 - features F: the output of one synthesis block (default the 6th, or the last of a smaller model), read as if
-  bilinearly resized to the image size;
+  bilinearly resized to the image size; on StyleGAN3, a block is one synthesis layer (the 6th is L5, as in
+  the reference code), read without its margin (`generators.image_features`);
 - motion supervision: for each handle p more than 1 px from its target, the mean L1 distance over the pixels q
   closer than r1 to p between, as the paper writes it (`motion_supervision="paper"`, the default), F(q) detached
   and F(q + d), d the unit vector towards the target; or, as the reference code computes it ("reference"),
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.generators import image_features
 from ..models.stylegan2 import Generator, SynthesisNetwork, SynthesisState, to_uint8_image
 from .features import Features, upsampled_at, upsampled_bilinear
 from .windows import WINDOWED_BLOCKS, feature_boxes, windowed_features
@@ -53,6 +55,20 @@ REFERENCE_MASK_STRENGTH = 20.0  # lambda in the reference implementation's GUI
 
 class DragInputError(ValueError):
     """Points, mask or options that cannot describe a drag."""
+
+
+def inside_image(point: Point, width: int, height: int) -> bool:
+    """Whether `point` lies on a width x height image. Pixel centres are 0 .. size - 1, so the image spans
+    [-0.5, size - 0.5] on each axis, edges included: the one definition of a valid point."""
+    x, y = point
+    return -0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5
+
+
+def nearest_pixel(point: Point, width: int, height: int) -> Point:
+    """The centre of the pixel holding `point` (halves round up; an edge point belongs to its edge pixel), so
+    every point on the image maps to a pixel of it: (127.5, 0) on a 128 px image is pixel (127, 0)."""
+    x, y = point
+    return (float(min(max(math.floor(x + 0.5), 0), width - 1)), float(min(max(math.floor(y + 0.5), 0), height - 1)))
 
 
 @dataclass(frozen=True)
@@ -81,11 +97,11 @@ class DragOptions:
             (self.feature_block is None or 0 <= self.feature_block < generator.synthesis.num_blocks,
              f"feature block must be in [0, {generator.synthesis.num_blocks - 1}]"),
             (self.r1 is None or (math.isfinite(self.r1) and 0 < self.r1 <= 64), "r1 must be in (0, 64]"),
-            (self.r2 is None or 0 <= self.r2 <= 128, "r2 must be in [0, 128]"),
+            (self.r2 is None or 1 <= self.r2 <= 128, "r2 must be in [1, 128] (at 0 a handle cannot move)"),
             (self.mask_strength is None or (math.isfinite(self.mask_strength) and self.mask_strength >= 0),
-             "mask strength must be >= 0"),
+             "mask strength must be a finite number >= 0"),
             (self.stop_distance is None or (math.isfinite(self.stop_distance) and self.stop_distance >= 0),
-             "stop distance must be >= 0"),
+             "stop distance must be a finite number >= 0"),
             (0 <= self.max_steps <= 100_000, "max steps must be in [0, 100000]"),
             (self.tracking_norm in TRACKING_NORMS, f"tracking norm must be one of {TRACKING_NORMS}"),
             (self.motion_supervision in MOTION_FORMS, f"motion supervision must be one of {MOTION_FORMS}"),
@@ -175,7 +191,7 @@ class DragRun:
         self.stop_distance = (self.options.stop_distance if self.options.stop_distance is not None
                               else (1.0 if len(handles) <= 5 else 2.0))
         # Handles live on the pixel grid (tracking returns pixels); targets may be fractional.
-        self.points = [(float(round(x)), float(round(y))) for x, y in handles]
+        self.points = [nearest_pixel(p, self.width, self.height) for p in handles]
         self.targets = [(float(x), float(y)) for x, y in targets]
         # The square around a handle that holds its motion disc (one pixel wider: see _motion_disc).
         self.disc_candidates = _offsets(math.ceil(self.r1) + 1).to(self.device)
@@ -201,7 +217,7 @@ class DragRun:
         for x, y in [*handles, *targets]:
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise DragInputError("points must be finite numbers")
-            if not (-0.5 <= x <= self.width - 0.5 and -0.5 <= y <= self.height - 0.5):
+            if not inside_image((x, y), self.width, self.height):
                 raise DragInputError(f"point ({x:g}, {y:g}) is outside the {self.width}x{self.height} image")
 
     def _fixed_region(self, mask: np.ndarray | None) -> torch.Tensor | None:
@@ -230,10 +246,8 @@ class DragRun:
         to render from (None when windowed: the image then needs a synthesis of its own)."""
         synthesis = self.generator.synthesis
         if self.first_windowed is None:
-            # StyleGAN2: the unfused modulated convs, the form that is cheap to differentiate (stylegan2.Modulation)
-            unfused = {"fused": False} if isinstance(synthesis, SynthesisNetwork) else {}
-            state = synthesis.run(ws, 0, self.feature_block + 1, **unfused)
-            return state.x, state
+            state = synthesis.run(ws, 0, self.feature_block + 1, fused=False)  # the form cheap to differentiate
+            return image_features(self.generator, state.x, self.feature_block), state
         feature_shape = synthesis.cfg.block_shape(synthesis.block_resolutions[self.feature_block])
         boxes = feature_boxes(self.points, self.read_radius, (self.height, self.width), feature_shape)
         return windowed_features(synthesis, ws, self.first_windowed, self.feature_block, boxes), None
@@ -242,8 +256,8 @@ class DragRun:
         with torch.no_grad():
             if state is None:
                 return to_uint8_image(self.generator.synthesis(ws.detach()))
-            assert state.img is not None
-            detached = SynthesisState(state.x.detach(), state.img.detach())
+            # StyleGAN3 has no skip image: its state's img is None until the last layer.
+            detached = SynthesisState(state.x.detach(), None if state.img is None else state.img.detach())
             final = self.generator.synthesis.run(ws.detach(), self.feature_block + 1, None, detached)
         assert final.img is not None
         return to_uint8_image(final.img)

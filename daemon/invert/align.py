@@ -23,7 +23,8 @@ import numpy as np
 
 from .region import Frame, Rect
 
-NO_LANDMARK_MODEL = "no face landmark model installed: using the plain region (install dragd[faces] for alignment)"
+NO_LANDMARK_MODEL = ("face alignment is not installed: using the plain region (run the dragd installer again to add "
+                     "it; `dragd doctor` tells)")
 NO_FACE = "no face found in the region: using the plain region"
 
 # dlib 68-point indices.
@@ -33,6 +34,7 @@ NOSE_TIP = 30
 MOUTH = slice(48, 68)
 MOUTH_LEFT, MOUTH_RIGHT = 48, 54
 DETECT_MAX_SIDE = 800  # the detector runs on a copy no larger than this (it is slow on big photos)
+DETECT_CONTEXT = 2.0  # a region is searched with this many of its longer sides around it, then the whole photo
 
 
 class LandmarksUnavailable(RuntimeError):
@@ -104,6 +106,35 @@ def landmarks_available() -> bool:
     return True
 
 
+def _search_areas(within: Rect | None, width: int, height: int) -> list[Rect]:
+    """Where to look for the face: around the region (grown by DETECT_CONTEXT of its longer side, so a small
+    face in a large photo keeps enough pixels when shrunk to DETECT_MAX_SIDE), then the whole photo."""
+    whole = (0, 0, width, height)
+    if within is None:
+        return [whole]
+    x, y, w, h = within
+    grow = DETECT_CONTEXT * max(w, h)
+    x0, y0 = max(0, math.floor(x - grow)), max(0, math.floor(y - grow))
+    x1, y1 = min(width, math.ceil(x + w + grow)), min(height, math.ceil(y + h + grow))
+    around = (x0, y0, x1 - x0, y1 - y0)
+    return [around] if around == whole else [around, whole]
+
+
+def _faces(detector, rgb: np.ndarray, area: Rect) -> list[tuple[float, float, float, float]]:
+    """Face boxes (left, top, right, bottom in photo pixels) found in `area`, searched on a copy shrunk (area
+    averaged) to at most DETECT_MAX_SIDE: the detector's time grows with the pixels it scans."""
+    import cv2
+
+    x, y, w, h = area
+    crop = rgb[y:y + h, x:x + w, :3]
+    scale = max(1.0, max(w, h) / DETECT_MAX_SIDE)
+    if scale > 1:
+        crop = cv2.resize(crop, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
+    sx, sy = w / crop.shape[1], h / crop.shape[0]
+    return [(x + f.left() * sx, y + f.top() * sy, x + f.right() * sx, y + f.bottom() * sy)
+            for f in detector(np.ascontiguousarray(crop), 1)]
+
+
 def find_landmarks(rgb: np.ndarray, within: Rect | None = None) -> np.ndarray | None:
     """68 x 2 landmarks (photo pixels) of the face that overlaps `within` most (largest face when None).
 
@@ -111,23 +142,28 @@ def find_landmarks(rgb: np.ndarray, within: Rect | None = None) -> np.ndarray | 
     """
     detector, predictor, rectangle = _dlib_models()
     height, width = rgb.shape[:2]
-    shrink = max(1, math.ceil(max(height, width) / DETECT_MAX_SIDE))
-    small = np.ascontiguousarray(rgb[::shrink, ::shrink, :3])
-    faces = detector(small, 1)
-    best, best_area = None, 0
-    for face in faces:
-        left, top, right, bottom = (v * shrink for v in (face.left(), face.top(), face.right(), face.bottom()))
-        if within is None:
-            area = (right - left) * (bottom - top)
-        else:  # the overlap with the region: a selection of just the mouth still finds its face
-            x, y, w, h = within
-            area = max(0, min(right, x + w) - max(left, x)) * max(0, min(bottom, y + h) - max(top, y))
-        if area > best_area:
-            best, best_area = (left, top, right, bottom), area
+    best, best_area = None, 0.0
+    for area in _search_areas(within, width, height):
+        for left, top, right, bottom in _faces(detector, rgb, area):
+            if within is None:
+                overlap = (right - left) * (bottom - top)
+            else:  # the overlap with the region: a selection of just the mouth still finds its face
+                x, y, w, h = within
+                overlap = max(0, min(right, x + w) - max(left, x)) * max(0, min(bottom, y + h) - max(top, y))
+            if overlap > best_area:
+                best, best_area = (left, top, right, bottom), overlap
+        if best is not None:
+            break
     if best is None:
         return None
-    shape = predictor(np.ascontiguousarray(rgb[:, :, :3]), rectangle(*(int(v) for v in best)))
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    # The 68 points, on the face and a margin of the full-resolution photo (no copy of the whole photo).
+    left, top, right, bottom = best
+    margin = right - left
+    x0, y0 = max(0, math.floor(left - margin)), max(0, math.floor(top - margin))
+    x1, y1 = min(width, math.ceil(right + margin)), min(height, math.ceil(bottom + margin))
+    crop = np.ascontiguousarray(rgb[y0:y1, x0:x1, :3])
+    shape = predictor(crop, rectangle(*(round(v) for v in (left - x0, top - y0, right - x0, bottom - y0))))
+    return np.array([(p.x + x0, p.y + y0) for p in shape.parts()], dtype=np.float64)
 
 
 # --- transforms --------------------------------------------------------------------------------------------

@@ -63,6 +63,18 @@ class Frame:
         return x0, y0, x1 - x0, y1 - y0
 
 
+def points_outside(frame: Frame, points) -> list[tuple[float, float]]:
+    """The photo points (pixel centres) whose model position is not on the model's square (`inside_image`)."""
+    from ..engine.drag import inside_image
+
+    if len(points) == 0:
+        return []
+    model = frame.to_model(np.asarray(points, dtype=np.float64))
+    res = frame.resolution
+    return [(float(x), float(y)) for (x, y), m in zip(points, model, strict=True)
+            if not inside_image((float(m[0]), float(m[1])), res, res)]
+
+
 def check_photo(rgb: np.ndarray) -> np.ndarray:
     """The photo as H x W x 3 uint8 (an alpha channel is dropped here; paste-back keeps it)."""
     rgb = np.asarray(rgb)

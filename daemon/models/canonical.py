@@ -2,7 +2,9 @@
 
 The layout is the one of the embedded model: tensors float32 and contiguous under the keys of
 `Generator(config).state_dict()`; metadata key `config` holds `{"init_args": [], "init_kwargs": {...},
-"source": ...}` with kwargs in NVIDIA's flat stylegan3 style, so NVIDIA-minded tools read them too.
+"class_name": ..., "source": ...}` with kwargs in NVIDIA's flat stylegan3 style and the generator class as
+NVIDIA's training options name it (`training.networks_stylegan3.Generator`; files without one are StyleGAN2),
+so NVIDIA-minded tools read them too.
 Metadata key `dragd` holds dragd's own facts: the format version and the checkpoint's metadata
 (including `converted_from`, the format the weights came from).
 """
@@ -12,47 +14,29 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .checkpoint import Checkpoint, CorruptCheckpointError, config_from_nvidia_kwargs
-from .stylegan2 import GeneratorConfig
+from .generators import NVIDIA_CLASS_NAMES, family_of
 
 FORMAT = "safetensors"
 FORMAT_VERSION = 1
 
 
-def nvidia_kwargs(config: GeneratorConfig) -> dict[str, Any]:
-    """Init kwargs for NVIDIA's Generator that `GeneratorConfig.from_nvidia_kwargs` reads back as `config`."""
-    kwargs: dict[str, Any] = {
-        "z_dim": config.z_dim,
-        "w_dim": config.w_dim,
-        "c_dim": 0,
-        "img_resolution": config.img_resolution,
-        "img_channels": config.img_channels,
-        "mapping_kwargs": {"num_layers": config.mapping_layers, "lr_multiplier": config.mapping_lr_multiplier},
-        "channel_base": config.channel_base,
-        "channel_max": config.channel_max,
-        "conv_clamp": config.conv_clamp,
-        "architecture": "skip",
-    }
-    if not config.square:  # StyleGAN-Human's name for its portrait layout; square files stay as they were
-        kwargs["square"] = False
-    return kwargs
-
-
 def write_canonical(checkpoint: Checkpoint, path: str | Path) -> None:
     """Writes `checkpoint` to `path` atomically (a half-written file never takes its place)."""
-    kwargs = nvidia_kwargs(checkpoint.config)
-    assert GeneratorConfig.from_nvidia_kwargs(kwargs) == checkpoint.config
+    family = family_of(checkpoint.config)
+    kwargs = checkpoint.config.nvidia_kwargs()
+    assert config_from_nvidia_kwargs(kwargs, family) == checkpoint.config
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in checkpoint.state_dict.items()}
     facts = dict(checkpoint.metadata)
     facts.setdefault("converted_from", checkpoint.source_format)
     metadata = {
-        "config": json.dumps({"init_args": [], "init_kwargs": kwargs, "source": facts.get("source", "")}),
+        "config": json.dumps({"init_args": [], "init_kwargs": kwargs, "class_name": NVIDIA_CLASS_NAMES[family],
+                              "source": facts.get("source", "")}),
         "dragd": json.dumps({"format_version": FORMAT_VERSION, "metadata": facts}),
     }
     path = Path(path)
@@ -96,7 +80,7 @@ def read_canonical(path: str | Path) -> Checkpoint:
         raise CorruptCheckpointError(f"the safetensors 'config' metadata is not valid: {exc}") from exc
     if not isinstance(kwargs, dict) or not isinstance(dragd_json, dict):
         raise CorruptCheckpointError("the safetensors 'config' metadata is not valid")
-    config = config_from_nvidia_kwargs(kwargs)
+    config = config_from_nvidia_kwargs(kwargs, config_json.get("class_name"))
     metadata = dict(dragd_json.get("metadata") or {})
     metadata.setdefault("source", config_json.get("source", path.name))
     metadata.setdefault("init_kwargs", kwargs)

@@ -1,7 +1,7 @@
 """What every model-file reader returns, and the errors they raise.
 
 A `Checkpoint` is the generator as plain data: its config and a flat state dict under NVIDIA's key
-names (exactly the keys of `Generator(config).state_dict()`). The readers for each file format live
+names (exactly the keys of `generators.new_generator(config).state_dict()`). The readers for each file format live
 in their own modules (`nvidia_pickle`, `rosinality`, `canonical`); `loader` picks one by content.
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from .stylegan2 import Generator, GeneratorConfig, UnsupportedModelError
+from .generators import ModelConfig, config_from_kwargs, family_from_class_name, new_generator
+from .stylegan2 import UnsupportedModelError
 
 
 class CheckpointError(Exception):
@@ -46,7 +47,7 @@ class StateDictMismatchError(CheckpointError):
 
 @dataclass
 class Checkpoint:
-    config: GeneratorConfig
+    config: ModelConfig
     state_dict: dict[str, torch.Tensor]
     source_format: str
     # Free-form facts about the source (original kwargs, file name, ...); JSON-serialisable.
@@ -54,20 +55,23 @@ class Checkpoint:
 
 
 def weights_only_refusal(exc: Exception) -> str | None:
-    """From a `torch.load(weights_only=True)` failure, the line naming what it refused (None if none did).
-
-    torch's message also advises retrying with weights_only=False, which dragd never does.
-    """
+    """From a `torch.load(weights_only=True)` failure, what it refused, in dragd's words (None if it refused
+    nothing). torch's own message goes on to advise allow-listing the global or weights_only=False; dragd never
+    does either, so that advice is left out."""
     for line in str(exc).splitlines():
-        if re.search(r"GLOBAL|Unsupported (global|operand)", line):
-            return line.strip()
+        named = re.search(r"GLOBAL ([\w.]+)", line)
+        if named:
+            return f"it names {named.group(1)}, which is code, not data"
+        if re.search(r"Unsupported (global|operand)", line):
+            return line.split(". ")[0].strip()
     return None
 
 
-def config_from_nvidia_kwargs(kwargs: dict[str, Any]) -> GeneratorConfig:
-    """`GeneratorConfig.from_nvidia_kwargs` with bad or unsupported kwargs turned into checkpoint errors."""
+def config_from_nvidia_kwargs(kwargs: dict[str, Any], family: str | None = None) -> ModelConfig:
+    """The config NVIDIA's init kwargs describe for a generator of `family` (a family or NVIDIA class name;
+    None: StyleGAN2), with bad or unsupported kwargs turned into checkpoint errors."""
     try:
-        return GeneratorConfig.from_nvidia_kwargs(kwargs)
+        return config_from_kwargs(kwargs, family_from_class_name(family))
     except UnsupportedModelError as exc:
         raise UnsupportedCheckpointError(str(exc)) from exc
     except (KeyError, TypeError, ValueError) as exc:
@@ -86,10 +90,10 @@ def with_layout_from_weights(kwargs: dict[str, Any], state_dict: dict[str, torch
     return {**kwargs, "square": const.shape[1] == const.shape[2]}
 
 
-def check_state_dict(config: GeneratorConfig, state_dict: dict[str, torch.Tensor]) -> None:
+def check_state_dict(config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> None:
     """Raises `StateDictMismatchError` unless `state_dict` has exactly the generator's keys and shapes."""
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in Generator(config).state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in new_generator(config).state_dict().items()}
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     wrong_shape = sorted(k for k in set(expected) & set(state_dict) if tuple(state_dict[k].shape) != expected[k])

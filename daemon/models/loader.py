@@ -4,10 +4,11 @@
     load_generator(path, device) -> Generator ready for inference (eval, no grads)
     convert(src, dst) -> Checkpoint          writes dragd's canonical safetensors file
 
-Formats are told apart by their first bytes, never by the file name: safetensors (a length-prefixed
-JSON header), torch.save files (a zip archive, or the legacy pickle with torch's magic number; read as
-rosinality checkpoints), TensorFlow-era StyleGAN pickles (a pickle naming `dnnlib.tflib.network` at its
-start) and NVIDIA network pickles (any other pickle).
+Formats are told apart by their content, never by the file name: safetensors (a length-prefixed JSON header);
+torch.save files (a zip archive, or the legacy pickle with torch's magic number): a whole NVIDIA generator as
+PTI saves it when the archive's data.pkl names NVIDIA's persistence module, else rosinality checkpoints;
+TensorFlow-era StyleGAN pickles (a pickle naming `dnnlib.tflib.network` at its start) and NVIDIA network
+pickles (any other pickle).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from . import canonical, nvidia_pickle, rosinality, tf_pickle
+from . import canonical, nvidia_pickle, nvidia_torch_save, rosinality, tf_pickle
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -28,6 +29,7 @@ from .checkpoint import (
     UnknownFormatError,
     check_state_dict,
 )
+from .generators import new_generator
 from .stylegan2 import Generator
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -39,6 +41,7 @@ READERS: dict[str, Callable[[Path], Checkpoint]] = {
     canonical.FORMAT: canonical.read_canonical,
     rosinality.FORMAT: rosinality.read_rosinality,
     nvidia_pickle.FORMAT: nvidia_pickle.read_nvidia_pickle,
+    nvidia_torch_save.FORMAT: nvidia_torch_save.read_nvidia_torch_save,
     tf_pickle.FORMAT: tf_pickle.read_tf_pickle,
 }
 
@@ -60,13 +63,15 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         raise CorruptCheckpointError(f"{path.name} is empty")
     if canonical.looks_like_safetensors(head):
         return canonical.FORMAT
+    if head.startswith(ZIP_MAGIC) and nvidia_torch_save.names_nvidia_network(path):
+        return nvidia_torch_save.FORMAT
     if head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC):
         return rosinality.FORMAT
     if len(head) >= 2 and head[0] == 0x80 and head[1] in PICKLE_PROTOCOLS:
         return tf_pickle.FORMAT if tf_pickle.names_tf_network(path) else nvidia_pickle.FORMAT
     raise UnknownFormatError(
-        f"{path.name} is not a model file dragd reads (safetensors, NVIDIA StyleGAN2 .pkl, TensorFlow StyleGAN2 "
-        ".pkl, rosinality .pt)")
+        f"{path.name} is not a model file dragd reads (safetensors, NVIDIA StyleGAN2/3 .pkl, PTI's tuned .pt, "
+        "TensorFlow StyleGAN2 .pkl, rosinality .pt)")
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
@@ -84,7 +89,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 def build_generator(checkpoint: Checkpoint, device: str | torch.device = "cpu") -> Generator:
     """A `Generator` holding the checkpoint's weights, in eval mode with gradients off."""
-    generator = Generator(checkpoint.config)
+    generator = new_generator(checkpoint.config)
     try:
         generator.load_state_dict(checkpoint.state_dict, strict=True)
     except RuntimeError as exc:

@@ -1,4 +1,4 @@
-"""Reads NVIDIA's StyleGAN2 network pickles (stylegan2-ada-pytorch, stylegan3, DragGAN) as pure data.
+"""Reads NVIDIA's StyleGAN2 and StyleGAN3 network pickles (stylegan2-ada-pytorch, stylegan3, DragGAN) as pure data.
 
 Those files are Python pickles of whole `torch.nn.Module` objects; loading them the usual way imports
 NVIDIA's packages and executes the module source stored inside (`module_src`). Here a restricted
@@ -180,8 +180,25 @@ def generator_kwargs(network: PersistentObject) -> dict[str, Any]:
     return plain_data(merged)
 
 
-def checkpoint_from_pickle_data(data: Any, source: str = "") -> Checkpoint:
-    """Builds a `Checkpoint` from what `RestrictedUnpickler` returned for an NVIDIA network pickle."""
+def recorded_attribute(network: PersistentObject, name: str, depth: int = 0) -> tuple[bool, Any]:
+    """(found, value) of attribute `name` in the state of the first submodule (depth first) that records it:
+    NVIDIA's layers keep their constructor's settings (`conv_clamp`, ...) in their `__dict__`."""
+    if depth > MAX_MODULE_DEPTH:
+        return False, None
+    if name in network.state:
+        return True, network.state[name]
+    for child in (network.state.get("_modules") or {}).values():
+        if isinstance(child, PersistentObject):
+            found, value = recorded_attribute(child, name, depth + 1)
+            if found:
+                return True, value
+    return False, None
+
+
+def _generator_network(data: Any) -> tuple[str, PersistentObject]:
+    """The generator in an NVIDIA snapshot's dict of networks, or the generator itself (PTI's torch.save)."""
+    if isinstance(data, PersistentObject):
+        return data.class_name, data
     if not isinstance(data, dict):
         raise UnsupportedCheckpointError(
             f"the pickle holds a {type(data).__name__}, not NVIDIA's dict of networks (G, D, G_ema)")
@@ -190,14 +207,27 @@ def checkpoint_from_pickle_data(data: Any, source: str = "") -> Checkpoint:
         raise UnsupportedCheckpointError(
             f"the pickle holds no generator network (looked for {', '.join(NETWORK_KEYS)}; "
             f"found {', '.join(map(str, data)) or 'nothing'})")
-    network: PersistentObject = data[key]
+    return key, data[key]
+
+
+def checkpoint_from_pickle_data(data: Any, source: str = "", source_format: str = FORMAT) -> Checkpoint:
+    """Builds a `Checkpoint` from what `RestrictedUnpickler` returned for an NVIDIA network pickle: a dict of
+    networks, or (from a `torch.save`d module, as PTI writes) the generator network itself."""
+    key, network = _generator_network(data)
     kwargs = generator_kwargs(network)
     state_dict = {k: v.to(torch.float32).contiguous() for k, v in flatten_state(network).items()}
-    if any(k.startswith("synthesis.input.") for k in state_dict):
-        raise UnsupportedCheckpointError("this is a StyleGAN3 (alias-free) generator; dragd runs StyleGAN2 only")
-    config = config_from_nvidia_kwargs(with_layout_from_weights(kwargs, state_dict))
-    metadata = {"source": source, "network": key, "class_name": network.class_name, "init_kwargs": kwargs}
-    return Checkpoint(config=config, state_dict=state_dict, source_format=FORMAT, metadata=metadata)
+    # StyleGAN3's synthesis network starts with Fourier features; the weights are the record of the family.
+    family = "stylegan3" if any(k.startswith("synthesis.input.") for k in state_dict) else "stylegan2"
+    config_kwargs = with_layout_from_weights(kwargs, state_dict)
+    nested = config_kwargs.get("synthesis_kwargs")
+    if "conv_clamp" not in config_kwargs and not (isinstance(nested, dict) and "conv_clamp" in nested):
+        found, clamp = recorded_attribute(network, "conv_clamp")
+        if found:  # the value the layers were built with; else the family's code default applies
+            config_kwargs = {**config_kwargs, "conv_clamp": plain_data(clamp)}
+    config = config_from_nvidia_kwargs(config_kwargs, family)
+    metadata = {"source": source, "network": key, "class_name": network.class_name, "family": family,
+                "init_kwargs": kwargs}
+    return Checkpoint(config=config, state_dict=state_dict, source_format=source_format, metadata=metadata)
 
 
 def read_nvidia_pickle(path: str | Path) -> Checkpoint:

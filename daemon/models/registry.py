@@ -117,14 +117,27 @@ def file_resolution(path: Path) -> tuple[int, int] | None:
 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as file:
-            kwargs = json.loads((file.metadata() or {})["config"])["init_kwargs"]
-        return config_from_nvidia_kwargs(kwargs).img_shape
+            config = json.loads((file.metadata() or {})["config"])
+        return config_from_nvidia_kwargs(config["init_kwargs"], config.get("class_name")).img_shape
     except Exception:  # a damaged user file must not break listing the others
         return None
 
 
 def list_models() -> list[ModelInfo]:
-    """The embedded models first, then the user's, by name; a broken sidecar does not hide the others."""
+    """The models dragd offers (CLI and daemon alike): the embedded ones first, then the user's, by name.
+
+    A user's file whose resolution can be read neither from its sidecar nor from its header is not a usable
+    model and is left out (`unusable_models` names those); a broken sidecar does not hide the others.
+    """
+    return [m for m in _all_models() if m.resolution is not None]
+
+
+def unusable_models() -> list[ModelInfo]:
+    """Files in the user's models folder that `list_models` leaves out: their header cannot be read."""
+    return [m for m in _all_models() if m.resolution is None]
+
+
+def _all_models() -> list[ModelInfo]:
     models = [_from_sidecar(p, embedded=True) for p in sorted(EMBEDDED_DIR.glob("*.json"))]
     folder = user_models_dir()
     if folder.is_dir():
@@ -142,10 +155,16 @@ def list_models() -> list[ModelInfo]:
 
 def find_model(name_or_path: str | None) -> ModelInfo:
     """A model by name (None: the default) or by a path to a checkpoint file of any supported format."""
-    name = name_or_path or DEFAULT_MODEL
+    if name_or_path is not None and not name_or_path.strip():
+        raise UnknownModelError("the model name is empty; leave it out for the default model")
+    name = DEFAULT_MODEL if name_or_path is None else name_or_path
     for info in list_models():
         if info.name == name:
             return info
+    unusable = [m for m in unusable_models() if m.name == name]
+    if unusable:
+        raise UnknownModelError(f"model {name!r} is not usable: the header of {unusable[0].path} cannot be read "
+                                "(a damaged or foreign file); replace it with `dragd models add` or remove it")
     path = Path(name).expanduser()
     if path.is_file():
         return ModelInfo(path.stem, path, description="given by path")

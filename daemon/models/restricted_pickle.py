@@ -8,6 +8,7 @@ before anything is called, so nothing in a model file is ever executed.
 
 from __future__ import annotations
 
+import math
 import pickle
 from typing import Any, BinaryIO
 
@@ -50,10 +51,48 @@ def plain_numpy_scalar(dtype: Any, data: Any = None) -> int | float | bool | com
     return np.frombuffer(data, dtype=dtype)[0].item()
 
 
+class NdarrayMarker:
+    """Stands for the class `numpy.ndarray`, which a pickled array names as the type to rebuild."""
+
+
+class PlainArray:
+    """A pickled numpy array: `_reconstruct(ndarray, (0,), b"b")` begins it, then the pickle's BUILD supplies
+    (version, shape, dtype, is_fortran, raw bytes) (older numpy omits the version). Only arrays of plain numbers
+    are read; `value` holds the result. (TensorFlow-era networks keep their variables so; StyleGAN3's layers keep
+    sizes as small int arrays in their attributes.)"""
+
+    value: np.ndarray
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 5:
+            state = state[1:]
+        if not (isinstance(state, tuple) and len(state) == 4):
+            raise CorruptCheckpointError("a numpy array in the pickle has a malformed state")
+        shape, dtype, is_fortran, data = state
+        if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)):
+            raise CorruptCheckpointError("a numpy array in the pickle has a malformed shape")
+        if not isinstance(dtype, np.dtype) or dtype.kind not in PLAIN_NUMBER_KINDS:
+            raise UnsafeCheckpointError("refused a numpy array that does not hold plain numbers")
+        if not isinstance(data, (bytes, bytearray)) or len(data) != math.prod(shape) * dtype.itemsize:
+            raise CorruptCheckpointError("a numpy array in the pickle does not hold the bytes its shape needs")
+        flat = np.frombuffer(bytes(data), dtype=dtype)
+        self.value = flat.reshape(shape, order="F" if is_fortran else "C")
+
+
+def plain_numpy_array(subtype: Any, shape: Any = (0,), dtype_code: Any = b"b") -> PlainArray:
+    """Stands for `numpy.core.multiarray._reconstruct`: only plain ndarrays (their data arrives by BUILD)."""
+    if subtype is not NdarrayMarker:
+        raise UnsafeCheckpointError("refused a numpy reconstruction of something that is not a plain ndarray")
+    return PlainArray()
+
+
 # Globals for plain values that both PyTorch- and TensorFlow-era StyleGAN pickles name.
 PLAIN_DATA_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "scalar"): plain_numpy_scalar,  # numpy 1 files
     ("numpy._core.multiarray", "scalar"): plain_numpy_scalar,  # numpy 2 files
+    ("numpy.core.multiarray", "_reconstruct"): plain_numpy_array,  # numpy 1 files
+    ("numpy._core.multiarray", "_reconstruct"): plain_numpy_array,  # numpy 2 files
+    ("numpy", "ndarray"): NdarrayMarker,
     ("numpy", "dtype"): plain_numpy_dtype,
     ("dnnlib.util", "EasyDict"): EasyDictStandIn,
 }
@@ -104,4 +143,6 @@ def plain_data(value: Any, depth: int = 0) -> Any:
         return [plain_data(v, depth + 1) for v in value]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
+    if isinstance(value, PlainArray) and hasattr(value, "value"):
+        return value.value.tolist()
     raise CorruptCheckpointError(f"the init kwargs hold a {type(value).__name__}, not plain data")

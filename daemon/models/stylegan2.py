@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...protocol.limits import DEFAULT_TRUNCATION, MAX_SEED
 from .stylegan2_ops import (
     LRELU_GAIN,
     LRELU_SLOPE,  # noqa: F401  (re-exported: other generators import the activation constants from here)
@@ -101,6 +102,20 @@ class GeneratorConfig:
             raise UnsupportedModelError(f"unknown generator config keys: {sorted(unknown)}")
         return cls(**data)
 
+    def nvidia_kwargs(self) -> dict[str, Any]:
+        """Init kwargs for NVIDIA's Generator (flat, stylegan3-repository style) that `from_nvidia_kwargs` reads
+        back as this config."""
+        kwargs: dict[str, Any] = {
+            "z_dim": self.z_dim, "w_dim": self.w_dim, "c_dim": 0, "img_resolution": self.img_resolution,
+            "img_channels": self.img_channels,
+            "mapping_kwargs": {"num_layers": self.mapping_layers, "lr_multiplier": self.mapping_lr_multiplier},
+            "channel_base": self.channel_base, "channel_max": self.channel_max, "conv_clamp": self.conv_clamp,
+            "architecture": "skip",
+        }
+        if not self.square:  # StyleGAN-Human's name for its portrait layout; square files stay as they were
+            kwargs["square"] = False
+        return kwargs
+
     @classmethod
     def from_nvidia_kwargs(cls, kwargs: dict[str, Any]) -> GeneratorConfig:
         """Reads the init kwargs of NVIDIA's `Generator` (flat stylegan3 style or nested ada style)."""
@@ -119,8 +134,10 @@ class GeneratorConfig:
             raise UnsupportedModelError("mapping networks with layer_features != w_dim are not supported")
         if tuple(pick("resample_filter", [1, 3, 3, 1])) != (1, 3, 3, 1):
             raise UnsupportedModelError("only the [1, 3, 3, 1] resampling filter is supported")
-        # NVIDIA's SynthesisBlock defaults conv_clamp to 256 when the training config did not set it.
-        clamp = pick("conv_clamp", 256)
+        # Without a recorded conv_clamp, the default of the code the kwargs come from: stylegan2-ada-pytorch
+        # (its Generator nests synthesis_kwargs) has no clamp; the stylegan3 repository's StyleGAN2 (flat
+        # kwargs) clamps at 256. Readers put the value a file's layers recorded into the kwargs first.
+        clamp = pick("conv_clamp", None if "synthesis_kwargs" in kwargs else 256)
         square = pick("square", True)
         if not isinstance(square, bool):
             raise UnsupportedModelError(f"the 'square' kwarg must be true or false, not {square!r}")
@@ -386,10 +403,10 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
         return self.synthesis(self.mapping(z, truncation_psi), noise_mode=noise_mode)
 
-    def ws_for_seed(self, seed: int, truncation_psi: float = 0.7) -> torch.Tensor:
+    def ws_for_seed(self, seed: int, truncation_psi: float = DEFAULT_TRUNCATION) -> torch.Tensor:
         """The latent NVIDIA's and DragGAN's tools mean by a seed: z = RandomState(seed).randn(1, z_dim)."""
-        if not 0 <= seed < 2**32:
-            raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {seed}")
         z = np.random.RandomState(seed).randn(1, self.cfg.z_dim)
         device = self.mapping.w_avg.device
         with torch.no_grad():

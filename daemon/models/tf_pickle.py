@@ -27,11 +27,10 @@ import torch
 from .checkpoint import (
     Checkpoint,
     CorruptCheckpointError,
-    UnsafeCheckpointError,
     UnsupportedCheckpointError,
     config_from_nvidia_kwargs,
 )
-from .restricted_pickle import PLAIN_DATA_GLOBALS, PLAIN_NUMBER_KINDS, AllowListUnpickler, load_restricted, plain_data
+from .restricted_pickle import PLAIN_DATA_GLOBALS, AllowListUnpickler, PlainArray, load_restricted, plain_data
 from .stylegan2 import GeneratorConfig, fir_filter
 
 FORMAT = "tf-pickle"
@@ -76,7 +75,7 @@ class TFNetwork:
             raise CorruptCheckpointError("a TensorFlow network in the pickle has malformed state")
         for item in variables:
             if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-                    and isinstance(item[1], _Array)):
+                    and isinstance(item[1], PlainArray)):
                 raise CorruptCheckpointError("a TensorFlow network's variables are not (name, array) pairs")
         # state["build_module_src"] (the Python source that built the graph) is deliberately ignored.
         self.name = str(state.get("name", "?"))
@@ -86,42 +85,8 @@ class TFNetwork:
         self.has_state = True
 
 
-class _NDArrayType:
-    """Stands for `numpy.ndarray` as the first argument of `_reconstruct`; never builds anything."""
-
-
-class _Array:
-    """An array `numpy.core.multiarray._reconstruct` began; its BUILD state supplies shape, dtype and bytes."""
-
-    value: np.ndarray
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) == 5:
-            state = state[1:]  # (version, shape, dtype, is_fortran, data); older numpy omits the version
-        if not (isinstance(state, tuple) and len(state) == 4):
-            raise CorruptCheckpointError("a numpy array in the pickle has a malformed state")
-        shape, dtype, is_fortran, data = state
-        if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)):
-            raise CorruptCheckpointError("a numpy array in the pickle has a malformed shape")
-        if not isinstance(dtype, np.dtype) or dtype.kind not in PLAIN_NUMBER_KINDS:
-            raise UnsafeCheckpointError("refused a numpy array that does not hold plain numbers")
-        if not isinstance(data, (bytes, bytearray)) or len(data) != math.prod(shape) * dtype.itemsize:
-            raise CorruptCheckpointError("a numpy array in the pickle does not hold the bytes its shape needs")
-        flat = np.frombuffer(bytes(data), dtype=dtype)
-        self.value = flat.reshape(shape, order="F" if is_fortran else "C")
-
-
-def _reconstruct(subtype: Any, shape: Any, dtype_code: Any) -> _Array:
-    if subtype is not _NDArrayType:
-        raise UnsafeCheckpointError("refused a numpy reconstruction of something that is not a plain ndarray")
-    return _Array()
-
-
 ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     (NETWORK_MODULE, "Network"): TFNetwork,
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,  # numpy 1 files (all real ones)
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # numpy 2
-    ("numpy", "ndarray"): _NDArrayType,
     **PLAIN_DATA_GLOBALS,
 }
 

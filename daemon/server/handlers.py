@@ -18,6 +18,7 @@ from ...protocol import messages as m
 from ...protocol.errors import DragdError, ErrorCode
 from ...protocol.limits import PROTOCOL_VERSION
 from ...protocol.wire import MAX_TEXT_LENGTH
+from . import restore
 from .logs import log, log_event
 from .worker import Job
 
@@ -61,6 +62,10 @@ class Handlers:
         if request.type in JOB_REQUESTS:
             self.enqueue(client, request)
             return
+        if request.type in restore.REQUESTS:  # editors' state bindings: restore.py
+            work = self.daemon.work
+            self.enqueue(client, request, lambda job, req: getattr(restore, req.type)(work, job, req))
+            return
         reply = self.table[request.type](client, request)
         if reply is not None:
             self.daemon.send(client, reply)
@@ -87,7 +92,7 @@ class Handlers:
         daemon = self.daemon
         log_event(log, 20, "hello", client=request.body.client, peer=client.hex())
         capabilities = [m.Capability.GENERATE, m.Capability.INVERT, m.Capability.DRAG, m.Capability.UNDO,
-                        m.Capability.PREVIEWS]
+                        m.Capability.PREVIEWS, m.Capability.RESTORE]
         if daemon.curve:
             capabilities.append(m.Capability.CURVE)
         return request.result(m.HelloResult(PROTOCOL_VERSION, daemon_version(), daemon.device_description,

@@ -71,7 +71,10 @@ class ModelCache:
         return info.resolution or file_resolution(info.path)
 
     def resolve(self, name: str | None) -> ModelInfo:
-        name = name or self.default
+        """The model named `name` (None: the default; an empty name is no name and is refused)."""
+        if name is not None and not name.strip():
+            raise ModelNotFound("the model name is empty; leave it out for the default model")
+        name = self.default if name is None else name
         for info in self.available():
             if info.name == name:
                 return info

@@ -71,6 +71,7 @@ def test_a_healthy_setup_is_all_ok_and_exits_zero(home, capsys):
     assert line(lines, "OK    torch: ").startswith("OK    torch: 2.13.0")
     assert line(lines, "WARN  device: ").startswith("WARN  device: CPU: drags run, but slowly; ")  # no GPU here
     assert "sha256 " in line(lines, f"OK    model {DEFAULT_MODEL}: faces, ")
+    assert line(lines, "OK    face alignment: ").endswith("shape_predictor_68_face_landmarks.dat")  # dev.sh has it
     assert line(lines, "OK    Krita: ").endswith("dragd_krita and enabled")
     assert line(lines, "OK    Krita's Python: ").endswith("imports pyzmq and msgpack")
     assert line(lines, "OK    GIMP: plug-in installed in ")
@@ -93,6 +94,17 @@ def test_a_broken_setup_says_what_is_wrong_and_exits_one(home, capsys, tmp_path)
     assert line(lines, "OK    Krita's Python: ")  # the other editor is fine
     assert line(lines, "WARN  daemon: ").startswith(f"WARN  daemon: no daemon answers at {address}")
     assert lines[-1].startswith("1 problem(s) to fix")
+
+
+def test_face_alignment_missing_is_a_warning_an_artist_can_act_on(monkeypatch):
+    from dragd.daemon.invert import align
+
+    def unavailable():
+        raise align.LandmarksUnavailable(align.NO_LANDMARK_MODEL)
+
+    monkeypatch.setattr(align, "_dlib_models", unavailable)
+    result = doctor.check_faces()
+    assert result.status == doctor.WARN and "run the dragd installer again" in result.text
 
 
 def test_a_broken_model_file_fails(home, capsys, tmp_path):

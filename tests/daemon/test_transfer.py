@@ -87,7 +87,11 @@ def test_http_and_network_errors_are_download_errors(served_payload, tmp_path: P
     url, _ = served_payload
     with pytest.raises(DownloadError, match="404"):
         download_file(url.replace(PATH, "/missing.bin"), tmp_path / "w.bin", SHA)
-    with pytest.raises(DownloadError, match="failed"):
+    with pytest.raises(DownloadError, match="failed .*; nothing arrived: check the network"):
+        download_file("http://127.0.0.1:9/nothing", tmp_path / "w.bin", SHA, timeout_s=2)
+    assert list(tmp_path.iterdir()) == []  # no empty partial file left behind
+    partial_of(tmp_path / "w.bin").write_bytes(b"x" * 10)  # an earlier attempt got 10 bytes
+    with pytest.raises(DownloadError, match="the 10 bytes that arrived are kept: run the same command again"):
         download_file("http://127.0.0.1:9/nothing", tmp_path / "w.bin", SHA, timeout_s=2)
 
 

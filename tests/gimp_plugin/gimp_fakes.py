@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,16 +17,25 @@ def gradient(width: int, height: int) -> Image:
     return Image.rgba(width, height, data)
 
 
+LATENT_SHAPE = (2, 3)  # num_ws, w_dim of the fake daemon's latents
+
+
+def latent_of(session: str, index: int, how: str = "") -> bytes:
+    """A W+ latent (2 x 3 float32) that differs between sessions, states and how a state was made."""
+    base = float(sum(map(ord, session + how)) % 97)
+    return struct.pack("<6f", *(base + index + k / 8 for k in range(6)))
+
+
 @dataclass
 class FakeDocument:
-    """A layer of `width` x `height` at `offsets` in an image, with paths, a selection and a note."""
+    """A layer of `width` x `height` at `offsets` in an image, with paths, a selection and a binding parasite."""
 
     width: int = 16
     height: int = 12
     offsets: tuple[int, int] = (0, 0)
     path_list: list[tuple[str, bool, list[list[tuple[float, float]]]]] = field(default_factory=list)
     mask: Image | None = None
-    layer_note: dict[str, Any] | None = None
+    layer_binding: bytes | None = None
     names: list[str] = field(default_factory=lambda: ["Background"])
     source: Image | None = None
 
@@ -45,8 +55,8 @@ class FakeDocument:
     def layer_names(self) -> list[str]:
         return self.names
 
-    def note(self) -> dict[str, Any] | None:
-        return self.layer_note
+    def binding(self) -> bytes | None:
+        return self.layer_binding
 
 
 class RecordingFeedback:
@@ -66,19 +76,24 @@ class FakeDaemon:
 
     The edit region is a `patch_size` square at `patch_offset`, filled with `patch_colour`; `steps` progress
     messages precede the result, each with a preview when the options ask for one. Each session keeps a
-    history of (image, offset) states for undo and redo; "s-existing" has four, each the `gradient` layer
-    `FakeDocument` shows by default, and is at its last. `open_session` inverts in `inversion_steps` steps
-    (unless `can_open` is False: an old daemon) and opens "s-open".
+    history of (image, offset, latent) states for undo and redo; "s-existing" has four, each the `gradient`
+    layer `FakeDocument` shows by default, with the latents `latent_of("s-existing", i)`, and is at its last.
+    `open_session` inverts in `inversion_steps` steps (unless `can_open` is False: an old daemon) and opens
+    "s-open". `state` / `restore` answer like a daemon with the restore capability unless `can_restore` is
+    False (then they are unknown requests, as to an older daemon).
     """
 
     def __init__(self, size: tuple[int, int] = (16, 12), steps: int = 3) -> None:
         self.size = size
         self.steps = steps
         self.calls: list[tuple[str, Any]] = []
-        self.history: dict[str, list[tuple[Image, tuple[int, int]]]] = {
-            "s-existing": [(gradient(*size), (0, 0))] * 4}
+        self.history: dict[str, list[tuple[Image, tuple[int, int], bytes]]] = {
+            "s-existing": [(gradient(*size), (0, 0), latent_of("s-existing", i)) for i in range(4)]}
         self.index: dict[str, int] = {"s-existing": 3}
+        self.opened: set[str] = set()
         self.can_open = True
+        self.can_restore = True
+        self.limits: Any = None  # a protocol Limits to announce, like DragdClient.limits after hello
         self.inversion_steps = 4
         self.on_inversion_step: Any = None
         self.closed = False
@@ -95,7 +110,7 @@ class FakeDaemon:
         session = f"s-gen-{seed}"
         w, h = self.size
         image = Image.filled("RGBA", w, h, (seed % 256, 1, 2, 255))
-        self.history[session], self.index[session] = [(image, (0, 0))], 0
+        self.history[session], self.index[session] = [(image, (0, 0), latent_of(session, 0))], 0
         return messages.GenerateResult(session, image, w, h, model or "faces-128")
 
     @property
@@ -116,7 +131,9 @@ class FakeDaemon:
             if self.cancelled:
                 raise DragdError(ErrorCode.CANCELLED, "inversion cancelled")
         reconstruction = self._patch()
-        self.history["s-open"], self.index["s-open"] = [(reconstruction, self.patch_offset)], 0
+        self.history["s-open"], self.index["s-open"] = [(reconstruction, self.patch_offset,
+                                                          latent_of("s-open", 0))], 0
+        self.opened.add("s-open")
         return messages.OpenSessionResult("s-open", reconstruction, self.patch_offset,
                                           messages.Quality(30.0, None), None, ("plain region",), model or "faces-128")
 
@@ -142,7 +159,7 @@ class FakeDaemon:
             tracked = tracked[:-1]
         stopped = "cancelled" if self.cancelled else "max_steps"
         index = self.index[session] + 1
-        self.history[session][index:] = [(self._patch(), self.patch_offset)]
+        self.history[session][index:] = [(self._patch(), self.patch_offset, latent_of(session, index, "drag"))]
         self.index[session] = index
         return messages.DragResult(step, tuple(tracked), False, stopped, self._patch(), self.patch_offset, index)
 
@@ -161,8 +178,33 @@ class FakeDaemon:
         if not 0 <= index < len(states):
             raise DragdError(ErrorCode.BAD_REQUEST, f"nothing to {kind} in this session")
         self.index[session] = index
-        image, offset = states[index]
+        image, offset, _ = states[index]
         return messages.HistoryResult(image, offset, index, index > 0, index < len(states) - 1)
+
+    def state(self, session: str) -> messages.StateResult:
+        self.calls.append(("state", session))
+        if not self.can_restore:
+            raise DragdError(ErrorCode.BAD_REQUEST, "unknown request type 'state'")
+        if session not in self.history:
+            raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session!r}")
+        latent = self.history[session][self.index[session]][2]
+        return messages.StateResult("faces-128", self.index[session], latent, LATENT_SHAPE, session in self.opened)
+
+    def restore(self, latent: bytes, shape: tuple[int, int], session: str | None = None,
+                model: str | None = None) -> messages.RestoreResult:
+        self.calls.append(("restore", (session, model)))
+        if not self.can_restore:
+            raise DragdError(ErrorCode.BAD_REQUEST, "unknown request type 'restore'")
+        if session is None:
+            session = "s-restored"
+            self.history[session], self.index[session] = [], -1
+        elif session not in self.history:
+            raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session!r}")
+        index = self.index[session] + 1
+        image = Image.filled("RGBA", *self.size, (7, 7, 7, 255))
+        self.history[session][index:] = [(image, (0, 0), latent)]
+        self.index[session] = index
+        return messages.RestoreResult(session, image, (0, 0), index, model or "faces-128")
 
     def _patch(self) -> Image:
         return Image.filled("RGBA", self.patch_size, self.patch_size, self.patch_colour)

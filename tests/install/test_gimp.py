@@ -100,3 +100,29 @@ def test_command_line_installs_and_uninstalls(tmp_path, capsys):
     assert not (tmp_path / "plug-ins" / "dragd").exists()
     assert gimp.main(["--profile", str(tmp_path), "--wheel", str(tmp_path / "missing.whl")]) == 1
     assert "cannot unpack the wheel" in capsys.readouterr().err
+
+
+def test_install_writes_the_settings_file_the_plugin_reads_and_an_upgrade_keeps_the_users_edits(tmp_path):
+    from dragd.gimp_plugin.settings import read_settings
+
+    profile = tmp_path / "profile"
+    gimp.install_gimp_plugin(profile, daemon_command="/opt/dragd/bin/dragd serve --address {address}",
+                             address="tcp://127.0.0.1:6000")
+    path = gimp.settings_file(profile)
+    assert path == profile / "dragd.ini"
+    settings = read_settings(path, env={})
+    assert (settings.address, settings.argv()) == ("tcp://127.0.0.1:6000",
+                                                   ["/opt/dragd/bin/dragd", "serve", "--address", "{address}"])
+    path.write_text(path.read_text().replace("6000", "6001"))  # the user edits it
+    gimp.install_gimp_plugin(profile)  # an upgrade without options keeps it
+    assert read_settings(path, env={}).address == "tcp://127.0.0.1:6001"
+    gimp.uninstall_gimp_plugin(profile)
+    assert not path.exists()
+
+
+def test_the_installer_command_line_takes_the_address_and_daemon_command(tmp_path, capsys):
+    profile = tmp_path / "profile"
+    assert gimp.main(["--profile", str(profile), "--address", "tcp://127.0.0.1:7000",
+                      "--daemon-command", "dragd serve --address {address}"]) == 0
+    assert "address = tcp://127.0.0.1:7000" in (profile / "dragd.ini").read_text()
+    assert str(profile / "dragd.ini") in capsys.readouterr().out

@@ -77,17 +77,28 @@ def fake_home(root: Path) -> Path:
     other.write_text("#!/usr/bin/env python3\n")
     other.chmod(0o755)
     (home / ".config" / "GIMP" / "3.0" / "gimprc").write_text("(theme \"Dark\")\n")
+    add_rustup(home)
     return home
+
+
+def add_rustup(home: Path) -> None:
+    """A rustup-like rustc in ~/.cargo/bin, as rustup installs it: run, it writes its settings into
+    $RUSTUP_HOME (default ~/.rustup) before answering. pip runs `rustc --version` for its user agent."""
+    rustc = home / ".cargo" / "bin" / "rustc"
+    rustc.parent.mkdir(parents=True)
+    rustc.write_text('#!/bin/sh\nd="${RUSTUP_HOME:-$HOME/.rustup}"\nmkdir -p "$d" && echo "profile = 1" > '
+                     '"$d/settings.toml"\necho "rustc 1.80.0 (rustup-like stand-in)"\n')
+    rustc.chmod(0o755)
+    (home / ".rustup").mkdir()  # rustup's folder, without settings.toml yet
 
 
 def run_installer(home: Path, *args: str, wheels: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("XDG_", "GIMP3_", "DRAGD_"))}
     env |= {
         "HOME": str(home),
+        "PATH": f"{home / '.cargo' / 'bin'}{os.pathsep}{os.environ['PATH']}",  # the rustup-like rustc, if any
         "PIP_NO_INDEX": "1",  # no network: only the local folder below, and the lent .venv
         "PIP_FIND_LINKS": str(wheels or home.parent / "no-wheels"),
-        # pip asks rustc its version for its user agent; rustup would write ~/.rustup into the fake home
-        "RUSTUP_HOME": os.environ.get("RUSTUP_HOME", str(Path.home() / ".rustup")),
     }
     return subprocess.run(["sh", str(INSTALL_SH), *args], capture_output=True, text=True, env=env, timeout=300,
                           cwd=home.parent)
@@ -118,7 +129,8 @@ def test_install_places_everything_upgrades_in_place_and_uninstall_restores_the_
     # Exactly these paths are new (each folder listed here with everything inside it), and only kritarc changed.
     trees = {data, krita / "pykrita" / "dragd_krita", gimp / "plug-ins" / "dragd"}
     singles = {home / ".local" / "bin", home / ".local" / "bin" / "dragd", krita / "pykrita",
-               krita / "pykrita" / "dragd_krita.desktop", krita / "actions", krita / "actions" / "dragd_krita.action"}
+               krita / "pykrita" / "dragd_krita.desktop", krita / "actions", krita / "actions" / "dragd_krita.action",
+               gimp / "dragd.ini"}
     new = {home / p for p in after.keys() - before.keys()}
     assert {p for p in new if not any(p == t or t in p.parents for t in trees)} == singles
     assert trees <= new
@@ -159,8 +171,14 @@ def test_install_places_everything_upgrades_in_place_and_uninstall_restores_the_
                                                       "msgpack": "ModuleNotFoundError: No module named 'msgpack'"}
     assert installer.missing_modules(gimp_python, extra_paths=[plugin / "lib"]) == {}
     assert "GIMP's Python" in done.stdout and "lacks zmq, msgpack" in done.stdout
+    # and its settings file names this environment's daemon command (messages tell the user to look there).
+    assert f"command = {venv / 'bin' / 'dragd'} serve --address {{address}}" in (gimp / "dragd.ini").read_text()
     assert "Krita's Python" in done.stdout and "imports pyzmq and msgpack" in done.stdout
     assert "doctor" in done.stdout and "dragd drag --seed 0" in done.stdout  # what to do next
+    assert "Krita: restart it" in done.stdout and "GIMP:  restart it" in done.stdout  # both were installed
+    assert "installed face alignment" in done.stdout  # the artist's install includes it (the lent .venv has it)
+    assert "Requirement already satisfied: dlib-bin" in (data / "install.log").read_text()
+    assert "    Collecting " in done.stdout or "    Successfully installed" in done.stdout  # pip's progress shown
 
     # The manifest lists what was created, nothing that was there before.
     manifest = json.loads((data / "install-manifest.json").read_text())
@@ -179,7 +197,7 @@ def test_install_places_everything_upgrades_in_place_and_uninstall_restores_the_
 
     gone = run_installer(home, "--uninstall")
     assert gone.returncode == 0, gone.stdout + gone.stderr
-    assert snapshot(home) == before
+    assert snapshot(home) == before  # the rustup-like tool wrote nothing into the home either
     assert "nothing to uninstall" in run_installer(home, "--uninstall").stdout
 
 
@@ -213,10 +231,13 @@ def test_no_editors_and_dry_run_touch_no_editor(tmp_path):
     assert plan.returncode == 0 and snapshot(home / ".config") == krita_before
     assert "torch: cpu (asked for with --torch)" in plan.stdout and "Krita:" in plan.stdout
     assert not (home / ".local" / "share" / "dragd").exists()
-    done = run_installer(home, "--torch", "skip", "--reuse-packages-from", str(PROJECT_VENV), "--no-editors")
+    done = run_installer(home, "--torch", "skip", "--reuse-packages-from", str(PROJECT_VENV), "--no-editors",
+                         "--no-faces")
     assert done.returncode == 0, done.stdout + done.stderr
     assert snapshot(home / ".config") == krita_before
     assert not (home / ".local" / "share" / "krita" / "pykrita").exists()
+    assert "Krita: restart" not in done.stdout and "GIMP:  restart" not in done.stdout  # steps for what is there
+    assert "face alignment left out (--no-faces)" in done.stdout
 
 
 def test_an_unreadable_manifest_is_one_clear_line(tmp_path, capsys):

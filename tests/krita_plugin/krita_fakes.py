@@ -5,11 +5,13 @@ job at once, on the calling thread). They record what the controller did, so tes
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dragd.krita_plugin.controller import Canvas, PanelState
+from dragd.krita_plugin.controller import PanelState
+from dragd.krita_plugin.ports import Canvas
 from dragd.protocol import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -30,6 +32,8 @@ from dragd.protocol import (
     Quality,
     paste,
 )
+from dragd.protocol.binding import Binding, decode, encode, pixels_digest
+from dragd.protocol.messages import RestoreResult, StateResult
 
 MODEL = ModelInfo("faces-8", (8, 6), "faces", 0.002, "a tiny model for tests", True)
 SIZE = MODEL.resolution
@@ -40,9 +44,11 @@ def seed_image(seed: int, width: int = SIZE[0], height: int = SIZE[1]) -> Image:
 
 
 def dragged_image(base: Image, step: int) -> Image:
-    """The fake drag's image after `step` steps: every pixel's green channel set to the step."""
+    """The fake drag's image after `step` steps: every pixel's green channel set to the step, and its blue one
+    16 more than the start state's (so the state a drag started from shows in its result)."""
     data = bytearray(base.tight().data)
     data[1::4] = bytes([step % 256]) * (base.width * base.height)
+    data[2::4] = bytes((b + 16) % 256 for b in data[2::4])
     return Image.rgba(base.width, base.height, bytes(data))
 
 
@@ -60,7 +66,8 @@ class FakeLayer:
 
 @dataclass
 class FakeCanvas:
-    """A document: layers bottom to top, an optional selection, drag lines as lists of corner-origin pixels."""
+    """A document: layers bottom to top (flat: groups are the real-Krita test's), an optional selection, drag
+    lines by id (corner-origin pixels), the bindings the adapter keeps in a document annotation."""
 
     width: int = SIZE[0]
     height: int = SIZE[1]
@@ -69,9 +76,11 @@ class FakeCanvas:
     layers: list[FakeLayer] = field(default_factory=list)
     active: str | None = None
     mask: Image | None = None
-    lines: list[list[tuple[float, float]]] = field(default_factory=list)
-    handle_moves: list[list[tuple[float, float]]] = field(default_factory=list)
+    lines: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    handle_moves: list[dict[str, tuple[float, float]]] = field(default_factory=list)
     previews: list[Image] = field(default_factory=list)
+    annotation: dict[str, Binding] = field(default_factory=dict)
+    open: bool = True
     _ids: int = 0
 
     def __post_init__(self) -> None:
@@ -89,10 +98,23 @@ class FakeCanvas:
     def names(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
+    def add_user_layer(self, name: str, pixels: Image, kind: str = "paintlayer") -> FakeLayer:
+        """A layer of the user's own, on top of the others but below the points layer."""
+        layer = self._new(name, kind, pixels)
+        names = self.names()
+        self.layers.insert(names.index("DragGAN points") if "DragGAN points" in names else len(names), layer)
+        return layer
+
+    def _find(self, layer: str) -> FakeLayer | None:
+        return next((candidate for candidate in self.layers if candidate.id == layer), None)
+
     # controller.Canvas
 
     def key(self) -> str:
         return self.name
+
+    def is_open(self) -> bool:
+        return self.open
 
     def size(self) -> tuple[int, int]:
         return self.width, self.height
@@ -101,39 +123,72 @@ class FakeCanvas:
         return self.colour
 
     def active_layer(self) -> tuple[str, str, str] | None:
-        layer = next((layer for layer in self.layers if layer.id == self.active), None)
+        layer = self._find(self.active) if self.active else None
         return (layer.id, layer.name, layer.type) if layer else None
 
+    def layer_below_points(self) -> tuple[str, str, str] | None:
+        names = self.names()
+        if "DragGAN points" not in names:
+            return None
+        below = [layer for layer in self.layers[:names.index("DragGAN points")] if layer.name != "DragGAN preview"]
+        return (below[-1].id, below[-1].name, below[-1].type) if below else None
+
+    def layer_under(self, layer: str) -> str | None:
+        index = next(i for i, candidate in enumerate(self.layers) if candidate.id == layer)
+        return self.layers[index - 1].id if index > 0 else None
+
     def layer_exists(self, layer: str) -> bool:
-        return any(candidate.id == layer for candidate in self.layers)
+        return self._find(layer) is not None
+
+    def layer_name(self, layer: str) -> str | None:
+        found = self._find(layer)
+        return found.name if found else None
 
     def layer_names(self) -> list[str]:
         return self.names()
 
     def layer_pixels(self, layer: str) -> Image:
-        found = next(candidate for candidate in self.layers if candidate.id == layer)
-        assert found.pixels is not None
+        found = self._find(layer)
+        assert found is not None and found.pixels is not None
         return found.pixels
+
+    def layer_digest(self, layer: str) -> str:
+        found = self._find(layer)
+        if found is None or found.pixels is None:
+            return ""
+        return pixels_digest(found.pixels.tight().data, found.pixels.width, found.pixels.height, "RGBA U8")
+
+    def bindings(self) -> dict[str, Binding]:
+        return dict(self.annotation)
+
+    def set_binding(self, layer: str, binding: Binding | None) -> None:
+        self.annotation.pop(layer, None)
+        if binding is not None:
+            self.annotation[layer] = decode(encode(binding))  # as stored: through the text form
 
     def selection(self) -> Image | None:
         return self.mask
+
+    def has_points_layer(self) -> bool:
+        return "DragGAN points" in self.names()
 
     def ensure_points_layer(self) -> None:
         if "DragGAN points" not in self.names():
             self.layers.append(self._new("DragGAN points", "vectorlayer"))
         self.active = self.layer("DragGAN points").id
 
-    def point_lines(self) -> list[list[tuple[float, float]]]:
-        return [list(line) for line in self.lines]
+    def point_lines(self) -> list[tuple[str, list[tuple[float, float]]]]:
+        return [(line, list(nodes)) for line, nodes in self.lines.items()] if self.has_points_layer() else []
 
-    def move_handles(self, handles: Sequence[tuple[float, float]]) -> None:
-        assert len(handles) == len(self.lines)
-        self.handle_moves.append(list(handles))
-        for line, handle in zip(self.lines, handles, strict=True):
-            line[0] = tuple(handle)
+    def move_handles(self, handles: dict[str, tuple[float, float]]) -> None:
+        self.handle_moves.append(dict(handles))
+        for line, handle in handles.items():
+            if line in self.lines:
+                self.lines[line][0] = tuple(handle)
 
-    def add_layer(self, name: str, pixels: Image, above: str | None) -> str:
-        layer = self._new(name, "paintlayer", pixels)
+    def add_layer(self, name: str, pixels: Image, above: str | None, source: str | None = None,
+                  edit: Any = None) -> str:
+        layer = self._new(name, "paintlayer", pixels.tight())
         layer.writes = 1
         if above is None:
             names = self.names()
@@ -142,6 +197,14 @@ class FakeCanvas:
             index = next(i for i, candidate in enumerate(self.layers) if candidate.id == above) + 1
         self.layers.insert(index, layer)
         return layer.id
+
+    def copy_layer(self, layer: str) -> Image:
+        found = self._find(layer)
+        assert found is not None and found.pixels is not None
+        return found.pixels
+
+    def add_copy(self, name: str, copy: Image, above: str | None) -> str:
+        return self.add_layer(name, copy, above)
 
     def remove_layer(self, layer: str) -> None:
         self.layers = [candidate for candidate in self.layers if candidate.id != layer]
@@ -226,11 +289,16 @@ class FakeDaemon:
 
     address: str = "tcp://127.0.0.1:5557"
     steps: int = 3
-    capabilities: tuple[str, ...] = (Capability.GENERATE, Capability.DRAG, Capability.UNDO, Capability.PREVIEWS)
+    capabilities: tuple[str, ...] = (Capability.GENERATE, Capability.DRAG, Capability.UNDO, Capability.PREVIEWS,
+                                     Capability.RESTORE)
     fail: dict[str, DragdError] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     sessions: dict[str, list[Image]] = field(default_factory=dict)  # session -> history
     index: dict[str, int] = field(default_factory=dict)
+    # latent -> the picture it makes; shared between "restarts" (a new FakeDaemon given the same dict), as a
+    # model's generator is the same in any daemon
+    pictures: dict[bytes, Image] = field(default_factory=dict)
+    opened: set[str] = field(default_factory=set)
     cancel_requested: bool = False
     closed: bool = False
 
@@ -267,6 +335,7 @@ class FakeDaemon:
         session = f"s{len(self.sessions) + 1}"
         self.sessions[session] = [paste(image, reconstruction, x, y)]
         self.index[session] = 0
+        self.opened.add(session)
         return OpenSessionResult(session, reconstruction, (x, y), Quality(30.0), model=MODEL.name)
 
     def drag(self, session: str, points: Sequence[PointPair], mask: Image | None = None,
@@ -295,6 +364,35 @@ class FakeDaemon:
         self.index[session] = len(history) - 1
         return DragResult(step, tuple(tuple(h) for h in handles), False, stopped, history[-1], (0, 0),
                           self.index[session])
+
+    def _latent_of(self, image: Image) -> bytes:
+        for latent, picture in self.pictures.items():
+            if picture == image:
+                return latent
+        latent = struct.pack("<4f", len(self.pictures) + 1.0, 0.0, 0.0, 0.0)
+        self.pictures[latent] = image
+        return latent
+
+    def state(self, session: str) -> StateResult:
+        self._call("state", session)
+        if session not in self.sessions:
+            raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session}")
+        image = self.sessions[session][self.index[session]]
+        return StateResult(MODEL.name, self.index[session], self._latent_of(image), (2, 2), session in self.opened)
+
+    def restore(self, latent: bytes, shape: tuple[int, int], session: str | None = None,
+                model: str | None = None) -> RestoreResult:
+        self._call("restore", (session, model))
+        image = self.pictures[latent]
+        if session is None:
+            session = f"s{len(self.sessions) + 1}"
+            self.sessions[session], self.index[session] = [image], 0
+        elif session not in self.sessions:
+            raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session}")
+        else:
+            history = self.sessions[session][:self.index[session] + 1] + [image]
+            self.sessions[session], self.index[session] = history, len(history) - 1
+        return RestoreResult(session, image, (0, 0), self.index[session], MODEL.name)
 
     def cancel(self, target: Any = None) -> bool:
         self._call("cancel", target)

@@ -55,7 +55,16 @@ from dragd.protocol import (
     validate_reply,
     validate_request,
 )
-from dragd.protocol.messages import PROGRESS, Request, progress_message, result_message
+from dragd.protocol.messages import (
+    PROGRESS,
+    Request,
+    RestoreRequest,
+    RestoreResult,
+    StateRequest,
+    StateResult,
+    progress_message,
+    result_message,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,6 +93,9 @@ REQUEST_EXAMPLES = [
     ShutdownRequest(),
     HeartbeatRequest(),
     HeartbeatRequest(("s1", "s2")),
+    StateRequest("s1"),
+    RestoreRequest(bytes(4 * 2 * 3), (2, 3)),
+    RestoreRequest(bytes(4 * 2 * 3), (2, 3), "s1", "faces"),
 ]
 
 RESULT_EXAMPLES = [
@@ -102,6 +114,8 @@ RESULT_EXAMPLES = [
     ("status", StatusResult("0.1", "cpu", 0, 0, 0, None, Memory(), 0.0)),
     ("shutdown", ShutdownResult()),
     ("heartbeat", HeartbeatResult(("s1",))),
+    ("state", StateResult("faces", 3, bytes(4 * 2 * 3), (2, 3), False)),
+    ("restore", RestoreResult("s2", RGBA, (0, 0), 1, "faces")),
 ]
 
 PROGRESS_EXAMPLES = [
@@ -199,7 +213,7 @@ def test_every_field_refuses_values_of_the_wrong_type(body, wrong):
 
 ACCEPTABLE = {
     ("model", None), ("region", None), ("mask", None), ("model", "text"), ("target", "text"), ("target", -1),
-    ("session", "text"), ("client", "text"), ("truncation", 1.5),
+    ("session", "text"), ("session", None), ("client", "text"), ("truncation", 1.5),
 }
 
 
@@ -219,6 +233,10 @@ def pair(hx, hy, tx=1.0, ty=1.0):
 
 
 BAD_REQUESTS = [
+    ("restore latent of the wrong size", {"v": 1, "id": 1, "type": "restore", "latent": bytes(20), "shape": [2, 3]},
+     ErrorCode.BAD_REQUEST, "restore.latent: latent holds 20 bytes"),
+    ("restore latent as text", {"v": 1, "id": 1, "type": "restore", "latent": "abc", "shape": [2, 3]},
+     ErrorCode.BAD_REQUEST, "restore.latent: expected bytes"),
     ("not a map", [1, 2], ErrorCode.BAD_REQUEST, "map"),
     ("no version", {"id": 1, "type": "ping"}, ErrorCode.BAD_REQUEST, "v: missing"),
     ("version as string", {"v": "1", "id": 1, "type": "ping"}, ErrorCode.BAD_REQUEST, "v:"),

@@ -60,7 +60,9 @@ def test_drag_writes_every_output_and_continues_from_its_latent(tmp_path, tiny_m
     (["--seed", "0", "--points", "1,2:300,4"], "outside"),
     (["--seed", "0", "--points", "1,2:3,4", "--model", "no-such-model"], "unknown model"),
     (["--latent", "/nonexistent.npy", "--points", "1,2:3,4"], "cannot read latent"),
-    (["--seed", "0", "--points", "1,2:3,4", "--latent-space", "w+", "--step-size", "-1"], "step size"),
+    (["--seed", "0", "--points", "1,2:3,4", "--latent-space", "w+", "--step-size", "-1"], "--step-size"),
+    (["--seed", "0", "--points", "-5,10:20,20"], "point (-5, 10) is outside"),  # a value, not an option
+    (["--seed", "0", "--points", "1,2:3,4", "--trainable-layers", "99"], "trainable layers must be in"),
     (["--seed", "0", "--points", "1,2:3,4", "--mask", "/nonexistent.png"], "no such mask"),
     (["--seed", "0", "--points", "1,2:3,4", "--device", "quantum"], "unknown device"),
     (["--seed", "0", "--points", "1,2:3,4", "--compute", "some"], "invalid choice"),
@@ -128,3 +130,39 @@ def test_photo_drag_with_a_portrait_model_is_refused_in_one_line(tmp_path, portr
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "square images" in err and "Traceback" not in err
+
+
+def test_without_a_gif_the_before_panel_is_the_start_not_the_result(tmp_path, tiny_model):
+    start = tmp_path / "start.png"
+    assert main(["generate", "--model", tiny_model, "--seed", "0", "--out", str(start)]) == 0
+    out = tmp_path / "d.png"
+    assert main(["drag", "--model", tiny_model, "--seed", "0", "--points", "12,16:19,16", "--steps", "15",
+                 "--step-size", "0.05", "--out", str(out)]) == 0
+    panels = np.asarray(Image.open(tmp_path / "d_before_after.png").convert("RGB")).astype(int)
+    scale = 256 // 32
+    before, after = panels[:, :32 * scale], panels[:, 32 * scale + 8:]
+    corner = (slice(0, 4 * scale, scale), slice(0, 4 * scale, scale))  # top-left 4x4 px, far from the arrow
+    assert np.array_equal(before[corner], np.asarray(Image.open(start))[:4, :4].astype(int))
+    assert np.array_equal(after[corner], np.asarray(Image.open(out))[:4, :4].astype(int))
+    assert not np.array_equal(np.asarray(Image.open(start)), np.asarray(Image.open(out)))
+
+
+def test_drag_takes_pti_and_numpy_latent_files(tmp_path, tiny_model, tiny_generator, capsys):
+    import torch
+
+    ws = tiny_generator.ws_for_seed(5)
+    torch.save(ws.clone(), tmp_path / "w_pivot.pt")  # PTI's W+ pivot
+    np.savez(tmp_path / "codes.npz", w=ws[0, 0].numpy(), other=np.zeros(3))  # W, and a second array
+    base = ["drag", "--model", tiny_model, "--points", "12,16:13,16", "--steps", "1"]
+    assert main([*base, "--latent", str(tmp_path / "w_pivot.pt"), "--out", str(tmp_path / "a.png")]) == 0
+    assert np.allclose(np.load(tmp_path / "a.npy")[0, 6:], ws[0, 6:].numpy())  # layers past the 6th never move
+    capsys.readouterr()
+    assert main([*base, "--latent", str(tmp_path / "codes.npz"), "--out", str(tmp_path / "b.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--latent-key" in err
+    assert main([*base, "--latent", str(tmp_path / "codes.npz"), "--latent-key", "w",
+                 "--out", str(tmp_path / "b.png")]) == 0
+    (tmp_path / "bad.pt").write_bytes(b"PK\x03\x04 not really a zip")
+    assert main([*base, "--latent", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "c.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]

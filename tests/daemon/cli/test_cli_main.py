@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dragd.daemon import cli
+from PIL import Image
 
 DRAGD = shutil.which("dragd", path=str(Path(sys.executable).parent))
 
@@ -41,6 +43,52 @@ def test_a_mistake_is_reported_before_torch_is_imported(argv):
     message, heavy = done.stderr.strip().splitlines()
     assert done.returncode == cli.EXIT_USAGE and message.startswith("dragd: error: ")
     assert heavy == "heavy: []", f"{message!r} came after importing {heavy}"
+
+
+def latent_files(folder: Path) -> dict[str, str]:
+    """Files a user might give as --latent by mistake."""
+    np.save(folder / "words.npy", np.array(["a", "b"]))
+    np.save(folder / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (folder / "notes.txt").write_text("1 2 3\n")
+    Image.new("RGB", (4, 4)).save(folder / "picture.png")
+    return {name: str(folder / name) for name in ("words.npy", "objects.npy", "notes.txt", "picture.png")}
+
+
+DRAG = ["drag", "--points", "1,1:2,2", "--out", "x.png"]
+MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
+    (["drag", "--seed", "0", "--points", "10,10", "--out", "x.png"], "malformed point pair '10,10'"),
+    ([*DRAG, "--seed", "-1"], "argument --seed: must be in [0, 4294967295], got '-1'"),
+    ([*DRAG, "--seed", "99999999999"], "argument --seed: must be in [0, 4294967295]"),
+    ([*DRAG, "--seed", "1.5"], "argument --seed: expected an integer, got '1.5'"),
+    ([*DRAG, "--seed", "0", "--r2", "0"], "argument --r2: must be an integer >= 1, got '0'"),
+    ([*DRAG, "--seed", "0", "--mask-strength", "nan"], "argument --mask-strength: expected a finite number"),
+    ([*DRAG, "--seed", "0", "--r1", "inf"], "argument --r1: expected a finite number"),
+    ([*DRAG, "--seed", "0", "--steps", "-3"], "argument --steps: must be an integer >= 0"),
+    ([*DRAG, "--seed", "0", "--step-size", "-1"], "argument --step-size: must be a number > 0"),
+    ([*DRAG, "--latent", "{notes.txt}"], "notes.txt is not a .npy, .npz or torch tensor file"),
+    ([*DRAG, "--latent", "{picture.png}"], "picture.png is not a .npy, .npz or torch tensor file"),
+    ([*DRAG, "--latent", "{words.npy}"], "holds <U1 values, not floating-point ones"),
+    ([*DRAG, "--latent", "{objects.npy}"], "objects.npy is not a plain numeric array"),
+    ([*DRAG, "--latent", "{words.npy}", "--trunc", "0.5"], "--trunc applies to --seed only"),
+    ([*DRAG, "--seed", "0", "--region", "1,2,3,4", "--align", "plain"], "--region, --align: only with --image"),
+    ([*DRAG, "--seed", "0", "--preview-every", "5"], "--preview-every sets the GIF's frames; give --gif"),
+    (["drag", "--seed", "0", "--points", "1,1:2,2", "--out", "x.jpg"], "--out must name a .png file"),
+    ([*DRAG, "--seed", "0", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["drag", "--seed", "0", "--out", "x.png"], "the following arguments are required: --points"),
+    (["generate", "--seed", "-7", "--out", "x.png"], "argument --seed: must be in [0, 4294967295]"),
+    (["status", "--timeout", "0"], "argument --timeout: must be a number > 0"),
+    (["status", "--address", "ipc:///nonexistent/dragd.sock"], "no dragd daemon at ipc:///nonexistent/dragd.sock"),
+]
+
+
+@pytest.mark.parametrize("argv,message", MISTAKES, ids=[" ".join(argv) for argv, _ in MISTAKES])
+def test_every_mistake_is_one_line_and_exit_2_from_the_real_command(tmp_path, argv, message):
+    files = latent_files(tmp_path)
+    argv = [files[arg[1:-1]] if arg.startswith("{") else arg for arg in argv]
+    done = subprocess.run([DRAGD, *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == cli.EXIT_USAGE and len(lines) == 1 and message in lines[0], done.stderr
+    assert done.stdout == "" and not (tmp_path / "x.png").exists()
 
 
 def test_help_through_the_installed_entry_point_imports_no_torch():

@@ -132,6 +132,10 @@ def test_bad_options_and_mask_are_refused(tiny_generator):
         DragRun(tiny_generator, ws, [(1, 1)], [(3, 3)], mask=np.ones((8, 8), bool))
     with pytest.raises(DragInputError, match="latent must be"):
         DragRun(tiny_generator, ws[:, :3], [(1, 1)], [(3, 3)])
+    with pytest.raises(DragInputError, match="r2 must be in"):  # a zero search window: the handle cannot move
+        DragRun(tiny_generator, ws, [(1, 1)], [(3, 3)], options=DragOptions(r2=0))
+    with pytest.raises(DragInputError, match="mask strength must be a finite number"):
+        DragRun(tiny_generator, ws, [(1, 1)], [(3, 3)], options=DragOptions(mask_strength=float("nan")))
 
 
 def test_radii_follow_the_paper():
@@ -172,3 +176,19 @@ def test_embedded_face_model_drag_without_a_mask_reaches_its_target(embedded_gen
     run = DragRun(embedded_generator, embedded_generator.ws_for_seed(1), [handle], [target], None, _embedded_options())
     result = run.run()
     assert result.reached and math.dist(result.points[0], target) <= run.stop_distance
+
+
+def test_edge_points_are_recorded_on_the_image(tiny_generator):
+    """The image spans [-0.5, size - 0.5]; a handle on its far edge is its edge pixel, not one past it."""
+    from dragd.daemon.engine.drag import inside_image, nearest_pixel
+
+    assert inside_image((31.5, -0.5), 32, 32) and not inside_image((31.51, 0), 32, 32)
+    assert nearest_pixel((31.5, 31.5), 32, 32) == (31.0, 31.0)
+    assert nearest_pixel((-0.5, 2.5), 32, 32) == (0.0, 3.0)  # halves round up, not to even
+    ws = tiny_generator.ws_for_seed(0)
+    run = DragRun(tiny_generator, ws, [(31.5, 31.5), (-0.5, 0.5)], [(20, 20), (5, 5)],
+                  options=DragOptions(max_steps=2))
+    result = run.run()
+    for trajectory_points in result.trajectory:
+        assert all(0 <= x <= 31 and 0 <= y <= 31 for x, y in trajectory_points)
+    assert result.trajectory[0] == [(31.0, 31.0), (0.0, 1.0)]

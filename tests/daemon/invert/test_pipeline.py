@@ -23,6 +23,8 @@ from dragd.daemon.models.stylegan2 import to_uint8_image
 from photo_fixtures import photo
 
 QUICK = InversionOptions(ProjectionOptions(w_steps=100, wplus_steps=50), TuningOptions(steps=50))
+# For assertions that hold whatever the inversion's quality (what is pasted where): a handful of steps.
+FEW = InversionOptions(ProjectionOptions(w_steps=10, wplus_steps=5), TuningOptions(steps=5))
 SAMPLE_SEED = 3
 
 
@@ -75,6 +77,7 @@ def test_progress_reports_every_stage_in_order(sample_inversion):
     projection = [p for p in progress if p[0] == "projection"]
     assert [p[1] for p in projection] == list(range(151)) and {p[2] for p in projection} == {150}
     assert progress[-1] == ("tuning", 50, 50)
+    assert [p for p in progress if p[0] == "align"] == [("align", step, 3) for step in range(4)]
 
 
 def test_shared_generator_is_untouched(embedded_generator, sample_inversion):
@@ -89,8 +92,8 @@ def test_shared_generator_is_untouched(embedded_generator, sample_inversion):
 
 def test_drag_and_paste_back_leave_the_rest_of_the_photo_identical(embedded_generator, sample):
     region = (40, 50, 50, 40)
-    inversion = invert(embedded_generator, sample, region, options=QUICK)
-    result = _drag(inversion, [(64, 80)], [(64, 72)])
+    inversion = invert(embedded_generator, sample, region, options=FEW)
+    result = _drag(inversion, [(64, 80)], [(64, 72)], steps=5)
     pasted = inversion.paste(sample, result.image)
     feather = 2  # the default for a region of this size
     assert np.array_equal(pasted[_outside(region, sample.shape[:2], feather)], sample[_outside(region, (128, 128),
@@ -102,6 +105,7 @@ def test_drag_and_paste_back_leave_the_rest_of_the_photo_identical(embedded_gene
     assert (px, py, patch.shape[1], patch.shape[0]) == inversion.plan.box
 
 
+@pytest.mark.slow  # a real photo, face detection and QUICK's 200 steps at 128 px: minutes on a busy 2-core CPU
 @pytest.mark.skipif(not landmarks_available(), reason="the optional extra dragd[faces] is not installed")
 def test_real_face_photo_is_inverted_aligned_dragged_and_pasted_back(embedded_generator):
     astronaut = photo("astronaut.png")
@@ -160,6 +164,30 @@ def test_bad_inputs_are_refused_clearly(tiny_generator, kwargs, message):
         invert(tiny_generator, np.zeros((32, 32, 3), np.uint8), **kwargs)
 
 
+def test_points_the_model_will_not_see_are_refused_before_projection(tiny_generator):
+    reports: list[tuple[str, int, int]] = []
+    rgb = np.zeros((32, 96, 3), np.uint8)
+    region = (4, 4, 20, 20)  # its square holds x up to ~26: a point at x = 80 is beside it
+    with pytest.raises(InvertInputError, match=r"point \(80, 10\) lies outside the part of the photo"):
+        invert(tiny_generator, rgb, region, options=QUICK, on_progress=lambda *a: reports.append(a),
+               points=[(10, 10), (80, 10)])
+    assert {stage for stage, _, _ in reports} == {"align"}  # no projection step was spent
+    inversion = invert(tiny_generator, rgb, region, options=InversionOptions(
+        ProjectionOptions(w_steps=1, wplus_steps=1), TuningOptions(steps=1)), points=[(10, 10), (20, 12)])
+    assert inversion.plan.box[0] < 10
+
+
+@pytest.mark.skipif(not landmarks_available(), reason="the optional extra dragd[faces] is not installed")
+def test_a_region_the_face_square_only_partly_holds_is_said(embedded_generator):
+    no_steps = InversionOptions(ProjectionOptions(w_steps=0, wplus_steps=0), TuningOptions(steps=0))
+    astronaut = photo("astronaut.png")
+    inversion = invert(embedded_generator, astronaut, (0, 0, 512, 512), options=no_steps,
+                       alignment=FaceAlignment(FACES_128_CPU))
+    assert inversion.aligned and any("holds only part of the region (0,0 512x512)" in n for n in inversion.notes)
+    whole = invert(embedded_generator, astronaut, options=no_steps, alignment=FaceAlignment(FACES_128_CPU))
+    assert not any("holds only part" in n for n in whole.notes)  # no region asked for: the face is the region
+
+
 def test_mask_limits_the_edit(tiny_generator):
     options = InversionOptions(ProjectionOptions(w_steps=2, wplus_steps=2), TuningOptions(steps=2), feather=1)
     mask = np.zeros((32, 32), bool)
@@ -182,3 +210,12 @@ def test_a_model_of_non_square_images_is_refused_before_any_work(tiny_generator)
     with pytest.raises(InvertInputError, match="square images; this one makes 16x32"):
         invert(portrait, np.zeros((64, 32, 3), np.uint8), options=QUICK, on_progress=lambda *a: reports.append(a))
     assert reports == []
+
+
+def test_a_feathered_selection_keeps_its_softness():
+    from dragd.daemon.invert.pipeline import selection_weights
+
+    levels = np.array([[0, 64, 255]], dtype=np.uint8)
+    assert np.allclose(selection_weights(3, 1, (0, 0, 3, 1), levels), [[0, 64 / 255, 1]])
+    assert np.array_equal(selection_weights(3, 1, (0, 0, 3, 1), levels > 0), [[0, 1, 1]])
+    assert np.array_equal(selection_weights(3, 2, (1, 0, 2, 1), None), [[0, 1, 1], [0, 0, 0]])

@@ -137,7 +137,8 @@ def module_state(module: torch.nn.Module, children: dict[str, Any], kwargs: dict
     state: dict[str, Any] = {"training": False}
     state["_parameters"] = collections.OrderedDict(
         (k, torch.nn.Parameter(v.detach().clone(), requires_grad=False)) for k, v in module._parameters.items())
-    state["_buffers"] = collections.OrderedDict((k, v.detach().clone()) for k, v in module._buffers.items())
+    state["_buffers"] = collections.OrderedDict(  # a None buffer stays None (StyleGAN3's identity filters)
+        (k, None if v is None else v.detach().clone()) for k, v in module._buffers.items())
     state["_non_persistent_buffers_set"] = set()
     state.update({h: collections.OrderedDict() for h in hooks})
     state["_is_full_backward_hook"] = None
@@ -164,6 +165,11 @@ def _persistent_tree(module: torch.nn.Module, class_name: str, kwargs: dict[str,
     return PersistentNet(class_name, module_state(module, children, kwargs, extra))
 
 
+def nvidia_generator_tree(generator: Generator, kwargs_style: str = "stylegan3") -> PersistentNet:
+    """G_ema as NVIDIA's persistence pickles it (call inside `nvidia_names()`), e.g. for PTI's torch.save."""
+    return _persistent_tree(generator, "Generator", generator_kwargs(generator.cfg, kwargs_style), None)
+
+
 def generator_kwargs(config: GeneratorConfig, style: str = "stylegan3") -> dict[str, Any]:
     """NVIDIA's Generator init kwargs: flat (stylegan3 repo) or with synthesis_kwargs (stylegan2-ada)."""
     synthesis = {"channel_base": config.channel_base, "channel_max": config.channel_max,
@@ -182,7 +188,7 @@ def nvidia_pickle_bytes(generator: Generator, *, only_g_ema: bool = False, kwarg
                         kwargs_override: dict[str, Any] | None = None, protocol: int = 4,
                         numpy_module: str = "numpy._core.multiarray", channels_last: bool = True,
                         nested_extra: dict[str, Any] | None = None, extra_params: dict[str, Any] | None = None,
-                        top_level_extra: dict[str, Any] | None = None) -> bytes:
+                        top_level_extra: dict[str, Any] | None = None, drop_kwargs: tuple[str, ...] = ()) -> bytes:
     """An NVIDIA-style snapshot pickle of `generator` (as G and G_ema) with a tiny stand-in D.
 
     `nested_extra` adds attributes to the state of the submodule at a path like "synthesis.b8.conv0.";
@@ -199,6 +205,9 @@ def nvidia_pickle_bytes(generator: Generator, *, only_g_ema: bool = False, kwarg
     with nvidia_names():
         kwargs = generator_kwargs(generator.cfg, kwargs_style)
         kwargs.update(kwargs_override or {})
+        for name in drop_kwargs:  # as if the training config never set them (flat or nested)
+            kwargs.pop(name, None)
+            kwargs.get("synthesis_kwargs", {}).pop(name, None)
         g_ema = _persistent_tree(source, "Generator", kwargs, nested_extra)
         g_ema.meta["state"]["_parameters"].update(extra_params or {})
         d_layer = torch.nn.Linear(3, 1)

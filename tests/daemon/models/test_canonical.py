@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from dragd.daemon.models.canonical import nvidia_kwargs, read_canonical, write_canonical
+from dragd.daemon.models.canonical import read_canonical, write_canonical
 from dragd.daemon.models.checkpoint import Checkpoint, CorruptCheckpointError, UnsupportedCheckpointError
 from dragd.daemon.models.loader import build_generator
 from dragd.daemon.models.stylegan2 import GeneratorConfig
@@ -52,7 +52,7 @@ def test_file_layout_matches_the_embedded_model(tmp_path):
 def test_nvidia_kwargs_read_back_for_every_field():
     config = GeneratorConfig(img_resolution=64, z_dim=16, w_dim=24, img_channels=1, mapping_layers=3,
                              mapping_lr_multiplier=0.1, channel_base=1000, channel_max=48, conv_clamp=None)
-    assert GeneratorConfig.from_nvidia_kwargs(json.loads(json.dumps(nvidia_kwargs(config)))) == config
+    assert GeneratorConfig.from_nvidia_kwargs(json.loads(json.dumps(config.nvidia_kwargs()))) == config
 
 
 def test_write_does_not_clobber_on_failure(tmp_path, monkeypatch):

@@ -22,6 +22,13 @@ EXPECTED = {
     "elephants-512": ((512, 512), "nvidia-pickle", 1e-3),
     "stylegan-human-512x256": ((512, 256), "nvidia-pickle", 1e-3),
     "lhq-256": ((256, 256), "nvidia-pickle", 1e-3),
+    # NVIDIA's StyleGAN3 releases at their native sizes, configs T and R.
+    "stylegan3-t-ffhq-1024": ((1024, 1024), "nvidia-pickle", 2e-3),
+    "stylegan3-t-afhqv2-512": ((512, 512), "nvidia-pickle", 2e-3),
+    "stylegan3-t-metfaces-1024": ((1024, 1024), "nvidia-pickle", 2e-3),
+    "stylegan3-r-ffhq-1024": ((1024, 1024), "nvidia-pickle", 2e-3),
+    "stylegan3-r-afhqv2-512": ((512, 512), "nvidia-pickle", 2e-3),
+    "stylegan3-r-metfaces-1024": ((1024, 1024), "nvidia-pickle", 2e-3),
 }
 
 

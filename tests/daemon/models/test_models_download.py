@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_stylegan3_generator
 from dragd.daemon.models import download as dl
 from dragd.daemon.models.catalogue import parse_catalogue
 from dragd.daemon.models.checkpoint import CheckpointNotFoundError
 from dragd.daemon.models.loader import load_generator
 from dragd.daemon.models.registry import find_model, list_models
 from model_fixtures import TINY, TINY_UNCLAMPED, nvidia_pickle_bytes, outputs, random_generator, write_rosinality
+from sg3_fixtures import nvidia_stylegan3_pickle_bytes
 from tf_fixtures import tf_pickle_bytes, tf_representable
 
 
@@ -54,7 +56,8 @@ def _rosinality_bytes(generator, tmp_path: Path) -> bytes:
 def sources():
     return {"nvidia": random_generator(TINY, seed=11), "tf": tf_representable(random_generator(TINY_UNCLAMPED, 12)),
             "rosinality": random_generator(TINY_UNCLAMPED, seed=13),
-            "portrait": random_generator(replace(TINY, square=False), seed=14)}
+            "portrait": random_generator(replace(TINY, square=False), seed=14),
+            "stylegan3": make_stylegan3_generator(seed=15)}
 
 
 def file_bytes(kind: str, generator, tmp_path: Path) -> bytes:
@@ -62,6 +65,8 @@ def file_bytes(kind: str, generator, tmp_path: Path) -> bytes:
         return nvidia_pickle_bytes(generator, only_g_ema=kind == "portrait")
     if kind == "tf":
         return tf_pickle_bytes(generator)
+    if kind == "stylegan3":
+        return nvidia_stylegan3_pickle_bytes(generator)
     return _rosinality_bytes(generator, tmp_path)
 
 
@@ -72,7 +77,7 @@ def leftovers(folder: Path) -> list[str]:
 # --- downloads ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["nvidia", "tf", "rosinality", "portrait"])
+@pytest.mark.parametrize("kind", ["nvidia", "tf", "rosinality", "portrait", "stylegan3"])
 def test_download_converts_each_format_and_records_its_checksum(tmp_path, http_server, models_dir, sources, kind):
     base, served = http_server
     generator = sources[kind]
@@ -289,3 +294,15 @@ def test_cli_lists_downloads_and_adds(tmp_path, http_server, models_dir, sources
     assert capsys.readouterr().err.count("\n") == 1  # one line, no traceback
     assert cli.main(["models", "add", str(src), "--name", "bad/name"]) == 2
     assert "cannot be a model name" in capsys.readouterr().err
+
+
+def test_cli_download_without_a_network_says_nothing_arrived(models_dir, monkeypatch, capsys):
+    from dragd.daemon import cli
+    from dragd.daemon.models import catalogue as catalogue_module
+
+    offline = catalogue_for("http://127.0.0.1:9", "/m.pkl", name="tiny-human")  # port 9: nothing listens
+    monkeypatch.setattr(catalogue_module, "load_catalogue", lambda: offline)
+    assert cli.main(["models", "download", "tiny-human"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "nothing arrived: check the network connection" in err and "kept" not in err
+    assert leftovers(models_dir) == []

@@ -15,6 +15,7 @@ from dragd.daemon.models.registry import (
     file_resolution,
     find_model,
     list_models,
+    unusable_models,
     write_sidecar,
 )
 from model_fixtures import TINY, random_generator
@@ -52,7 +53,7 @@ def test_sidecar_round_trip(models_dir):
     assert find_model("cars").to_dict()["resolution"] == [16, 16]
 
 
-def test_files_without_sidecar_or_with_a_broken_one_are_still_listed(models_dir):
+def test_files_without_sidecar_or_with_a_broken_one_are_listed_unreadable_ones_are_not(models_dir):
     _weights(models_dir / "bare.safetensors", replace(TINY, square=False))
     _weights(models_dir / "broken.safetensors")
     (models_dir / "broken.json").write_text("[1, 2")
@@ -60,8 +61,17 @@ def test_files_without_sidecar_or_with_a_broken_one_are_still_listed(models_dir)
     by_name = {m.name: m for m in list_models()}
     assert by_name["bare"].resolution == (16, 8)  # the header of a portrait model says height x width
     assert by_name["broken"].description.startswith("(its .json") and by_name["broken"].resolution == (16, 16)
-    assert by_name["junk"].resolution is None
+    # A file whose header cannot be read is no model: one answer for `dragd models` and the daemon's hello.
+    assert "junk" not in by_name and [m.name for m in unusable_models()] == ["junk"]
+    with pytest.raises(UnknownModelError, match="'junk' is not usable"):
+        find_model("junk")
     assert file_resolution(models_dir / "missing.safetensors") is None
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_model_name_is_not_the_default(models_dir, name):
+    with pytest.raises(UnknownModelError, match="empty"):
+        find_model(name)
 
 
 def test_find_by_path_and_unknown_names(models_dir, tmp_path):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from dragd.daemon.models import canonical
 from dragd.daemon.models.loader import convert, load_generator, read_checkpoint
 from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig, UnsupportedModelError
 from model_fixtures import TINY, outputs, random_generator, write_nvidia_pickle
@@ -38,10 +37,10 @@ def test_partial_forward_of_a_portrait_generator_matches_the_whole() -> None:
 
 
 def test_square_is_read_from_kwargs_and_defaults_to_true() -> None:
-    kwargs = canonical.nvidia_kwargs(TINY)
+    kwargs = TINY.nvidia_kwargs()
     assert "square" not in kwargs  # square files keep exactly the kwargs they had
     assert GeneratorConfig.from_nvidia_kwargs(kwargs).square is True
-    portrait_kwargs = canonical.nvidia_kwargs(PORTRAIT)
+    portrait_kwargs = PORTRAIT.nvidia_kwargs()
     assert portrait_kwargs["square"] is False
     assert GeneratorConfig.from_nvidia_kwargs(portrait_kwargs) == PORTRAIT
     with pytest.raises(UnsupportedModelError, match="square"):

@@ -382,3 +382,34 @@ def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone():
         for thread in threads:
             thread.join(20)
         assert results["drag"].stopped == "cancelled" and results["generate"] == ErrorCode.CANCELLED
+
+
+def test_a_bad_model_file_and_an_empty_model_name_get_their_own_codes(tmp_path):
+    """A listed model whose file cannot be used is `bad_model` (not `internal`); "" is no model name."""
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{damaged header")
+    catalogue = [ModelInfo("broken", broken, resolution=(32, 32))]
+    models = ModelCache(torch.device("cpu"), catalogue=lambda: catalogue, default="tiny")
+    models.register(ModelInfo("tiny", Path("tiny.safetensors"), resolution=(32, 32)), make_generator())
+    with running_daemon(models) as daemon, connect(daemon) as client:
+        with pytest.raises(DragdError) as caught:
+            client.generate(seed=0, model="broken")
+        assert caught.value.code == ErrorCode.BAD_MODEL and "cannot be used" in caught.value.message
+        with pytest.raises(DragdError) as caught:
+            client.generate(seed=0, model="")
+        assert caught.value.code == ErrorCode.UNKNOWN_MODEL and "empty" in caught.value.message
+        assert client.generate(seed=0).width == 32  # still serving
+
+
+def test_a_stylegan3_model_generates_and_drags_through_the_daemon():
+    from conftest import make_stylegan3_generator
+
+    generator = make_stylegan3_generator()
+    models = ModelCache(torch.device("cpu"), catalogue=lambda: [], default="sg3")
+    models.register(ModelInfo("sg3", Path("sg3.safetensors"), default_step_size=0.02, resolution=(16, 16)), generator)
+    with running_daemon(models) as daemon, connect(daemon) as client:
+        assert [m.name for m in client.hello().models] == ["sg3"]
+        start = client.generate(seed=0)
+        assert (start.width, start.height) == (16, 16)
+        dragged = client.drag(start.session, [((5.0, 8.0), (10.0, 8.0))], options=DragOptions(max_steps=40))
+        assert dragged.stopped == "reached" and not np.array_equal(pixels(dragged.image), pixels(start.image))

@@ -145,6 +145,14 @@ def test_open_a_region_of_a_photo_drag_and_only_the_grown_selection_changes(daem
         assert x + opened.image.width <= PHOTO_SELECTION[0] + PHOTO_SELECTION[2] + QUICK.feather
         assert y + opened.image.height <= PHOTO_SELECTION[1] + PHOTO_SELECTION[3] + QUICK.feather
 
+        # The default paste carries the layer's own pixels: nothing moved, nothing changed, inside the selection
+        # too (the open's own image, and a drag whose only handle already sits on its target).
+        opened_layer = array(paste(layer, opened.image, *opened.offset)).astype(int)
+        assert np.abs(opened_layer - photo).max() <= 1
+        pinned = client.drag(opened.session, [((240.0, 150.0), (240.0, 150.0))], options=DragOptions(max_steps=5))
+        assert pinned.steps == 0 and pinned.reached
+        assert np.abs(array(paste(layer, pinned.image, *pinned.offset)).astype(int) - photo).max() <= 1
+
         # Points in photo pixels: the nose tip up by 12 px; a point outside the inverted square is refused.
         dragged = client.drag(opened.session, [((240.0, 150.0), (240.0, 138.0))],
                               options=DragOptions(max_steps=15))
@@ -248,3 +256,33 @@ def test_the_tuned_copy_is_freed_on_close_on_eviction_and_after_its_client_left(
         with pytest.raises(DragdError) as caught:
             client.undo(first)
         assert caught.value.code == ErrorCode.UNKNOWN_SESSION and "memory budget" in caught.value.message
+
+
+@pytest.mark.parametrize(("region", "mask_rect", "message"), [
+    (None, (0, 0, 0, 0), "selects nothing"),  # an empty selection
+    ((0, 0, 40, 40), (100, 100, 20, 20), "outside the model's region"),  # a selection beside the region's square
+])
+def test_what_the_inversion_would_not_cover_is_refused_before_projection(daemon, sample, region, mask_rect,
+                                                                         message):
+    with connect(daemon, timeout=60) as client:
+        progress: list[InversionProgress] = []
+        with pytest.raises(DragdError) as caught:
+            client.open_session(rgba_image(sample), region=region, mask=selection_mask(128, 128, mask_rect),
+                                on_progress=progress.append, options=InversionOptions(align="plain"))
+        assert caught.value.code == ErrorCode.BAD_REQUEST and message in caught.value.message
+        assert {getattr(p, "stage", "align") for p in progress} <= {"align"}  # no projection step was spent
+
+
+def test_a_grey_layer_gets_grey_patches(daemon, sample):
+    grey = sample.copy()
+    grey[..., :3] = np.asarray(PILImage.fromarray(sample[..., :3]).convert("L"))[..., None]
+    with connect(daemon, timeout=60) as client:
+        tiny = InversionOptions(w_steps=4, wplus_steps=2, tuning_steps=2, feather=6)  # only the colours count
+        opened = client.open_session(rgba_image(grey), mask=selection_mask(128, 128, SELECTION), options=tiny)
+        dragged = client.drag(opened.session, [((64.0, 70.0), (70.0, 64.0))], options=DragOptions(max_steps=2))
+        for image, offset in ((opened.image, opened.offset), (dragged.image, dragged.offset)):
+            result = array(paste(rgba_image(grey), image, *offset))
+            assert (result[..., 0] == result[..., 1]).all() and (result[..., 1] == result[..., 2]).all()
+            assert np.array_equal(result[..., 3], grey[..., 3])
+        assert (array(paste(rgba_image(grey), dragged.image, *dragged.offset)) != grey).any()
+        client.close_session(opened.session)
