@@ -3,7 +3,8 @@
 Random-weight generators with the shapes of NVIDIA's released models (channel base 32768, max 512, 8 mapping
 layers) at 256, 512 and 1024 px, the default feature block (the 6th), 1 or 5 handles, with and without a mask.
 For each configuration both modes run in the same process, one step of each in turn, so that a busy machine
-slows both alike; the figures are medians over the timed steps.
+slows both alike; the figures are medians over the timed steps. OpenMP waits passively (dragd's policy,
+daemon/device.py) unless OMP_WAIT_POLICY says otherwise.
 
 Memory: on CUDA, the peak allocated during one step of each mode. On CPU, what autograd keeps for the backward
 pass during one step (the step's activation memory; parameters and the process are not counted), and the
@@ -31,10 +32,13 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import torch
-from dragd.daemon.device import describe_device, pick_device
-from dragd.daemon.engine.drag import DragOptions, DragRun
-from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig
+from dragd.daemon.device import apply_thread_policy
+
+apply_thread_policy()  # dragd's OpenMP wait policy (passive) before torch loads; --threads sets the count per run
+import torch  # noqa: E402
+from dragd.daemon.device import describe_device, pick_device  # noqa: E402
+from dragd.daemon.engine.drag import DragOptions, DragRun  # noqa: E402
+from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig  # noqa: E402
 
 
 def load_before(folder: str) -> tuple[ModuleType, ModuleType]:

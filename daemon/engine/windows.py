@@ -137,6 +137,21 @@ def plan_windows(synthesis: SynthesisNetwork, first: int, feature_block: int, bo
     return plans
 
 
+def first_worth_windowing(synthesis: SynthesisNetwork, first: int, feature_block: int,
+                          boxes: list[Box]) -> tuple[int, list[WindowPlan]]:
+    """The lowest block from `first` on whose windows cover less than its map, and the plans from there.
+
+    Several handles' windows can cover a low-resolution map more than once; such a block is cheaper whole.
+    """
+    while True:
+        plans = plan_windows(synthesis, first, feature_block, boxes)
+        height, width = synthesis.cfg.block_shape(synthesis.block_resolutions[first])
+        covered = sum(plan.layers[0][0].shape[0] * plan.layers[0][0].shape[1] for plan in plans)
+        if first == feature_block or covered < height * width:
+            return first, plans
+        first += 1
+
+
 def feature_boxes(points: list[tuple[float, float]], radius: int, image_shape: tuple[int, int],
                   feature_shape: tuple[int, int]) -> list[Box]:
     """Boxes of the feature map that `upsampled_at` reads for the image pixels within `radius` px (a square) of
@@ -155,7 +170,8 @@ def windowed_features(synthesis: SynthesisNetwork, ws: torch.Tensor, first: int,
                       boxes: list[Box], noise_mode: str = "const") -> SparseFeatures:
     """The feature block's output, computed inside `boxes` (and the windows grown from them) only.
 
-    Blocks before `first` (>= 1) run on the whole map, blocks first .. feature_block on windows; all with the
+    Blocks before `first` (>= 1) run on the whole map, blocks first .. feature_block on windows (from a later
+    block when the windows would cover a block's map more than once: `first_worth_windowing`); all with the
     unfused modulated convs (`Modulation`), like `SynthesisNetwork.run(..., fused=False)`.
     ws: [1, num_ws, w_dim]; gradients flow to ws through every computed pixel.
     """
@@ -163,22 +179,30 @@ def windowed_features(synthesis: SynthesisNetwork, ws: torch.Tensor, first: int,
         raise ValueError(f"windowed blocks must satisfy 1 <= first ({first}) <= feature block ({feature_block})")
     if ws.shape[0] != 1:
         raise ValueError("windowed features are computed for one latent at a time")
+    first, plans = first_worth_windowing(synthesis, first, feature_block, boxes)
     base = synthesis.run(ws, 0, first, noise_mode=noise_mode, images=False, fused=False).x
-    plans = plan_windows(synthesis, first, feature_block, boxes)
     whole = Box(0, 0, base.shape[2], base.shape[3])
-    windows = [reframe(base, whole, plan.source) for plan in plans]
-    for step, index in enumerate(range(first, feature_block + 1)):
-        block = synthesis.block(index)
-        offset = synthesis.ws_offsets[index]
-        mod0, mod1 = block.conv0.modulation(ws[:, offset], fused=False), block.conv1.modulation(ws[:, offset + 1],
-                                                                                                  fused=False)
-        for k, plan in enumerate(plans):
-            out0, out1 = plan.layers[step]
-            x = block.conv0.apply(windows[k], mod0, noise_mode, out0.as_tuple())
-            x = block.conv1.apply(reframe(x, out0, conv_input(out1)), mod1, noise_mode, out1.as_tuple())
-            if step + 1 < len(plan.layers):
-                x = reframe(x, out1, upsampling_input(plan.layers[step + 1][0]))
-            windows[k] = x
+    # Windows of the same shapes at every layer run as one batch (one conv call per layer for all of them).
+    groups: dict[tuple, list[WindowPlan]] = {}
+    for plan in plans:
+        groups.setdefault((plan.source.shape, tuple((o0.shape, o1.shape) for o0, o1 in plan.layers)), []).append(plan)
+    plans = [plan for group in groups.values() for plan in group]
+    windows = []
+    for group in groups.values():
+        x = torch.cat([reframe(base, whole, plan.source) for plan in group])
+        for step, index in enumerate(range(first, feature_block + 1)):
+            block = synthesis.block(index)
+            offset = synthesis.ws_offsets[index]
+            mod0 = block.conv0.modulation(ws[:, offset], fused=False)
+            mod1 = block.conv1.modulation(ws[:, offset + 1], fused=False)
+            x = block.conv0.apply(x, mod0, noise_mode, [plan.layers[step][0].as_tuple() for plan in group])
+            x = torch.cat([reframe(x[k:k + 1], plan.layers[step][0], conv_input(plan.layers[step][1]))
+                           for k, plan in enumerate(group)])
+            x = block.conv1.apply(x, mod1, noise_mode, [plan.layers[step][1].as_tuple() for plan in group])
+            if step + 1 < len(group[0].layers):
+                x = torch.cat([reframe(x[k:k + 1], plan.layers[step][1], upsampling_input(plan.layers[step + 1][0]))
+                               for k, plan in enumerate(group)])
+        windows.extend(x[k:k + 1] for k in range(len(group)))
     height, width = synthesis.cfg.block_shape(synthesis.block_resolutions[feature_block])
     index = torch.full((height, width), -1, dtype=torch.long, device=base.device)
     start = 0

@@ -234,24 +234,29 @@ class SynthesisLayer(nn.Module):
         return self.apply(x, self.modulation(w, fused), noise_mode)
 
     def apply(self, x: torch.Tensor, mod: Modulation, noise_mode: str,
-              region: tuple[int, int, int, int] | None = None) -> torch.Tensor:
-        """The layer with the modulation `mod`, on the whole map (region None) or on a window of it.
+              regions: list[tuple[int, int, int, int]] | None = None) -> torch.Tensor:
+        """The layer with the modulation `mod`, on the whole map (regions None) or on windows of it.
 
-        region: (top, left, bottom, right), half-open, of the output map. x must then hold exactly the input
-        rows and columns that region reads (zero where they leave the map), as `engine/windows.py` crops them.
+        regions: one (top, left, bottom, right), half-open, of the output map per entry of x's batch, all of one
+        shape. x must then hold exactly the input rows and columns each region reads (zero where they leave the
+        map), as `engine/windows.py` crops them.
         """
         x = modulated_conv(x, self.weight, mod, up=self.up, resample_filter=self.resample_filter,
-                           padded=region is None)
-        if region is None:
+                           padded=regions is None)
+        if regions is None:
             shape = self.shape
         else:
-            top, left, bottom, right = region
+            top, left, bottom, right = regions[0]
             shape = (bottom - top, right - left)
             if self.up == 2:  # the valid outputs start at the even row (column) at or before the region's
-                x = x[:, :, top % 2: top % 2 + shape[0], left % 2: left % 2 + shape[1]]
-            assert tuple(x.shape[2:]) == shape, (tuple(x.shape), region)
+                x = torch.cat([x[i:i + 1, :, y0 % 2: y0 % 2 + shape[0], x0 % 2: x0 % 2 + shape[1]]
+                               for i, (y0, x0, _, _) in enumerate(regions)])
+            assert tuple(x.shape[2:]) == shape and x.shape[0] == len(regions), (tuple(x.shape), regions)
         if noise_mode == "const":
-            noise = self.noise_const if region is None else self.noise_const[top:bottom, left:right]
+            if regions is None:
+                noise = self.noise_const
+            else:
+                noise = torch.stack([self.noise_const[y0:y1, x0:x1] for y0, x0, y1, x1 in regions]).unsqueeze(1)
             x = x + noise * self.noise_strength
         elif noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, *shape, device=x.device)

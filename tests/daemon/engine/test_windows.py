@@ -11,6 +11,7 @@ from dragd.daemon.engine.windows import (
     Box,
     conv_input,
     feature_boxes,
+    first_worth_windowing,
     plan_windows,
     upsampling_input,
     windowed_features,
@@ -153,3 +154,24 @@ def test_feature_boxes_cover_what_the_resized_map_reads():
     # columns 88..112 read 21 .. 28
     assert boxes == [Box(6, 21, 14, 29)]
     assert feature_boxes([(0.0, 0.0)], 3, (512, 256), (128, 64)) == [Box(0, 0, 2, 2)]
+
+
+def test_windows_of_one_shape_run_as_one_batch_and_stay_exact():
+    generator = make_generator(SHAPES["64px"])
+    synthesis = generator.synthesis
+    ws = generator.ws_for_seed(5)
+    boxes = [Box(10, 10, 12, 13), Box(40, 44, 42, 47), Box(40, 12, 42, 15)]  # one shape and phase, apart
+    plans = plan_windows(synthesis, 3, 4, boxes)
+    assert len(plans) == 3 and len({(p.source.shape, p.layers[0][0].shape) for p in plans}) == 1
+    full = synthesis.run(ws, 0, 5).x
+    windowed = windowed_features(synthesis, ws, 3, 4, boxes)
+    for box in boxes:
+        torch.testing.assert_close(_read(windowed, box), _read(full, box), rtol=1e-5, atol=1e-5)
+
+
+def test_a_block_whose_windows_cover_its_map_more_than_once_runs_whole():
+    generator = make_generator(SHAPES["64px"])
+    spread = feature_boxes([(x, y) for x in (12, 32, 52) for y in (12, 52)], 3, (64, 64), (64, 64))
+    first, plans = first_worth_windowing(generator.synthesis, 1, 4, spread)
+    assert first > 1 and plans
+    assert first_worth_windowing(generator.synthesis, 1, 4, spread[:1])[0] == 1
