@@ -593,8 +593,11 @@ def install_editor(editor: Editor, options: Options, manifest: Manifest, pip: Pi
             manifest.editors["krita"] = {"resources": str(editor.location), "kritarc": str(kritarc)}
             report.append(f"installed the Krita plugin into {editor.plugin} and enabled it in {kritarc}")
         else:
-            with Creation(manifest, {editor.plugin: "tree"}):
-                gimp_step.install_gimp_plugin(editor.location, wheels)
+            # The plug-in's settings file names this environment's daemon (as kritarc does for Krita) and is
+            # recorded like kritarc, so that an uninstall leaves the profile as it was.
+            command = krita_step.default_daemon_command(str(venv_python(venv)))
+            with Creation(manifest, {editor.plugin: "tree", gimp_step.settings_file(editor.location): "settings"}):
+                gimp_step.install_gimp_plugin(editor.location, wheels, command)
             manifest.editors["gimp"] = {"profile": str(editor.location)}
             report.append(f"installed the GIMP plug-in into {editor.plugin}")
     if python.executable is not None and wheels:
