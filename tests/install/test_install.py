@@ -167,6 +167,7 @@ def test_install_places_everything_upgrades_in_place_and_uninstall_restores_the_
     assert (plugin / "lib" / "dragd" / "gimp_plugin" / "drag.py").is_file()
     assert (plugin / "lib" / "zmq" / "__init__.py").read_text() == "STAND_IN = True\n"
     assert (plugin / "lib" / "msgpack" / "__init__.py").read_text() == "STAND_IN = True\n"
+    assert str(venv / "bin" / "dragd") in (gimp / "dragd.ini").read_text()  # the plug-in starts this daemon
     assert installer.missing_modules(gimp_python) == {"zmq": "ModuleNotFoundError: No module named 'zmq'",
                                                       "msgpack": "ModuleNotFoundError: No module named 'msgpack'"}
     assert installer.missing_modules(gimp_python, extra_paths=[plugin / "lib"]) == {}
