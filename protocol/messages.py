@@ -128,6 +128,8 @@ class InversionOptions:
     tuning_steps: int | None = wire(optional(integer(0, 100_000)), None)  # pivotal tuning of the generator copy
     align: str = wire(one_of("auto", "plain"), "auto")  # auto: align a face for face models; plain: never
     feather: int | None = wire(optional(integer(0, 4096)), None)  # paste-back feather, px; None: 4 % of the square
+    # paste-back: "carry" moves the layer's own pixels along the edit; "reconstruction" pastes the generator's image
+    paste: str = wire(one_of("carry", "reconstruction"), "carry")
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="auto (default): align faces for face models; plain: never"),
         photo.add_argument("--feather", type=non_negative_int,
                            help="paste-back feather width in photo pixels (default: 4%% of the region)"),
+        photo.add_argument("--paste", choices=("carry", "reconstruction"),
+                           help="carry (default): move the photo's own pixels along the edit, keeping its detail; "
+                                "reconstruction: paste the generator's picture instead (for comparison)"),
     ]
     p.set_defaults(func=cmd_drag, photo_only=tuple((a.dest, a.option_strings[0]) for a in photo_only))
 

@@ -4,7 +4,8 @@ Points, region and mask are in photo pixels, as viewers show the photo (EXIF ori
 (photo-sized, upright, of the photo's kind and depth, equal to the photo outside the edit region; see
 `daemon/images.py`), OUT_inversion.png (what the model saw | its reconstruction | the edit), OUT_before_after.png
 (the photo and the result, points drawn), OUT.json, and with --gif OUT.gif (the edit region as the model sees it).
-No latent .npy: a photo's latent means nothing without the generator tuned to that photo.
+No latent .npy: a photo's latent means nothing without the generator tuned to that photo. `--paste` picks how
+the edit lands (the default carries the photo's own pixels along the edit; see daemon/invert/motion.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def inversion_options(args: argparse.Namespace) -> InversionOptions:
 
     return InversionOptions(ProjectionOptions(**given(w_steps=args.w_steps, wplus_steps=args.wplus_steps)),
                             TuningOptions(**given(steps=args.tuning_steps)),
-                            **given(align=args.align, feather=args.feather))
+                            **given(align=args.align, feather=args.feather, paste=args.paste))
 
 
 def drag_photo(args: argparse.Namespace) -> int:
@@ -110,7 +111,7 @@ def drag_photo(args: argparse.Namespace) -> int:
         "inversion": {"psnr": inversion.quality.psnr, "lpips": inversion.quality.lpips,
                       "projection_psnr": inversion.projection_psnr, "aligned": inversion.aligned,
                       "notes": inversion.notes, "seconds": inversion.seconds, "transform": inversion.transform,
-                      "edit_box": inversion.plan.box},
+                      "edit_box": inversion.plan.box, "paste": inversion.plan.mode},
         **drag_record(run, result), "final_points": final,
         "trajectory": [inversion.to_photo(points) for points in result.trajectory],
     }

@@ -27,7 +27,7 @@ from ..models.stylegan2 import Generator, to_uint8_image
 from .align import NO_FACE, FaceAlignment, LandmarksUnavailable, face_frame, find_landmarks
 from .losses import ReconstructionLoss, perceptual_distance, psnr
 from .lpips import NO_LPIPS, LpipsVgg
-from .paste import PastePlan, paste_back, plan_paste
+from .paste import PASTE_MODES, PastePlan, paste_back, plan_paste
 from .project import ProjectionOptions, project
 from .pti import TuningOptions, pivotal_tuning
 from .region import (
@@ -59,6 +59,7 @@ class InversionOptions:
     align: str = "auto"  # "auto": align faces when the model is a face model; "plain": never
     margin: float = 0.1  # plain regions: grown by this fraction of their longer side on each side
     feather: int | None = None  # photo pixels; None: 4 % of the model square's side, at least 2
+    paste: str = PASTE_MODES[0]  # "carry": move the photo's own pixels; "reconstruction": paste the generator's
 
     def validate(self) -> None:
         p, t = self.projection, self.tuning
@@ -66,6 +67,7 @@ class InversionOptions:
             (self.align in ALIGN_MODES, f"align must be one of {ALIGN_MODES}"),
             (math.isfinite(self.margin) and 0 <= self.margin <= 1, "margin must be in [0, 1]"),
             (self.feather is None or 0 <= self.feather <= 4096, "feather must be in [0, 4096] pixels"),
+            (self.paste in PASTE_MODES, f"paste must be one of {PASTE_MODES}"),
             (all(0 <= n <= MAX_STEPS for n in (p.w_steps, p.wplus_steps, t.steps)),
              f"step counts must be in [0, {MAX_STEPS}]"),
             (all(math.isfinite(v) and 0 < v <= 10 for v in (p.w_lr, p.wplus_lr, t.lr)),
@@ -108,8 +110,9 @@ class Inversion:
         return [(float(x), float(y)) for x, y in self.frame.to_photo(np.array(points, dtype=np.float64))]
 
     def paste(self, original: np.ndarray, edited_model_rgb: np.ndarray) -> np.ndarray:
-        """The whole photo with the edit composited in (equal to `original` outside `plan.box`)."""
-        return paste_back(original, edited_model_rgb, self.frame, self.plan)
+        """The whole photo with the edit composited in (equal to `original` outside `plan.box`): the edit is
+        the change from `reconstruction` (the pivot's image) to `edited_model_rgb`."""
+        return paste_back(original, self.reconstruction, edited_model_rgb, self.frame, self.plan)
 
     def paste_patch(self, original: np.ndarray, edited_model_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """Only the part that can change: the pasted `plan.box` and its top-left (x, y) in the photo."""
@@ -117,12 +120,16 @@ class Inversion:
         return self.paste(original, edited_model_rgb)[y:y + h, x:x + w], (x, y)
 
 
-def _selection(width: int, height: int, rect: Rect, mask: np.ndarray | None) -> np.ndarray:
+def selection_weights(width: int, height: int, rect: Rect, mask: np.ndarray | None) -> np.ndarray:
+    """The selection as weights in [0, 1]: a boolean mask as 0/1, a uint8 mask (a feathered selection) as its
+    value / 255, other numbers as they are; without a mask, the region."""
     if mask is not None:
-        return mask.astype(bool)
-    selection = np.zeros((height, width), dtype=bool)
+        if mask.dtype == np.uint8:
+            return mask.astype(np.float32) / 255
+        return np.clip(mask.astype(np.float32), 0, 1)
+    selection = np.zeros((height, width), dtype=np.float32)
     x, y, w, h = rect
-    selection[y:y + h, x:x + w] = True
+    selection[y:y + h, x:x + w] = 1
     return selection
 
 
@@ -160,7 +167,8 @@ def invert(generator: Generator, rgb: np.ndarray, region: Rect | None = None, ma
     """Inverts the region of `rgb` (H x W x 3 or 4 uint8) into a tuned copy of `generator`.
 
     region: (x, y, w, h) in photo pixels; default the mask's bounding box, else the whole photo.
-    mask: H x W, non-zero = selected; default the region. The edit may land on the selection grown by the
+    mask: H x W, non-zero = selected (bool, or uint8 0-255 for a feathered selection, whose softness weights
+    the edit); default the region. The edit may land on the selection grown by the
     feather width, nowhere else. alignment: the model's face alignment (`align.alignment_for`), None for
     models that are not of faces. lpips: the perceptual network, None to use pixel losses only. points: photo
     pixel centres (handles and targets) the model's square must hold; one it does not is an InvertInputError
@@ -205,7 +213,7 @@ def invert(generator: Generator, rgb: np.ndarray, region: Rect | None = None, ma
                                f"({'the aligned face' if aligned else 'the region'}); choose a region around it")
     align_step(1)
     feather = options.feather if options.feather is not None else max(2, round(0.04 * resolution / frame.scale))
-    plan = plan_paste(frame, _selection(width, height, rect, mask), feather)
+    plan = plan_paste(frame, selection_weights(width, height, rect, mask), feather, options.paste)
     bx, by, bw, bh = plan.box
     x, y, w, h = rect
     if not whole and not (bx <= x and by <= y and x + w <= bx + bw and y + h <= by + bh):

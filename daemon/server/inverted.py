@@ -47,20 +47,28 @@ class LayerFrame:
     def __init__(self, inversion: Inversion, original: np.ndarray) -> None:
         self.generator = inversion.generator  # the session-local tuned copy
         self.frame = inversion.frame
+        self.reference = inversion.reconstruction  # G0: every edit is measured from the pivot's image
         self.width, self.height = inversion.plan.photo_size
         x, y, w, h = self.box = inversion.plan.box
-        # Only the pixels of the edit region are kept (with their alpha): paste-back needs nothing else. The
-        # frame and plan are moved to that crop so `paste_back` works on it as on a whole layer.
-        self._original = np.ascontiguousarray(original[y:y + h, x:x + w])
+        # Only the pixels the model square covers are kept (with their alpha): the paste writes the edit region
+        # and carries pixels from anywhere the motion can reach, which is inside the square. The frame and plan
+        # are moved to that crop so `paste_back` works on it as on a whole layer.
+        fx, fy, fw, fh = inversion.frame.footprint(self.width, self.height) or self.box
+        cx0, cy0 = min(fx, x), min(fy, y)
+        cx1, cy1 = max(fx + fw, x + w), max(fy + fh, y + h)
+        self._crop_origin = (cx0, cy0)
+        self._original = np.ascontiguousarray(original[cy0:cy1, cx0:cx1])
         shifted = inversion.frame.matrix.copy()
-        shifted[:, 2] += inversion.frame.matrix[:, :2] @ np.array([x, y], dtype=np.float64)
+        shifted[:, 2] += inversion.frame.matrix[:, :2] @ np.array([cx0, cy0], dtype=np.float64)
         self._local_frame = Frame(shifted, inversion.frame.resolution)
-        self._local_plan = PastePlan((0, 0, w, h), inversion.plan.alpha, (w, h))
+        self._local_plan = PastePlan((x - cx0, y - cy0, w, h), inversion.plan.alpha, (cx1 - cx0, cy1 - cy0),
+                                     inversion.plan.mode)
         colour, alpha = original[..., :3], original[..., 3] if original.shape[2] == 4 else None
         self.grey = is_grey(colour, alpha)
 
     def extra_bytes(self) -> int:
-        return generator_bytes(self.generator) + self._original.nbytes + self._local_plan.alpha.nbytes
+        return (generator_bytes(self.generator) + self._original.nbytes + self._local_plan.alpha.nbytes
+                + self.reference.nbytes)
 
     def to_model(self, points: Sequence[Point]) -> list[Point]:
         """Layer pixel centres -> model pixel centres; a point outside the layer or the inverted square is an
@@ -89,11 +97,12 @@ class LayerFrame:
     def patch(self, model_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """The edit region of the layer with `model_rgb` pasted back (RGBA or RGB as the layer came), and where
         its top-left pixel lies in the layer."""
-        pasted = paste_back(self._original, model_rgb, self._local_frame, self._local_plan)
+        pasted = paste_back(self._original, self.reference, model_rgb, self._local_frame, self._local_plan)
         if self.grey:  # the change as grey, added to the layer's own pixels (as for a grey photo file)
             layer = Photo(self._original, self._original, True, None, ())
             pasted = layer.result(pasted, (self._local_plan.box, self._local_plan.alpha))
-        return pasted, (self.box[0], self.box[1])
+        x, y, w, h = self._local_plan.box
+        return np.ascontiguousarray(pasted[y:y + h, x:x + w]), (self.box[0], self.box[1])
 
 
 @dataclass
@@ -116,14 +125,15 @@ def inversion_options(request: m.InversionOptions, defaults: InversionSteps) -> 
         ProjectionOptions(w_steps=pick(request.w_steps, defaults.w), wplus_steps=pick(request.wplus_steps,
                                                                                        defaults.wplus)),
         TuningOptions(steps=pick(request.tuning_steps, defaults.tuning)), align=request.align,
-        feather=request.feather)
+        feather=request.feather, paste=request.paste)
 
 
 def invert_layer(model: LoadedModel, layer: np.ndarray, region: tuple[int, int, int, int] | None,
                  mask: np.ndarray | None, options: InversionOptions, lpips: LpipsVgg | None,
                  on_progress: Callable[[str, int, int], None], should_stop: Callable[[], bool]) -> OpenedLayer:
     """Inverts `region` of `layer` (H x W x 4 uint8; default the mask's bounds, else all of it) into a tuned
-    copy of the model's generator. `mask` (H x W bool, the selection) limits where edits may land."""
+    copy of the model's generator. `mask` (H x W, the selection: bool, or uint8 0-255 for a feathered one)
+    limits where edits may land and weights them."""
     try:
         inversion = invert(model.generator, layer, region, mask, options,
                            alignment=alignment_for(model.info.name, model.info.domain), lpips=lpips,

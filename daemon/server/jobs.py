@@ -42,10 +42,15 @@ def rgba(pixels: np.ndarray) -> Image:
     return Image.rgba(width, height, np.ascontiguousarray(pixels).tobytes())
 
 
-def movable_region(mask: Image) -> np.ndarray:
-    """An L wire mask -> H x W bool, True where the image may move (or, for open_session, is selected)."""
+def mask_levels(mask: Image) -> np.ndarray:
+    """An L wire mask -> H x W uint8 (for open_session: the selection, whose softness weights the edit)."""
     rows = np.frombuffer(mask.data, np.uint8, count=mask.stride * mask.height).reshape(mask.height, mask.stride)
-    return rows[:, :mask.width] != 0
+    return rows[:, :mask.width].copy()
+
+
+def movable_region(mask: Image) -> np.ndarray:
+    """An L wire mask -> H x W bool, True where the image may move."""
+    return mask_levels(mask) != 0
 
 
 def layer_pixels(image: Image) -> np.ndarray:
@@ -153,7 +158,7 @@ class TorchWork:
 
         started = time.monotonic()
         opened = invert_layer(model, layer_pixels(body.image), body.region,
-                              None if body.mask is None else movable_region(body.mask),
+                              None if body.mask is None else mask_levels(body.mask),
                               inversion_options(body.options, self.inversion_steps), self.lpips(), on_progress,
                               lambda: job.cancelled)
         if job.cancelled:  # cancelled after the last step: as for generate, no session

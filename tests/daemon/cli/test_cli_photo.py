@@ -39,6 +39,19 @@ def test_drag_on_a_region_of_a_photo(tmp_path, capsys):
     assert "PSNR" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("how", ["zero steps", "handle on its target"])
+def test_a_drag_that_moves_nothing_changes_nothing(tmp_path, how):
+    """The default paste carries the photo's own pixels: no motion, no change, inside the selection too."""
+    out = tmp_path / "cat.png"
+    points, steps = ("200,90:206,90", "0") if how == "zero steps" else ("200,90:200,90", "5")
+    rc = main(["drag", "--image", str(PHOTOS / "chelsea.png"), "--region", "150,40,120,100", "--points", points,
+               "--out", str(out), *FEW, "--steps", steps])
+    assert rc == 0
+    result, original = np.asarray(Image.open(out)).astype(int), photo("chelsea.png").astype(int)
+    assert json.loads(out.with_suffix(".json").read_text())["steps"] == 0
+    assert np.abs(result - original).max() <= 1
+
+
 def test_user_mistakes_end_in_one_line(tmp_path, capsys):
     image = str(PHOTOS / "chelsea.png")
     cases = [

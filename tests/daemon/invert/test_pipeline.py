@@ -207,3 +207,12 @@ def test_a_model_of_non_square_images_is_refused_before_any_work(tiny_generator)
     with pytest.raises(InvertInputError, match="square images; this one makes 16x32"):
         invert(portrait, np.zeros((64, 32, 3), np.uint8), options=QUICK, on_progress=lambda *a: reports.append(a))
     assert reports == []
+
+
+def test_a_feathered_selection_keeps_its_softness():
+    from dragd.daemon.invert.pipeline import selection_weights
+
+    levels = np.array([[0, 64, 255]], dtype=np.uint8)
+    assert np.allclose(selection_weights(3, 1, (0, 0, 3, 1), levels), [[0, 64 / 255, 1]])
+    assert np.array_equal(selection_weights(3, 1, (0, 0, 3, 1), levels > 0), [[0, 1, 1]])
+    assert np.array_equal(selection_weights(3, 2, (1, 0, 2, 1), None), [[0, 1, 1], [0, 0, 0]])

@@ -145,6 +145,14 @@ def test_open_a_region_of_a_photo_drag_and_only_the_grown_selection_changes(daem
         assert x + opened.image.width <= PHOTO_SELECTION[0] + PHOTO_SELECTION[2] + QUICK.feather
         assert y + opened.image.height <= PHOTO_SELECTION[1] + PHOTO_SELECTION[3] + QUICK.feather
 
+        # The default paste carries the layer's own pixels: nothing moved, nothing changed, inside the selection
+        # too (the open's own image, and a drag whose only handle already sits on its target).
+        opened_layer = array(paste(layer, opened.image, *opened.offset)).astype(int)
+        assert np.abs(opened_layer - photo).max() <= 1
+        pinned = client.drag(opened.session, [((240.0, 150.0), (240.0, 150.0))], options=DragOptions(max_steps=5))
+        assert pinned.steps == 0 and pinned.reached
+        assert np.abs(array(paste(layer, pinned.image, *pinned.offset)).astype(int) - photo).max() <= 1
+
         # Points in photo pixels: the nose tip up by 12 px; a point outside the inverted square is refused.
         dragged = client.drag(opened.session, [((240.0, 150.0), (240.0, 138.0))],
                               options=DragOptions(max_steps=15))
