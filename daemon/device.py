@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 WAIT_POLICIES = ("passive", "active")
 # PASSIVE: OpenMP threads sleep between parallel regions instead of spinning. On a machine where other programs
-# (the editor rendering, other jobs) keep the cores busy, spinning threads steal each other's time slices; a drag on
-# the embedded model ran 3x faster with PASSIVE than with the default under two busy processes (README, Measured).
+# (the editor rendering, other jobs) keep the cores busy, spinning threads burn the time slices the working threads
+# need: beside two busy processes, the embedded model's drag ran 10-100x slower with spinning threads than with
+# sleeping ones (README, Measured; benchmarks/contention.py).
 DEFAULT_WAIT_POLICY = "passive"
 
 
@@ -50,13 +51,11 @@ def describe_device(device: torch.device) -> str:
 
 
 def default_threads(cores: int | None = None) -> int:
-    """Half the CPU cores (at least one): the other half stays with the editor the daemon works for.
-
-    On the 2-core test machine with two busy processes beside it, one thread ran a drag 3.6x faster than torch's
-    default of one thread per core (README, Measured); on an idle machine the second thread bought less than 2x.
-    """
-    cores = cores if cores is not None else (os.cpu_count() or 1)
-    return max(1, cores // 2)
+    """One thread per core, as torch would choose; with the PASSIVE wait policy this was the fastest choice on the
+    shared 2-core test machine beside two busy processes (benchmarks/contention.py, README: 2 passive threads ran
+    the embedded drag 4-30x faster than 1 thread in 3 of 3 rounds, torch's default spinning threads 10x slower
+    than 1 thread)."""
+    return max(1, cores if cores is not None else (os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class ThreadPolicy:
 def apply_thread_policy(threads: int | None = None, wait_policy: str | None = None) -> ThreadPolicy:
     """Sets how torch will use the CPU; call it before anything imports torch (it imports nothing heavy).
 
-    threads: intra-op threads; None: OMP_NUM_THREADS if the user set it, else `default_threads()`.
+    threads: intra-op threads; None: OMP_NUM_THREADS if the user set it, else `default_threads()` (one per core).
     wait_policy: "passive" or "active"; None: OMP_WAIT_POLICY if the user set it, else DEFAULT_WAIT_POLICY.
     Before torch loads, both go to the environment (OMP_NUM_THREADS, OMP_WAIT_POLICY), which torch and its OpenMP
     runtime read when they start; afterwards only the thread count can change (torch.set_num_threads).

@@ -176,11 +176,14 @@ def check_catalogue(installed: Iterable[str]) -> Result:
 
 
 def check_models(list_models: Callable[[], Iterable[ModelInfo]] | None = None) -> list[Result]:
-    from .models.registry import DEFAULT_MODEL, user_models_dir
+    from .models.registry import DEFAULT_MODEL, unusable_models, user_models_dir
     from .models.registry import list_models as registry_models
 
     models = list((list_models or registry_models)())
-    results = [check_model(info) for info in models]
+    # Files the registry leaves out (their header cannot be read) are named here too, as FAIL: the user put them
+    # there to be used. Only the registry's own listing is asked for them, not a stand-in `list_models`.
+    broken = unusable_models() if list_models is None else []
+    results = [check_model(info) for info in [*models, *broken]]
     if not any(info.name == DEFAULT_MODEL for info in models):
         results.append(Result(FAIL, "models", f"the default model {DEFAULT_MODEL} is missing: reinstall dragd"))
     results.append(Result(OK, "models", f"{len(models)} installed; downloaded and added ones go to "

@@ -12,6 +12,7 @@ drag made, which the adapter applies to a copy of the source layer at the layer'
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ..protocol.blend import Edit, apply_8bit
 from ..protocol.editor import build_drag_request, centre_to_corner
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image, mask_bounds
-from ..protocol.limits import Limits
+from ..protocol.limits import DEFAULT_TRUNCATION, Limits
 from ..protocol.texts import next_result_name, waiting
 from .options import DragSettings, GenerateSettings
 from .session import GENERATED, Bound, close_quietly, current_latent, layer_digest, read_binding, session_for
@@ -70,7 +71,8 @@ class Feedback(Protocol):
 class Daemon(Protocol):
     """The calls the plug-in makes: a subset of the shared `protocol.client.DragdClient` (tests use a fake)."""
 
-    def generate(self, seed: int, model: str | None = None, truncation: float = 0.7) -> messages.GenerateResult:
+    def generate(self, seed: int, model: str | None = None,
+                 truncation: float = DEFAULT_TRUNCATION) -> messages.GenerateResult:
         ...
 
     def open_session(self, image: Image, model: str | None = None, region: Any = None, mask: Image | None = None,
@@ -308,8 +310,12 @@ def default_connect(address: str, settings_file: str = "") -> Daemon:
         daemon_settings = read_settings(settings_file)
     except SettingsError as exc:
         raise DragdError(ErrorCode.BAD_REQUEST, str(exc)) from None
-    address = address or daemon_settings.address or DEFAULT_ADDRESS
     place = where(settings_file) if settings_file else "$DRAGD_ADDRESS and $DRAGD_DAEMON_COMMAND"
+    if address:
+        place = f"the address argument of the call (a script's), or {place}"
+    elif os.environ.get("DRAGD_ADDRESS"):
+        place = f"$DRAGD_ADDRESS (it overrides the settings), or {place}"
+    address = address or daemon_settings.address or DEFAULT_ADDRESS
     client = find_or_start_daemon(address, daemon_settings.argv(), client_name=CLIENT_NAME, where=place)
     try:
         client.hello()  # a daemon of another protocol version says so here, clearly

@@ -12,7 +12,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..protocol.limits import DEFAULT_LIMITS, STEP_SIZE_MAX, TRUNCATION_MAX, Limits
+from ..protocol.limits import DEFAULT_LIMITS, DEFAULT_TRUNCATION, STEP_SIZE_MAX, TRUNCATION_MAX, Limits
 
 if TYPE_CHECKING:
     from ..protocol import messages
@@ -72,7 +72,7 @@ class GenerateSettings:
 
     model: str = ""  # empty: the daemon's default model
     seed: int = 0
-    truncation: float = 0.7
+    truncation: float = DEFAULT_TRUNCATION
     address: str = ""
     settings_file: str = ""
 

@@ -26,6 +26,7 @@ from ..protocol.binding import Binding, Latent, pixels_digest
 from ..protocol.editor import build_open_session_request
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image, paste
+from ..protocol.limits import DEFAULT_TRUNCATION
 
 GENERATED, OPENED = "generated", "opened"  # protocol.binding.KINDS
 
@@ -74,7 +75,7 @@ def session_for(daemon: Any, width: int, height: int, source: Image, selection: 
         return open_layer(daemon, source, selection, model, feedback, cancel)
     if binding.kind == GENERATED and binding.state == 0 and binding.seed is not None:
         feedback.progress(0.0, "DragGAN: preparing the layer's latent")
-        truncation = binding.truncation if binding.truncation is not None else 0.7
+        truncation = binding.truncation if binding.truncation is not None else DEFAULT_TRUNCATION
         generated = daemon.generate(binding.seed, binding.model, truncation)
         if (width, height) != (generated.width, generated.height):
             raise DragdError(ErrorCode.BAD_REQUEST,

@@ -593,10 +593,12 @@ def install_editor(editor: Editor, options: Options, manifest: Manifest, pip: Pi
             manifest.editors["krita"] = {"resources": str(editor.location), "kritarc": str(kritarc)}
             report.append(f"installed the Krita plugin into {editor.plugin} and enabled it in {kritarc}")
         else:
-            with Creation(manifest, {editor.plugin: "tree"}):
-                gimp_step.install_gimp_plugin(editor.location, wheels)
+            settings = gimp_step.settings_file(editor.location)
+            command = gimp_step.default_daemon_command(str(venv_python(venv)))
+            with Creation(manifest, {editor.plugin: "tree", settings: "file"}):
+                gimp_step.install_gimp_plugin(editor.location, wheels, command)
             manifest.editors["gimp"] = {"profile": str(editor.location)}
-            report.append(f"installed the GIMP plug-in into {editor.plugin}")
+            report.append(f"installed the GIMP plug-in into {editor.plugin}; its settings: {settings}")
     if python.executable is not None and wheels:
         missing = missing_modules(python.executable, extra_paths=[editor.lib])
         if missing != {}:

@@ -9,44 +9,26 @@ Only imported inside Krita (it imports `krita`).
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita
+from krita import Krita
 from PyQt5.QtCore import QByteArray, QTimer
-from PyQt5.QtWidgets import QScrollArea
 
+from . import depth as depth_of
 from . import geometry
-from .dependencies import missing_dependencies
 from .errors import CanvasError
-from .panel import DragPanel
 
 if TYPE_CHECKING:
     from ..protocol.binding import Binding
     from ..protocol.images import Image
-    from .controller import DragController, LayerId
+    from .ports import LayerId
 
-DOCKER_ID = "dragd_docker"
 SETTINGS_GROUP = "dragd"  # the [dragd] group of kritarc: address, daemon_command (the installer writes them)
 POINTS_LAYER_NAME = "DragGAN points"  # == controller.POINTS_LAYER_NAME (the controller imports protocol)
 PREVIEW_LAYER_NAME = "DragGAN preview"
 BINDINGS_ANNOTATION = "dragd-bindings"  # the document annotation holding protocol.binding's map (saved in .kra)
 LINE_NAME_PREFIX = "dragd line "  # drag lines are told apart by their shape name, which the plugin gives them
-POLL_POINTS_MS = 1000
-HEARTBEAT_MS = 15000  # the daemon frees the sessions of a client silent for a minute (dragd serve default)
-
-# Menu actions (Tools > Scripts > DragGAN); ids match krita_plugin/actions/dragd_krita.action.
-ACTIONS = {
-    "dragd_new_from_model": "DragGAN: New from model",
-    "dragd_add_points_layer": "DragGAN: Add points layer",
-    "dragd_drag": "DragGAN: Drag",
-    "dragd_stop": "DragGAN: Stop drag",
-    "dragd_undo": "DragGAN: Undo drag",
-    "dragd_redo": "DragGAN: Redo drag",
-    "dragd_reconnect": "DragGAN: Reconnect to the daemon",
-}
-
 
 # ---- documents -----------------------------------------------------------------------------------------------
 
@@ -59,7 +41,9 @@ class KritaWorkspace:
 
     def active_canvas(self) -> KritaCanvas | None:
         document = self.krita.activeDocument()
-        return KritaCanvas(document) if document is not None else None
+        if document is None or document.rootNode() is None:  # none, or one being closed
+            return None
+        return KritaCanvas(document)
 
     def new_canvas(self, width: int, height: int, name: str) -> KritaCanvas:
         # 72 dpi: one point is one pixel, so Krita's rulers and the drag lines agree.
@@ -84,23 +68,40 @@ class KritaCanvas:
         return self._key
 
     def is_open(self) -> bool:
-        """False once the user closed the document (its Python wrapper then answers with None)."""
-        for document in Krita.instance().documents():
-            root = document.rootNode()
-            if root is not None and _node_id(root) == self._key:
-                return True
+        """False once the user closed the document. A closed document stays in Krita's list of documents for a
+        while (it is deleted later), and writing to it then crashes Krita; its views go at once, so a document
+        counts as open while a view shows it."""
+        for window in Krita.instance().windows():
+            for view in window.views():
+                document = view.document()
+                root = document.rootNode() if document is not None else None
+                if root is not None and _node_id(root) == self._key:
+                    return True
         return False
 
     def size(self) -> tuple[int, int]:
         return self.document.width(), self.document.height()
 
     def problem(self) -> str:
-        """Why the plugin cannot write layers into this document; empty when it can."""
+        """Why the plugin cannot drag in this document; empty when it can (RGBA at any depth)."""
         model, depth = self.document.colorModel(), self.document.colorDepth()
-        if (model, depth) != ("RGBA", "U8"):
-            return (f"DragGAN works on 8-bit RGBA documents, and this one is {model} {depth}. Convert it with "
-                    "Image > Convert Image Color Space (RGB/Alpha, 8-bit integer), or use a new document.")
+        if not depth_of.supported(model, depth):
+            return (f"DragGAN drags RGB pictures, and this document is {model} {depth}. Convert it with Image > "
+                    "Convert Image Color Space to RGB/Alpha (8-bit, 16-bit or float all work), drag, and convert "
+                    "back if you need to.")
         return ""
+
+    def _depth(self) -> tuple[str, bool]:
+        """The document's channel depth and whether its profile is linear light."""
+        return self.document.colorDepth(), depth_of.is_linear(self.document.colorProfile())
+
+    def _write(self, node: object, pixels: Image) -> None:
+        """8-bit RGBA pixels (top-left aligned) into a node at the document's depth."""
+        from ..protocol.images import swap_red_blue
+
+        depth, linear = self._depth()
+        data = swap_red_blue(pixels.tight().data) if depth == "U8" else depth_of.from_8bit(pixels, depth, linear)
+        node.setPixelData(data, 0, 0, pixels.width, pixels.height)
 
     # ---- layers ------------------------------------------------------------------------------------------
 
@@ -195,6 +196,7 @@ class KritaCanvas:
         return [node.name() for node in self._nodes()]
 
     def layer_pixels(self, layer: LayerId) -> Image:
+        """The layer as the model sees it: 8-bit sRGB RGBA, document-sized (converted from its own depth)."""
         from ..protocol.images import Image, swap_red_blue
 
         self._check()
@@ -202,7 +204,11 @@ class KritaCanvas:
         if node is None:
             raise CanvasError("That layer is gone from the document.")
         width, height = self.size()
-        return Image.rgba(width, height, swap_red_blue(bytes(node.pixelData(0, 0, width, height))))
+        raw = bytes(node.pixelData(0, 0, width, height))
+        depth, linear = self._depth()
+        if depth == "U8":
+            return Image.rgba(width, height, swap_red_blue(raw))
+        return depth_of.to_8bit(raw, width, height, depth, linear)
 
     def selection(self) -> Image | None:
         from ..protocol.images import Image
@@ -215,13 +221,20 @@ class KritaCanvas:
 
     def add_layer(self, name: str, pixels: Image, above: LayerId | None, source: LayerId | None = None,
                   edit: object = None) -> LayerId:
-        """A new paint layer holding `pixels` (placed at the top-left corner): right above `above` (in its
-        group), or, with None, below the points layer (else at the top)."""
-        from ..protocol.images import swap_red_blue
-
+        """A new paint layer holding `pixels` (8-bit, placed at the top-left corner): right above `above` (in
+        its group), or, with None, below the points layer (else at the top). In a 16-bit or float document with
+        `source` and `edit` (protocol.blend.Edit), the layer is the source at its own precision with the edit's
+        change added, so pixels the drag did not change keep the source's exact values."""
         self._check()
+        depth, linear = self._depth()
+        origin = self._node(source) if source is not None else None
         node = self._new_node(name, above)
-        node.setPixelData(swap_red_blue(pixels.tight().data), 0, 0, pixels.width, pixels.height)
+        if depth != "U8" and origin is not None and edit is not None:
+            width, height = self.size()
+            raw = bytes(origin.pixelData(0, 0, width, height))
+            node.setPixelData(depth_of.apply_edit(raw, width, depth, linear, edit), 0, 0, width, height)
+        else:
+            self._write(node, pixels)
         self.document.refreshProjection()
         return _node_id(node)
 
@@ -260,11 +273,10 @@ class KritaCanvas:
         node = self._node(layer)
         if node is not None:
             node.remove()
+            self.document.waitForDone()  # the layer tree shows the removal before anything reads it again
             self.document.refreshProjection()
 
     def show_preview(self, pixels: Image, above: LayerId) -> None:
-        from ..protocol.images import swap_red_blue
-
         node = self._named(PREVIEW_LAYER_NAME, "paintlayer")
         if node is None:
             active = self.document.activeNode()
@@ -273,7 +285,7 @@ class KritaCanvas:
             parent = anchor.parentNode() if anchor is not None else self.document.rootNode()
             parent.addChildNode(node, anchor)
             self._restore_active(active)
-        node.setPixelData(swap_red_blue(pixels.tight().data), 0, 0, pixels.width, pixels.height)
+        self._write(node, pixels)
         self.document.refreshProjection()
 
     def remove_preview(self) -> None:
@@ -366,93 +378,6 @@ class KritaCanvas:
             for added in layer.addShapesFromSvg(replacement) or []:
                 added.setName(name)
                 added.setZIndex(z)
-
-
-# ---- the docker and the actions --------------------------------------------------------------------------------
-
-_dockers: weakref.WeakSet[DragGANDocker] = weakref.WeakSet()
-
-
-class DragGANDocker(DockWidget):
-    """The "DragGAN" docker: the panel, its controller, and the timers that poll points and keep the session."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setWindowTitle("DragGAN")
-        self.panel = DragPanel()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.panel)
-        self.setWidget(scroll)
-        self.controller: DragController | None = None
-        _dockers.add(self)
-        problem = missing_dependencies()
-        if problem:
-            self.panel.show_unavailable(problem)
-            return
-        from .controller import DragController
-        from .runner import QtRunner
-
-        self.controller = DragController(KritaWorkspace(Krita.instance()), self.panel, QtRunner())
-        self.panel.attach(self.controller)
-        self._points_timer = QTimer(self)
-        self._points_timer.timeout.connect(self.controller.poll)
-        self._points_timer.start(POLL_POINTS_MS)
-        self._heartbeat_timer = QTimer(self)
-        self._heartbeat_timer.timeout.connect(self.controller.heartbeat)
-        self._heartbeat_timer.start(HEARTBEAT_MS)
-        self.destroyed.connect(self.controller.close)
-        QTimer.singleShot(0, self.controller.connect)
-
-    def canvasChanged(self, canvas: object) -> None:  # noqa: N802 - Krita's name
-        if self.controller is not None:
-            self.controller.refresh_points()
-
-
-def docker_for_active_window() -> DragGANDocker | None:
-    """The DragGAN docker of the window in front (each Krita window has its own)."""
-    window = Krita.instance().activeWindow()
-    front = window.qwindow() if window is not None else None
-    candidates = [d for d in list(_dockers) if d.controller is not None]
-    for docker in candidates:
-        if front is not None and docker.window() is front:
-            return docker
-    return candidates[0] if candidates else None
-
-
-class DragGANExtension(Extension):
-    """The menu actions; each drives the docker of the active window, as its buttons do."""
-
-    def setup(self) -> None:
-        pass
-
-    def createActions(self, window: object) -> None:  # noqa: N802 - Krita's name
-        handlers = {
-            "dragd_new_from_model": lambda c, p: c.new_from_model(p.generate_request()),
-            "dragd_add_points_layer": lambda c, p: c.add_points_layer(),
-            "dragd_drag": lambda c, p: c.drag(p.drag_options()),
-            "dragd_stop": lambda c, p: c.stop(),
-            "dragd_undo": lambda c, p: c.undo(),
-            "dragd_redo": lambda c, p: c.redo(),
-            "dragd_reconnect": lambda c, p: c.connect(),
-        }
-        for action_id, text in ACTIONS.items():
-            action = window.createAction(action_id, text, "tools/scripts/dragd")
-            action.triggered.connect(lambda _checked=False, h=handlers[action_id]: _run_on_docker(h))
-
-
-def _run_on_docker(handler: object) -> None:
-    docker = docker_for_active_window()
-    if docker is None or docker.controller is None:
-        return  # no docker (closed, or it explains a missing dependency)
-    handler(docker.controller, docker.panel)
-
-
-def register() -> None:
-    """Called once by the plugin's entry package when Krita loads it."""
-    krita = Krita.instance()
-    krita.addExtension(DragGANExtension(krita))
-    krita.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, DockWidgetFactoryBase.DockRight, DragGANDocker))
 
 
 # ---- small helpers -------------------------------------------------------------------------------------------

@@ -13,19 +13,14 @@ drag edits is the active one, or, while the points layer is active, the one righ
 
 from __future__ import annotations
 
-import os
-import shlex
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
-from ..protocol import editor
+from ..protocol import texts
 from ..protocol.binding import Binding, Latent
-from ..protocol.client import DragdClient
-from ..protocol.errors import DragdError, DragdTimeout, ErrorCode
-from ..protocol.images import Image, paste
-from ..protocol.limits import DEFAULT_ADDRESS
+from ..protocol.errors import DragdError, ErrorCode
+from ..protocol.images import paste
 from ..protocol.messages import (
     DragOptions,
     DragProgress,
@@ -35,89 +30,15 @@ from ..protocol.messages import (
     ModelInfo,
     Waiting,
 )
+from ..protocol.texts import next_result_name
 from . import resume
+from .connection import Connection, Connector, connect_to_daemon
 from .errors import CanvasError
-from .texts import HOW_TO_DRAW, POINTS_LAYER_NAME, describe_error, describe_layer_kind, next_layer_name
+from .history import LayerHistory
+from .ports import Canvas, Layer, Report, Runner, View, Workspace
+from .texts import HOW_TO_DRAW, POINTS_LAYER_NAME, describe_error, describe_layer_kind
 
-Point = tuple[float, float]
-LayerId = str  # a Krita node's uniqueId, as text
-Layer = tuple[LayerId, str, str]  # (id, name, Krita node type)
-CLIENT_NAME = "krita-plugin"
 PREVIEW_LAYER_NAME = "DragGAN preview"
-
-
-# ---- what the controller needs around it -------------------------------------------------------------------
-
-
-class Canvas(Protocol):
-    """One open Krita document (adapter.KritaCanvas; tests: a fake). Pixels are RGBA, document-sized."""
-
-    def key(self) -> str: ...  # identifies the document while it is open
-    def is_open(self) -> bool: ...
-    def size(self) -> tuple[int, int]: ...
-    def problem(self) -> str: ...  # why layers cannot be written here (e.g. a colour model); empty: none
-    def active_layer(self) -> Layer | None: ...
-    def layer_below_points(self) -> Layer | None: ...
-    def layer_under(self, layer: LayerId) -> LayerId | None: ...  # its sibling right below it
-    def layer_exists(self, layer: LayerId) -> bool: ...
-    def layer_name(self, layer: LayerId) -> str | None: ...
-    def layer_names(self) -> list[str]: ...
-    def layer_pixels(self, layer: LayerId) -> Image: ...  # 8-bit RGBA, what the model sees
-    def layer_digest(self, layer: LayerId) -> str: ...  # protocol.binding.pixels_digest at the layer's precision
-    def bindings(self) -> dict[LayerId, Binding]: ...
-    def set_binding(self, layer: LayerId, binding: Binding | None) -> None: ...
-    def selection(self) -> Image | None: ...  # L mask, None when nothing is selected
-    def has_points_layer(self) -> bool: ...
-    def ensure_points_layer(self) -> None: ...  # creates it on top when missing; makes it the active layer
-    def point_lines(self) -> list[tuple[str, list[Point]]]: ...  # (line id, nodes), pixels, corner origin
-    def move_handles(self, handles: dict[str, Point]) -> None: ...  # line id -> its first node's new place
-    def add_layer(self, name: str, pixels: Image, above: LayerId | None, source: LayerId | None = None,
-                  edit: Any = None) -> LayerId: ...
-    def copy_layer(self, layer: LayerId) -> Any: ...  # its pixels at its own precision, for add_copy
-    def add_copy(self, name: str, copy: Any, above: LayerId | None) -> LayerId: ...
-    def remove_layer(self, layer: LayerId) -> None: ...
-    def show_preview(self, pixels: Image, above: LayerId) -> None: ...
-    def remove_preview(self) -> None: ...
-
-
-class Workspace(Protocol):
-    """Krita itself: its documents and settings (adapter.KritaWorkspace; tests: a fake)."""
-
-    def active_canvas(self) -> Canvas | None: ...
-    def new_canvas(self, width: int, height: int, name: str) -> Canvas: ...
-    def setting(self, name: str, default: str = "") -> str: ...
-
-
-Report = Callable[[Any], None]  # a job's way to send progress to the UI thread
-
-
-class Runner(Protocol):
-    """Runs `work(report)` off the UI thread; `done`, `failed` and `progress` are called on the UI thread."""
-
-    def submit(self, work: Callable[[Report], Any], done: Callable[[Any], None],
-               failed: Callable[[BaseException], None], progress: Callable[[Any], None] | None = None) -> None: ...
-
-
-class View(Protocol):
-    def render(self, state: PanelState) -> None: ...
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where the daemon is and how to start it; from $DRAGD_ADDRESS / $DRAGD_DAEMON_COMMAND, else the
-    `[dragd]` group of Krita's settings (written by the installer), else the protocol's defaults."""
-
-    address: str = DEFAULT_ADDRESS
-    command: tuple[str, ...] = editor.DEFAULT_DAEMON_COMMAND
-    log_path: str = os.path.join(tempfile.gettempdir(), "dragd-started-by-krita.log")
-
-    @classmethod
-    def from_settings(cls, workspace: Workspace, env: dict[str, str] | None = None) -> Connection:
-        env = dict(os.environ) if env is None else env
-        address = env.get("DRAGD_ADDRESS") or workspace.setting("address") or DEFAULT_ADDRESS
-        command_text = env.get("DRAGD_DAEMON_COMMAND") or workspace.setting("daemon_command")
-        command = tuple(shlex.split(command_text)) if command_text else editor.DEFAULT_DAEMON_COMMAND
-        return cls(address, command)
 
 
 @dataclass(frozen=True)
@@ -134,62 +55,6 @@ class PanelState:
     pairs: tuple[str, ...] = ()  # one line per drag line on the points layer
     can_undo: bool = False
     can_redo: bool = False
-
-
-@dataclass
-class Undone:
-    """A result layer Undo drag took out, to be put back by Redo drag."""
-
-    name: str
-    copy: Any  # canvas.copy_layer's value
-    binding: Binding
-    above: LayerId  # the layer it sat on
-
-
-@dataclass
-class DocumentState:
-    redo: list[Undone] = field(default_factory=list)
-
-
-# ---- connecting ------------------------------------------------------------------------------------------
-
-
-def connect_to_daemon(connection: Connection, report: Report) -> tuple[Any, HelloResult, bool]:
-    """A client that said hello, and whether the daemon had to be started. Runs on a worker thread."""
-    try:
-        client = DragdClient(connection.address, client_name=CLIENT_NAME)
-    except Exception as exc:  # zmq refuses an address it cannot parse
-        raise DragdError(ErrorCode.UNAVAILABLE, editor_bad_address(connection.address, exc)) from None
-    try:
-        started = False
-        try:
-            client.ping(timeout=1.0)
-        except DragdTimeout:
-            client.close()
-            if not editor.is_local_address(connection.address):
-                raise
-            report(f"No dragd daemon answered at {connection.address}; starting one "
-                   f"(`{' '.join(connection.command)}`)...")
-            client = editor.find_or_start_daemon(connection.address, connection.command,
-                                                 log_path=connection.log_path, client_name=CLIENT_NAME)
-            started = True
-        hello = client.hello(timeout=10.0)
-        # The daemon sends a keepalive every keepalive_s while a request runs: silence much longer than that
-        # means it is gone (killed, crashed), which the panel should say within seconds, not after 30.
-        client.timeout = max(5.0 * hello.limits.keepalive_s, 5.0)
-        return client, hello, started
-    except BaseException:
-        client.close()
-        raise
-
-
-def editor_bad_address(address: str, exc: BaseException) -> str:
-    return (f"The daemon address {address!r} is not one dragd can use ({exc}). An address looks like "
-            f"{DEFAULT_ADDRESS}: fix it in the [dragd] group of kritarc (address=...), or run the dragd installer "
-            "again with --address.")
-
-
-Connector = Callable[[Connection, Report], tuple[Any, HelloResult, bool]]
 
 
 # ---- the controller ----------------------------------------------------------------------------------------
@@ -209,7 +74,7 @@ class DragController:
         self.daemon: Any = None
         self.hello: HelloResult | None = None
         self.sessions: dict[str, str] = {}  # session id -> digest of the layer showing its current state
-        self.documents: dict[str, DocumentState] = {}
+        self.history = LayerHistory()
         self._connecting = False
         self._after_connect: list[Callable[[], None]] = []
         self._job_canvas: Canvas | None = None  # the document the running job writes into
@@ -244,9 +109,6 @@ class DragController:
         self.sessions.clear()  # the documents keep every state; a new daemon restores them from there
         self._show(connected=False, connection=f"Lost the dragd daemon at {self.connection.address}. The next "
                                               "Drag or New from model starts it again.")
-
-    def _document(self, canvas: Canvas) -> DocumentState:
-        return self.documents.setdefault(canvas.key(), DocumentState())
 
     # ---- connection ------------------------------------------------------------------------------------------
 
@@ -356,8 +218,9 @@ class DragController:
                                               request.truncation))
             self.sessions[result.session] = digest
             canvas.ensure_points_layer()
-            self._show(busy=False, progress=1.0, error="", message=f"Made \"{name}\". {HOW_TO_DRAW}")
-            self.refresh_points()
+            # Krita switches the active layer a moment later: name the new layer now, the poll confirms it.
+            self._show(busy=False, progress=1.0, error="", message=f"Made \"{name}\". {HOW_TO_DRAW}",
+                       session=f"Drag edits \"{name}\" (a DragGAN layer, {result.model}).")
 
         self.runner.submit(work, done, self._fail_with)
 
@@ -414,11 +277,11 @@ class DragController:
         if isinstance(target, str):
             text = f"Drag: {target}"
         elif binding is not None:
-            text = f"Drag edits \"{target[1]}\" ({binding.model}, {binding.state} drag(s) in)."
+            text = f"Drag edits \"{target[1]}\" (a DragGAN layer, {binding.model})."
         else:
             text = f"Drag edits \"{target[1]}\" (your own layer: the first Drag opens it by GAN inversion)."
         self._show_if_changed(pairs=pairs, session=text, can_undo=binding is not None and binding.state > 0,
-                              can_redo=bool(self._document(canvas).redo))
+                              can_redo=self.history.can_redo(canvas))
 
     def _show_if_changed(self, **changes: Any) -> None:
         if any(getattr(self.state, name) != value for name, value in changes.items()):
@@ -454,8 +317,10 @@ class DragController:
         def progress(item: Any) -> None:
             if not canvas.is_open():
                 return
-            if isinstance(item, Waiting) and item.position > 0:  # 0: it runs; progress says how far
-                self._show(message=f"Waiting for the daemon ({item.position} request(s) ahead)...")
+            if isinstance(item, Waiting):
+                waiting = texts.waiting(item.position)  # None once it runs: progress says how far
+                if waiting is not None:
+                    self._show(message=waiting)
             elif isinstance(item, InversionProgress) and item.total:
                 self._show(progress=item.step / item.total,
                            message=f"Opening \"{start.name}\": {item.stage} {item.step}/{item.total}")
@@ -519,7 +384,7 @@ class DragController:
         frame = start.frame
         canvas.move_handles(resume.line_handles(outcome.line_ids, result.points, frame))
         above = start.layer if canvas.layer_exists(start.layer) else None
-        name = next_layer_name(canvas.layer_names())
+        name = next_result_name(canvas.layer_names())
         layer = canvas.add_layer(name, outcome.pixels, above, start.layer if above else None, outcome.edit)
         digest = canvas.layer_digest(layer)
         seed = start.binding.seed if start.binding is not None else None
@@ -531,13 +396,13 @@ class DragController:
             canvas.set_binding(above, Binding(prepared.session, prepared.index, prepared.model, prepared.kind,
                                               prepared.latent, frame, start.digest, seed, truncation))
         self.sessions[prepared.session] = digest
-        self._document(canvas).redo.clear()
+        self.history.forget_redo(canvas)
         how = {"reached": "every handle reached its target", "max_steps": "stopped at the step limit",
                "cancelled": "stopped; kept the image reached so far"}[result.stopped]
         note = f" {prepared.note}" if prepared.note else ""
-        self._show(busy=False, dragging=False, progress=1.0, error="",
-                   message=f"Done after {result.steps} steps: {how}. Result: \"{name}\".{note}")
-        self.refresh_points()
+        self._show(busy=False, dragging=False, progress=1.0, error="", can_undo=True,
+                   message=f"Done after {result.steps} steps: {how}. Result: \"{name}\".{note}",
+                   session=f"Drag edits \"{name}\" (a DragGAN layer, {prepared.model}).")
 
     def stop(self, reason: str = "") -> None:
         """Stop the running job; a drag ends within a step and keeps the state it reached."""
@@ -548,44 +413,23 @@ class DragController:
         self._show(message=reason or "Stopping...")
         self.runner.submit(lambda report: daemon.cancel(), lambda _: None, lambda _: None)
 
-    # ---- undo / redo: result layers out of the document and back -----------------------------------------
+    # ---- undo / redo: result layers out of the document and back (history.py) ---------------------------
 
     def undo(self) -> None:
         """Take the result layer Drag would edit out of the document; the next Drag starts from the one below."""
-        canvas = self.workspace.active_canvas()
-        target = self.target(canvas) if canvas is not None else "Open a document first."
-        binding = canvas.bindings().get(target[0]) if canvas is not None and isinstance(target, tuple) else None
-        if self.state.busy or canvas is None or isinstance(target, str) or binding is None or binding.state == 0:
-            what = target if isinstance(target, str) else f"\"{target[1]}\" is not a DragGAN drag result"
-            self._show(error="DragGAN is busy." if self.state.busy else f"Nothing to undo: {what}.")
-            return
-        layer, name, _ = target
-        below = canvas.layer_under(layer)
-        self._document(canvas).redo.append(Undone(name, canvas.copy_layer(layer), binding, below or ""))
-        canvas.remove_layer(layer)
-        self._show(error="", message=f"Took \"{name}\" out of the document; Redo drag puts it back.")
-        self.refresh_points()
+        self._history(lambda canvas: self.history.undo(canvas, self.target(canvas)))
 
     def redo(self) -> None:
+        self._history(self.history.redo)
+
+    def _history(self, step: Callable[[Canvas], tuple[str, str]]) -> None:
         canvas = self.workspace.active_canvas()
-        stack = self._document(canvas).redo if canvas is not None else []
-        if self.state.busy or not stack:
-            self._show(error="DragGAN is busy." if self.state.busy else "Nothing to redo.")
+        if self.state.busy or canvas is None:
+            self._show(error="DragGAN is busy; wait for it to finish, or press Stop." if self.state.busy
+                       else "Open a document first.")
             return
-        assert canvas is not None
-        undone = stack.pop()
-        for layer, binding in canvas.bindings().items():  # Krita's own undo may have put it back already
-            if binding == undone.binding and canvas.layer_exists(layer) and canvas.layer_digest(layer) == \
-                    binding.pixels:
-                self._show(error="", message=f"\"{canvas.layer_name(layer)}\" is in the document already.")
-                self.refresh_points()
-                return
-        taken = canvas.layer_names()
-        name = undone.name if undone.name not in taken else next_layer_name(taken)
-        above = undone.above if undone.above and canvas.layer_exists(undone.above) else None
-        layer = canvas.add_copy(name, undone.copy, above)
-        canvas.set_binding(layer, replace(undone.binding, pixels=canvas.layer_digest(layer)))
-        self._show(error="", message=f"Put \"{name}\" back.")
+        message, error = step(canvas)
+        self._show(message=message, error=error)
         self.refresh_points()
 
 

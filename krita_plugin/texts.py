@@ -1,14 +1,11 @@
 """What the Krita docker says: its sentences in one place (the daemon's errors in words, layer kinds it cannot
-drag, how to draw, result layer names). Plain Python."""
+drag, how to draw; result layer names are protocol.texts.next_result_name). Plain Python."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from ..protocol.errors import DragdError, ErrorCode
 
 POINTS_LAYER_NAME = "DragGAN points"
-RESULT_LAYER_NAME = "DragGAN result"
 HOW_TO_DRAW = (f"Draw each drag as a line on the \"{POINTS_LAYER_NAME}\" layer with Krita's line or path tool: "
                "start on what should move (the handle), end where it should go (the target).")
 
@@ -30,15 +27,6 @@ def describe_layer_kind(name: str, kind: str) -> str:
         return (f"\"{name}\" is a group: select the paint layer inside it that holds the picture to drag.")
     return (f"\"{name}\" is {what}: DragGAN moves the pixels of paint layers. Make a paint layer of it "
             "(Layer > Convert > to Paint Layer, or Layer > Flatten Layer on a copy) and drag that.")
-
-
-def next_layer_name(existing: Sequence[str]) -> str:
-    """"DragGAN result N" with the first N not used in the document."""
-    taken = set(existing)
-    number = 1
-    while f"{RESULT_LAYER_NAME} {number}" in taken:
-        number += 1
-    return f"{RESULT_LAYER_NAME} {number}"
 
 
 def describe_error(exc: DragdError) -> str:

@@ -14,7 +14,7 @@ from .errors import DragdError, ErrorCode, ProtocolError
 from .limits import DEFAULT_ADDRESS, Limits
 
 RESULT_LAYER_NAME = "DragGAN result"  # result layers are named "DragGAN result N"
-ADDRESS_FORMS = "tcp://HOST:PORT (this computer: tcp://127.0.0.1:PORT) or ipc:///PATH"
+ADDRESS_FORMS = "tcp://HOST:PORT, or ipc:///PATH for a socket file"
 
 
 def address_problem(address: str) -> str | None:

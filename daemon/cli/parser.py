@@ -37,7 +37,7 @@ class OneLineParser(argparse.ArgumentParser):
 def add_cpu_args(p: argparse.ArgumentParser) -> None:
     """How torch uses the CPU (daemon/device.py, apply_thread_policy): main() applies it before torch loads."""
     p.add_argument("--threads", type=positive_int,
-                   help="torch's CPU threads (default: $OMP_NUM_THREADS, else half the cores, at least 1)")
+                   help="torch's CPU threads (default: $OMP_NUM_THREADS, else one per core)")
     p.add_argument("--wait-policy", choices=("passive", "active"),
                    help="OpenMP threads sleep (passive, the default unless $OMP_WAIT_POLICY says otherwise) or "
                         "spin between tasks (active: a little faster on an idle machine, much slower on a busy one)")

@@ -18,8 +18,9 @@ and `upfirdn2d` give the same padding):
 - constant noise (cropped with the window), bias, leaky ReLU, gain and clamp act per pixel: no halo.
 - toRGB and the skip image are not read by the loss and are not computed here.
 The same holds for columns. Every layer zero-pads its input, so a window that crosses the map's border is
-zero-padded there and still equals the whole map. Windows whose inputs at the last whole block overlap are merged
-into their bounding box, so handles close together share one window.
+zero-padded there and still equals the whole map. Two windows whose inputs at the last whole block overlap are
+merged into their bounding box when that costs no more than both (`plan_windows`), so handles close together share
+one window; overlapping windows that stay apart compute the same values twice.
 """
 
 from __future__ import annotations
@@ -103,17 +104,31 @@ def plan_window(synthesis: SynthesisNetwork, first: int, feature_block: int, box
     return WindowPlan(upsampling_input(layers[-1][0]), tuple(reversed(layers)), layers[0][1])
 
 
+def plan_cost(synthesis: SynthesisNetwork, first: int, plan: WindowPlan) -> int:
+    """Multiply-adds of a window's convolutions, forward (output pixels x input x output channels x 9)."""
+    cost = 0
+    for index, (out0, out1) in zip(range(first, first + len(plan.layers)), plan.layers, strict=True):
+        block = synthesis.block(index)
+        out_ch, in_ch = block.conv0.weight.shape[:2]
+        cost += 9 * out_ch * (in_ch * out0.shape[0] * out0.shape[1] + out_ch * out1.shape[0] * out1.shape[1])
+    return cost
+
+
 def plan_windows(synthesis: SynthesisNetwork, first: int, feature_block: int, boxes: list[Box]) -> list[WindowPlan]:
-    """One plan per box, merging boxes (into their bounding box) while their sources overlap."""
+    """One plan per box; two windows whose sources overlap become one (their bounding box) when that costs no
+    more than computing both, so nearby handles share a window and distant ones keep their own."""
     plans = [plan_window(synthesis, first, feature_block, box) for box in boxes]
     merged = True
     while merged:
         merged = False
         for i in range(len(plans)):
             for j in range(i + 1, len(plans)):
-                if plans[i].source.intersects(plans[j].source):
-                    union = plans[i].features.union(plans[j].features)
-                    plans[i] = plan_window(synthesis, first, feature_block, union)
+                if not plans[i].source.intersects(plans[j].source):
+                    continue
+                union = plan_window(synthesis, first, feature_block, plans[i].features.union(plans[j].features))
+                if plan_cost(synthesis, first, union) <= (plan_cost(synthesis, first, plans[i])
+                                                          + plan_cost(synthesis, first, plans[j])):
+                    plans[i] = union
                     del plans[j]
                     merged = True
                     break

@@ -29,8 +29,9 @@ def probe(threads, wait_policy, **env) -> dict:
     return json.loads(done.stdout)
 
 
-def test_default_threads_leave_half_the_cores():
-    assert [default_threads(n) for n in (1, 2, 3, 8, 16)] == [1, 1, 1, 4, 8]
+def test_default_threads_are_one_per_core():
+    assert [default_threads(n) for n in (1, 2, 8)] == [1, 2, 8]
+    assert default_threads() == (os.cpu_count() or 1)
 
 
 def test_the_policy_reaches_torch_and_openmp_when_set_before_torch_loads():

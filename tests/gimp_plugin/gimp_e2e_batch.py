@@ -7,9 +7,9 @@ this is the user's own undo. Last, it runs the drag interactively: Return accept
 cancels the running drag in the live-preview dialog, and nothing may be kept. It writes what it saw to
 $DRAGD_E2E_OUT (report.json and raw RGBA bytes of the layers) and raises at the end when a step failed, so the
 batch command exits non-zero. The test asserts.
-Finally a layer of the user's own (the generated pixels, without the plug-in's note) is dragged: the plug-in
+Finally a layer of the user's own (the generated pixels, without the plug-in's binding) is dragged: the plug-in
 opens it through the daemon's GAN inversion; then the result layer is dragged again, which resumes its
-session from this new plug-in process by the id in the result's note.
+session from this new plug-in process by the id in the result's binding (a parasite).
 """
 
 import json
@@ -97,7 +97,7 @@ def press_undo_once(image):
 
 
 def plain_layer(image, pixels):
-    """A new layer holding `pixels`, with no dragd note: to the plug-in, a user's own layer."""
+    """A new layer holding `pixels`, with no dragd binding: to the plug-in, a user's own layer."""
     layer = Gimp.Layer.new(image, "plain", image.get_width(), image.get_height(), Gimp.ImageType.RGBA_IMAGE,
                            100.0, Gimp.LayerMode.NORMAL)
     image.insert_layer(layer, None, 0)
@@ -107,8 +107,8 @@ def plain_layer(image, pixels):
     return layer
 
 
-def note_of(layer):
-    parasite = layer.get_parasite("dragd-layer")
+def binding_of(layer):
+    parasite = layer.get_parasite("dragd-binding")
     return json.loads(bytes(parasite.get_data())) if parasite else None
 
 
@@ -122,7 +122,7 @@ def drag_plain_layer_then_its_result(image, pixels, points):
     if values is None:
         return
     opened = values.index(1)
-    report["opened"] = {"name": opened.get_name(), "note": note_of(opened)}
+    report["opened"] = {"name": opened.get_name(), "binding": binding_of(opened)}
     save("opened.rgba", rgba(opened))
     image.set_selected_paths([points])  # the drag added a tracked path; the points are still in "points"
     values = call("dragd-drag", **{"run-mode": Gimp.RunMode.NONINTERACTIVE, "image": image,
@@ -130,7 +130,7 @@ def drag_plain_layer_then_its_result(image, pixels, points):
     save("opened_after.rgba", rgba(opened))
     if values is not None:
         again = values.index(1)
-        report["redragged"] = {"name": again.get_name(), "note": note_of(again)}
+        report["redragged"] = {"name": again.get_name(), "binding": binding_of(again)}
         save("redragged.rgba", rgba(again))
 
 
@@ -168,8 +168,7 @@ try:
     if values is not None:
         image, source = values.index(1), values.index(2)
         report["generated"] = describe(image)
-        parasite = source.get_parasite("dragd-layer")
-        report["note"] = json.loads(bytes(parasite.get_data())) if parasite else None
+        report["binding"] = binding_of(source)
         save("source_before.rgba", rgba(source))
 
         path = Gimp.Path.new(image, "points")

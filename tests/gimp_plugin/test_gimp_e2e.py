@@ -1,119 +1,36 @@
 """End to end in a real GIMP 3: the installed plug-in drags a generated image through a real daemon.
 
-GIMP 3 runs inside a Debian 13 root that install/gimp_chroot.sh builds once and caches (Debian 12 only has GIMP
-2.10); the daemon runs on the host with the embedded 128 px model, on a free loopback port the chroot shares.
-One GIMP start (its window on Xvfb, so that keys can be pressed) runs gimp_e2e_batch.py, which drives the
-plug-in's procedures, undoes once, and cancels an interactive drag; this file checks what it saw.
-When the root cannot be built (not root, no debootstrap, no mirror) the test FAILS, saying why: it never skips.
+One GIMP start (gimp_e2e_common: the GIMP 3 root, a daemon on the host) runs gimp_e2e_batch.py, which drives
+the plug-in's procedures, undoes once, and cancels an interactive drag; this file checks what it saw.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_tcp_address
 from dragd.install.gimp import install_gimp_plugin
 from dragd.protocol.client import DragdClient
-from dragd.protocol.errors import DragdError
+from gimp_e2e_common import SIZE, failure, gimp_home, gimp_root, run_gimp, serve
 
 pytestmark = [pytest.mark.editor, pytest.mark.slow]
+__all__ = ["gimp_home", "gimp_root"]  # fixtures, used by name
 
-REPO = Path(__file__).resolve().parents[2]
 BATCH = Path(__file__).with_name("gimp_e2e_batch.py")
-SIZE = 128  # the embedded default model's resolution
 SEED = 7
 HANDLE = (64.5, 80.5)  # GIMP image coordinates: the centre of pixel (64, 80) ...
 TARGET = (64.5, 64.5)  # ... dragged up 16 px
 SELECTION = (32, 40, 64, 64)  # x, y, width, height: holds the handle and the target
 STEPS = 30
-INVERSION_STEPS = "20,10,10"  # W, W+, tuning: few, to keep the run short; quality is not judged here
 FEATHER_REACH = 8  # px: paste-back feathers at most 4 % of the model square (here about 3 px) past the selection
-
-
-
-@pytest.fixture(scope="module")
-def gimp_root() -> Path:
-    root = Path(os.environ.get("DRAGD_GIMP_CHROOT", "/var/cache/dragd-gimp-chroot"))
-    started = time.monotonic()
-    built = subprocess.run(["bash", str(REPO / "install" / "gimp_chroot.sh"), str(root)], capture_output=True,
-                           text=True, timeout=1800)
-    if built.returncode != 0:
-        pytest.fail(f"cannot build the GIMP 3 root at {root} with install/gimp_chroot.sh (it needs root, "
-                    f"debootstrap and a reachable Debian mirror; CI builds it in .ci/run):\n{built.stderr[-4000:]}")
-    print(f"GIMP 3 root ready in {time.monotonic() - started:.1f} s: {root}")
-    return root
 
 
 @pytest.fixture(scope="module")
 def daemon_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    address = free_tcp_address()
-    logs = tmp_path_factory.mktemp("dragd")
-    output = open(logs / "serve.out", "wb")  # noqa: SIM115 - closed below, after the process
-    process = subprocess.Popen([sys.executable, "-m", "dragd.daemon.cli", "serve", "--address", address,
-                                "--device", "cpu", "--inversion-steps", INVERSION_STEPS,
-                                "--log-file", str(logs / "serve.jsonl")],
-                               stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        with DragdClient(address, timeout=1.0) as client:
-            while True:
-                try:
-                    client.ping()
-                    break
-                except DragdError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"dragd serve did not come up at {address}:\n"
-                                    f"{(logs / 'serve.out').read_text()[-4000:]}")
+    with serve(tmp_path_factory.mktemp("dragd")) as address:
         yield address
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        output.close()
-
-
-@pytest.fixture
-def gimp_home(gimp_root: Path) -> Iterator[Path]:
-    """A home folder inside the root for this run: GIMP's profile, the batch script, the outputs."""
-    home = Path(tempfile.mkdtemp(prefix="dragd-e2e-", dir=gimp_root / "tmp"))
-    try:
-        yield home
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def run_gimp(root: Path, home: Path, address: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    inside = "/" + str(home.relative_to(root))  # the same folder, as seen from inside the root
-    shutil.copyfile(BATCH, home / "batch.py")
-    (home / "out").mkdir()
-    env = {
-        "PATH": "/usr/bin:/bin", "HOME": inside, "GIMP3_DIRECTORY": f"{inside}/profile", "LANG": "C.UTF-8",
-        "DRAGD_ADDRESS": address, "DRAGD_E2E_OUT": f"{inside}/out", "DRAGD_E2E_SEED": str(SEED),
-        "DRAGD_E2E_HANDLE": json.dumps(HANDLE), "DRAGD_E2E_TARGET": json.dumps(TARGET),
-        "DRAGD_E2E_SELECTION": json.dumps(SELECTION), "DRAGD_E2E_STEPS": str(STEPS),
-    }
-    # A display number of our own: the root's /tmp does not show the host's X lock files, but X's abstract
-    # sockets are shared with the host, so xvfb-run's usual first choice may be taken by a host Xvfb.
-    display = 100 + os.getpid() % 800
-    command = ["chroot", str(root), "env", "-i", *(f"{k}={v}" for k, v in env.items()),
-               "xvfb-run", "--auto-servernum", f"--server-num={display}", "-s", "-screen 0 1280x1024x24",
-               "gimp-3.0", "-n", "--batch-interpreter=python-fu-eval",
-               "-b", f"exec(open('{inside}/batch.py').read())", "--quit"]
-    started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    return done, time.monotonic() - started
 
 
 def pixels_in(data: bytes, rect: tuple[int, int, int, int], inside: bool, reach: int = 0) -> list[bytes]:
@@ -131,20 +48,22 @@ def changes_inside(a: bytes, b: bytes) -> int:
 
 def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str) -> None:
     install_gimp_plugin(gimp_home / "profile")  # the installer step, as a user runs it
-    done, seconds = run_gimp(gimp_root, gimp_home, daemon_address)
+    env = {"DRAGD_ADDRESS": daemon_address, "DRAGD_E2E_SEED": str(SEED), "DRAGD_E2E_HANDLE": json.dumps(HANDLE),
+           "DRAGD_E2E_TARGET": json.dumps(TARGET), "DRAGD_E2E_SELECTION": json.dumps(SELECTION),
+           "DRAGD_E2E_STEPS": str(STEPS)}
+    done, seconds, report = run_gimp(gimp_root, gimp_home, BATCH, env)
     out = gimp_home / "out"
-    report_file = out / "report.json"
-    report = json.loads(report_file.read_text()) if report_file.exists() else {}
-    assert done.returncode == 0, (f"gimp-3.0 exited with {done.returncode}\nstderr:\n{done.stderr[-6000:]}"
-                                  f"\nstdout:\n{done.stdout[-2000:]}\nreport: {json.dumps(report)[:3000]}")
+    assert done.returncode == 0, failure(done, report)
     print(f"GIMP run (start, new from model, {STEPS}-step drag, undo, interactive drag cancelled after 2 s, "
           f"a plain layer opened and dragged, its result dragged again, quit): {seconds:.1f} s")
     assert [c["status"] for c in report["calls"]] == ["success"] * 4, report["calls"]  # new, drag, plain, again
 
-    # New from model: a 128x128 layer holding exactly the daemon's image for that seed, noted for later drags.
+    # New from model: a 128x128 layer holding exactly the daemon's image for that seed, bound for later drags.
     assert [(layer["name"], layer["size"]) for layer in report["generated"]["layers"]] == \
         [(f"DragGAN faces-128-cpu seed {SEED}", [SIZE, SIZE])]
-    assert report["note"]["seed"] == SEED and report["note"]["history_index"] == 0
+    binding = report["binding"]
+    assert (binding["seed"], binding["state"], binding["kind"]) == (SEED, 0, "generated"), binding
+    assert binding["latent"] is not None  # the daemon said it (`state`): a restarted daemon can rebuild it
     source_before = (out / "source_before.rgba").read_bytes()
     with DragdClient(daemon_address, timeout=60) as client:
         expected = client.generate(SEED, truncation=0.7).image.tight().data
@@ -194,12 +113,13 @@ def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str
     opened = (out / "opened.rgba").read_bytes()
     assert pixels_in(opened, SELECTION, False, FEATHER_REACH) == pixels_in(plain, SELECTION, False, FEATHER_REACH)
     assert changes_inside(opened, plain) > 0.05 * SELECTION[2] * SELECTION[3]
-    note = report["opened"]["note"]
-    assert note["seed"] is None and note["history_index"] == 1 and note["model"] == "faces-128-cpu", note
+    binding = report["opened"]["binding"]
+    assert (binding["seed"], binding["state"], binding["model"], binding["kind"]) == \
+        (None, 1, "faces-128-cpu", "opened"), binding
 
-    # Dragging that result again, from a new plug-in process: it resumes the session by the id in its note.
-    again = report["redragged"]["note"]
-    assert (again["session"], again["history_index"]) == (note["session"], 2), again
+    # Dragging that result again, from a new plug-in process: it resumes the session by the id in its binding.
+    again = report["redragged"]["binding"]
+    assert (again["session"], again["state"]) == (binding["session"], 2), again
     assert (out / "opened_after.rgba").read_bytes() == opened
     redragged = (out / "redragged.rgba").read_bytes()
     assert pixels_in(redragged, SELECTION, False, FEATHER_REACH) == pixels_in(plain, SELECTION, False,

@@ -129,7 +129,8 @@ def test_install_places_everything_upgrades_in_place_and_uninstall_restores_the_
     # Exactly these paths are new (each folder listed here with everything inside it), and only kritarc changed.
     trees = {data, krita / "pykrita" / "dragd_krita", gimp / "plug-ins" / "dragd"}
     singles = {home / ".local" / "bin", home / ".local" / "bin" / "dragd", krita / "pykrita",
-               krita / "pykrita" / "dragd_krita.desktop", krita / "actions", krita / "actions" / "dragd_krita.action"}
+               krita / "pykrita" / "dragd_krita.desktop", krita / "actions", krita / "actions" / "dragd_krita.action",
+               gimp / "dragd.ini"}
     new = {home / p for p in after.keys() - before.keys()}
     assert {p for p in new if not any(p == t or t in p.parents for t in trees)} == singles
     assert trees <= new
@@ -170,6 +171,8 @@ def test_install_places_everything_upgrades_in_place_and_uninstall_restores_the_
                                                       "msgpack": "ModuleNotFoundError: No module named 'msgpack'"}
     assert installer.missing_modules(gimp_python, extra_paths=[plugin / "lib"]) == {}
     assert "GIMP's Python" in done.stdout and "lacks zmq, msgpack" in done.stdout
+    # and its settings file names this environment's daemon command (messages tell the user to look there).
+    assert f"command = {venv / 'bin' / 'dragd'} serve --address {{address}}" in (gimp / "dragd.ini").read_text()
     assert "Krita's Python" in done.stdout and "imports pyzmq and msgpack" in done.stdout
     assert "doctor" in done.stdout and "dragd drag --seed 0" in done.stdout  # what to do next
     assert "Krita: restart it" in done.stdout and "GIMP:  restart it" in done.stdout  # both were installed

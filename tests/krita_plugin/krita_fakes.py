@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dragd.krita_plugin.controller import Canvas, PanelState
+from dragd.krita_plugin.controller import PanelState
+from dragd.krita_plugin.ports import Canvas
 from dragd.protocol import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,

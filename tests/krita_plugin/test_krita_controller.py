@@ -4,9 +4,10 @@ synchronous runner: which layer is dragged, from which state, and what lands in 
 from __future__ import annotations
 
 import pytest
-from dragd.krita_plugin.controller import Connection, DragController, PanelState, connect_to_daemon
+from dragd.krita_plugin.connection import Connection, connect_to_daemon
+from dragd.krita_plugin.controller import DragController, PanelState
 from dragd.krita_plugin.errors import CanvasError
-from dragd.krita_plugin.texts import describe_error, next_layer_name
+from dragd.krita_plugin.texts import describe_error
 from dragd.protocol import Capability, DragdError, DragdTimeout, DragOptions, ErrorCode, GenerateRequest, Image
 from dragd.protocol.editor import DEFAULT_DAEMON_COMMAND
 from dragd.protocol.messages import Waiting
@@ -84,8 +85,8 @@ def test_a_daemon_that_cannot_be_reached_is_explained_not_raised() -> None:
 def test_a_garbage_address_gets_a_sentence_not_a_zmq_error() -> None:
     with pytest.raises(DragdError) as caught:
         connect_to_daemon(Connection("no such address"), lambda _: None)
-    assert caught.value.code == ErrorCode.UNAVAILABLE
-    assert "'no such address' is not one dragd can use" in caught.value.message
+    assert caught.value.code == ErrorCode.BAD_REQUEST
+    assert "'no such address' cannot be used: it has no transport" in caught.value.message
     assert "tcp://127.0.0.1:5557" in caught.value.message and "kritarc" in caught.value.message
 
 
@@ -182,7 +183,7 @@ def test_waiting_at_position_zero_does_not_replace_the_progress_message() -> Non
     daemon.drag = drag
     controller.drag(DragOptions(max_steps=1))
     messages = [state.message for state in view.states]
-    assert not any("(0 request(s) ahead)" in m for m in messages) and any("(2 request(s)" in m for m in messages)
+    assert not any("0 request" in m for m in messages) and any("(2 requests ahead)" in m for m in messages)
 
 
 # ---- the state a drag starts from -------------------------------------------------------------------------------
@@ -430,11 +431,6 @@ def test_heartbeat_keeps_sessions_and_close_frees_them() -> None:
 
 
 # ---- words ------------------------------------------------------------------------------------------------------
-
-
-def test_result_layers_take_the_first_free_number() -> None:
-    assert next_layer_name([]) == "DragGAN result 1"
-    assert next_layer_name(["DragGAN result 1", "DragGAN result 3"]) == "DragGAN result 2"
 
 
 def test_error_messages_are_sentences_with_advice() -> None:

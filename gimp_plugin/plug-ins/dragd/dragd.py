@@ -2,7 +2,8 @@
 """The file GIMP 3 runs: `GIMP3_DIRECTORY/plug-ins/dragd/dragd.py` (GIMP wants the file named after its folder).
 
 It only puts the vendored code next to it (`lib/dragd/gimp_plugin`, `lib/dragd/protocol`, placed there by
-`python -m dragd.install.gimp`) on the import path and hands over to the adapter, where every GIMP call lives.
+`python -m dragd.install.gimp`) on the import path and hands over to `procedures.main`, which registers the
+procedures with GIMP.
 """
 
 import os
@@ -10,6 +11,6 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "lib"))
 
-from dragd.gimp_plugin.adapter import main  # noqa: E402 - the path above must come first
+from dragd.gimp_plugin.procedures import main  # noqa: E402 - the path above must come first
 
 main(sys.argv)

@@ -10,6 +10,6 @@ _lib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
 if os.path.isdir(_lib) and _lib not in sys.path:
     sys.path.append(_lib)  # after the system's own packages: those win where both exist
 
-from .dragd.krita_plugin.adapter import register  # noqa: E402 - needs lib/ on the path first
+from .dragd.krita_plugin.docker import register  # noqa: E402 - needs lib/ on the path first
 
 register()

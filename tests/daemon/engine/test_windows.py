@@ -143,6 +143,8 @@ def test_close_handles_share_a_window_and_far_ones_do_not(generator):
     far = feature_boxes([(0, 0), (width - 1, height - 1)], 1, (height, width), shape)
     assert len(plan_windows(synthesis, feature_block - 1, feature_block, near)) == 1
     assert len(plan_windows(synthesis, feature_block, feature_block, far)) == 2
+    # From the 8 px block on, the two corners' sources overlap, but their bounding box would be the whole map.
+    assert len(plan_windows(synthesis, 1, feature_block, far)) == 2
 
 
 def test_feature_boxes_cover_what_the_resized_map_reads():

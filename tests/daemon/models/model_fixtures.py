@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig, upfirdn2d
+from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig
+from dragd.daemon.models.stylegan2_ops import upfirdn2d
 
 TINY = GeneratorConfig(img_resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32)
 # rosinality's generator has no activation clamp.

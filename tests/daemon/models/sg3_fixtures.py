@@ -10,13 +10,18 @@ generator (a torch zip whose data.pkl pickles the same persistent objects, stora
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from conftest import TINY3
 from dragd.daemon.models.stylegan3 import StyleGAN3Config, StyleGAN3Generator
 from model_fixtures import EasyDict, PersistentNet, module_state, nvidia_names
+
+# Config R's choices (1x1 convs, radial downsampling filters) on the tiny shape, with a clamp that bites.
+TINY3_R = replace(TINY3, conv_kernel=1, use_radial_filters=True, conv_clamp=0.5)
 
 
 def stylegan3_kwargs(cfg: StyleGAN3Config, omit: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -24,8 +24,7 @@ from model_fixtures import (
     random_generator,
 )
 from safetensors import safe_open
-from sg3_fixtures import generator_tree, nvidia_stylegan3_pickle_bytes, write_pti_torch_save
-from test_stylegan3 import TINY3_R
+from sg3_fixtures import TINY3_R, generator_tree, nvidia_stylegan3_pickle_bytes, write_pti_torch_save
 
 
 @pytest.fixture(scope="module", params=["T", "R"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -15,8 +13,7 @@ from dragd.daemon.models.stylegan3 import (
     jinc_lowpass,
     kaiser_lowpass,
 )
-
-TINY3_R = replace(TINY3, conv_kernel=1, use_radial_filters=True, conv_clamp=0.5)
+from sg3_fixtures import TINY3_R
 
 # What NVIDIA's own training/networks_stylegan3.py (NVlabs/stylegan3, run by hand from /tmp with its reference
 # CPU ops, force_fp32) gave for make_stylegan3_generator(cfg, seed=0), z = RandomState(0).randn(2, 16), psi 0.7:

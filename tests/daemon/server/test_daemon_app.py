@@ -399,3 +399,17 @@ def test_a_bad_model_file_and_an_empty_model_name_get_their_own_codes(tmp_path):
             client.generate(seed=0, model="")
         assert caught.value.code == ErrorCode.UNKNOWN_MODEL and "empty" in caught.value.message
         assert client.generate(seed=0).width == 32  # still serving
+
+
+def test_a_stylegan3_model_generates_and_drags_through_the_daemon():
+    from conftest import make_stylegan3_generator
+
+    generator = make_stylegan3_generator()
+    models = ModelCache(torch.device("cpu"), catalogue=lambda: [], default="sg3")
+    models.register(ModelInfo("sg3", Path("sg3.safetensors"), default_step_size=0.02, resolution=(16, 16)), generator)
+    with running_daemon(models) as daemon, connect(daemon) as client:
+        assert [m.name for m in client.hello().models] == ["sg3"]
+        start = client.generate(seed=0)
+        assert (start.width, start.height) == (16, 16)
+        dragged = client.drag(start.session, [((5.0, 8.0), (10.0, 8.0))], options=DragOptions(max_steps=40))
+        assert dragged.stopped == "reached" and not np.array_equal(pixels(dragged.image), pixels(start.image))

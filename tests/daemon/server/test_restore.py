@@ -9,7 +9,7 @@ from dragd.protocol.errors import DragdError, ErrorCode
 from dragd.protocol.messages import Capability
 from server_fixtures import connect, running_daemon
 
-OPTIONS = DragOptions(max_steps=10)
+OPTIONS = DragOptions(max_steps=4)
 
 
 def pixels(image: Image) -> np.ndarray:
