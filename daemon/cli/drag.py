@@ -175,7 +175,7 @@ def run_to_the_end(run: DragRun, max_steps: int, preview_every: int = 0,
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    out = check_out(args.out)
+    out = check_out(args.out, (args.model,))
     announce("dragd: starting torch and loading the model ...")
     import numpy as np
     import torch
@@ -198,7 +198,7 @@ def cmd_drag(args: argparse.Namespace) -> int:
         from .photo import drag_photo
 
         return drag_photo(args)
-    out = check_out(args.out)
+    out = check_out(args.out, (args.latent, args.mask, args.model))
     handles, targets = parse_points(args.points)
     if args.mask:
         check_file(args.mask, "mask")

@@ -30,13 +30,30 @@ def parse_points(text: str) -> tuple[list[tuple[float, float]], list[tuple[float
     return handles, targets
 
 
-def check_out(path: str) -> Path:
-    """The --out path as a Path: a .png in a folder that exists. Raises CliError otherwise."""
+OUTPUT_SUFFIXES = (".npy", ".json", ".gif")  # written beside OUT.png (the .npy only for generated images)
+OUTPUT_SIBLINGS = ("_before_after.png", "_inversion.png")  # OUT_before_after.png, OUT_inversion.png (photos)
+
+
+def outputs_of(out: Path) -> list[Path]:
+    """Every file a command with `--out OUT.png` may write: OUT.png and the files beside it."""
+    return [out, *(out.with_suffix(suffix) for suffix in OUTPUT_SUFFIXES),
+            *(out.with_name(out.stem + sibling) for sibling in OUTPUT_SIBLINGS)]
+
+
+def check_out(path: str, inputs: Sequence[str | None] = ()) -> Path:
+    """The --out path as a Path: a .png in a folder that exists, none of whose outputs (`outputs_of`) is one of
+    the command's `inputs` (latent, photo, mask, model file: `--out face.png` after `--latent face.npy` would
+    replace the user's starting latent). Raises CliError otherwise."""
     out = Path(path)
     if out.suffix.lower() != ".png":
         raise CliError(f"--out must name a .png file, not {path!r}")
     if not out.parent.exists():
         raise CliError(f"folder {out.parent} does not exist")
+    given = {Path(p).resolve(): p for p in inputs if p}
+    for written in outputs_of(out):
+        if written.resolve() in given:
+            raise CliError(f"--out {path} would overwrite the input {given[written.resolve()]} "
+                           f"(it writes {written.name}): choose another --out")
     return out
 
 

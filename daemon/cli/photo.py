@@ -39,7 +39,7 @@ def inversion_options(args: argparse.Namespace) -> InversionOptions:
 
 
 def drag_photo(args: argparse.Namespace) -> int:
-    out = check_out(args.out)
+    out = check_out(args.out, (args.image, args.mask, args.model))
     handles, targets = parse_points(args.points)
     region = parse_region(args.region)
     check_file(args.image, "image")

@@ -51,7 +51,8 @@ def latent_files(folder: Path) -> dict[str, str]:
     np.save(folder / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     (folder / "notes.txt").write_text("1 2 3\n")
     Image.new("RGB", (4, 4)).save(folder / "picture.png")
-    return {name: str(folder / name) for name in ("words.npy", "objects.npy", "notes.txt", "picture.png")}
+    np.save(folder / "start.npy", np.zeros((1, 512), np.float32))
+    return {name: str(folder / name) for name in ("words.npy", "objects.npy", "notes.txt", "picture.png", "start.npy")}
 
 
 DRAG = ["drag", "--points", "1,1:2,2", "--out", "x.png"]
@@ -73,6 +74,10 @@ MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
     ([*DRAG, "--seed", "0", "--region", "1,2,3,4", "--align", "plain"], "--region, --align: only with --image"),
     ([*DRAG, "--seed", "0", "--preview-every", "5"], "--preview-every sets the GIF's frames; give --gif"),
     (["drag", "--seed", "0", "--points", "1,1:2,2", "--out", "x.jpg"], "--out must name a .png file"),
+    (["drag", "--latent", "{start.npy}", "--points", "1,1:2,2", "--out", "start.png"],
+     "--out start.png would overwrite the input"),
+    (["drag", "--image", "{picture.png}", "--points", "1,1:2,2", "--out", "picture.png"],
+     "--out picture.png would overwrite the input"),
     ([*DRAG, "--seed", "0", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["drag", "--seed", "0", "--out", "x.png"], "the following arguments are required: --points"),
     (["generate", "--seed", "-7", "--out", "x.png"], "argument --seed: must be in [0, 4294967295]"),
@@ -89,6 +94,7 @@ def test_every_mistake_is_one_line_and_exit_2_from_the_real_command(tmp_path, ar
     lines = done.stderr.strip().splitlines()
     assert done.returncode == cli.EXIT_USAGE and len(lines) == 1 and message in lines[0], done.stderr
     assert done.stdout == "" and not (tmp_path / "x.png").exists()
+    assert np.load(tmp_path / "start.npy").tolist() == np.zeros((1, 512)).tolist()  # an input is never written
 
 
 def test_help_through_the_installed_entry_point_imports_no_torch():
