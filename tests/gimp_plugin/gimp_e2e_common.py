@@ -43,13 +43,15 @@ def gimp_root() -> Path:
 
 @contextlib.contextmanager
 def serve(logs: Path) -> Iterator[str]:
-    """A daemon on the host (embedded model, CPU, short inversions) at a free loopback address, until exit."""
+    """A daemon on the host (embedded model, CPU, short inversions) at a free loopback address, until exit.
+    Each daemon keeps its sessions in its own state folder under `logs`, so a second one has never seen the
+    first one's sessions (they would otherwise share the run's $DRAGD_STATE_DIR and restore each other's)."""
     address = free_tcp_address()
     logs.mkdir(parents=True, exist_ok=True)
     output = open(logs / "serve.out", "wb")  # noqa: SIM115 - closed below, after the process
     process = subprocess.Popen([sys.executable, "-m", "dragd.daemon.cli", "serve", "--address", address,
                                 "--device", "cpu", "--inversion-steps", INVERSION_STEPS,
-                                "--log-file", str(logs / "serve.jsonl")],
+                                "--log-file", str(logs / "serve.jsonl"), "--state-dir", str(logs / "state")],
                                stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60

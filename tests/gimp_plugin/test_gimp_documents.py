@@ -173,7 +173,7 @@ def test_a_result_whose_session_state_was_replaced_starts_from_what_it_shows(run
     # its stored latent back as state 3, and the drag made state 4.
     assert [r["binding"]["state"] for r in (first, second, third, fourth)] == [1, 2, 2, 4]
     events = [json.loads(line) for line in (run["logs"] / "a" / "serve.jsonl").read_text().splitlines()]
-    assert [e["index"] for e in events if e["event"] == "session_restored"] == [3]
+    assert [e["index"] for e in events if e["event"] == "state_restored"] == [3]
     out = run["out"]
     second_pixels, third_pixels = (out / "replaced_2.rgba").read_bytes(), (out / "replaced_3.rgba").read_bytes()
     assert second_pixels != third_pixels  # the two drags of result 1 really differ (the test means something)
