@@ -106,7 +106,8 @@ class KritaCanvas:
     # ---- layers ------------------------------------------------------------------------------------------
 
     def _nodes(self) -> Iterator[object]:
-        stack = list(reversed(self.document.rootNode().childNodes()))
+        root = self.document.rootNode()  # None once Krita deleted the closed document
+        stack = list(reversed(root.childNodes())) if root is not None else []
         while stack:
             node = stack.pop()
             yield node
@@ -303,11 +304,24 @@ class KritaCanvas:
             return
         layer = _node_id(node)
 
-        def restore() -> None:
-            if self._node(layer) is not None:
-                self.document.setActiveNode(node)
+        QTimer.singleShot(0, lambda: self._activate(layer))
 
-        QTimer.singleShot(0, restore)
+    def _activate(self, layer: LayerId) -> None:
+        """Make the layer the active one, if it is still there and the active window shows this document."""
+        node = self._node(layer)
+        if node is not None and self._shown():
+            self.document.setActiveNode(node)
+
+    def _shown(self) -> bool:
+        """Whether the active window's active view shows this document. Krita 5.1's Document.setActiveNode hands
+        the node to the active view's layer manager whatever the node's document: a node of another document (one
+        the user switched away from, or one being closed) trips Krita's asserts ("shape" in kis_node_manager.cpp,
+        "dummy" in kis_dummies_facade_base.cpp) and then crashes it. So an activation elsewhere is dropped."""
+        window = Krita.instance().activeWindow()
+        view = window.activeView() if window is not None else None
+        document = view.document() if view is not None else None
+        root = document.rootNode() if document is not None else None
+        return root is not None and _node_id(root) == self._key
 
     def _check(self) -> None:
         problem = self.problem()
@@ -328,7 +342,8 @@ class KritaCanvas:
             layer = self.document.createVectorLayer(POINTS_LAYER_NAME)
             children = self.document.rootNode().childNodes()
             self.document.rootNode().addChildNode(layer, children[-1] if children else None)
-        self.document.setActiveNode(layer)
+        if self._shown():
+            self.document.setActiveNode(layer)
 
     def _line_shapes(self) -> list[tuple[str, object, str, list[geometry.Point]]]:
         """(line id, shape, its SVG, its nodes in pixels) for every path of two or more nodes on the points
@@ -338,18 +353,19 @@ class KritaCanvas:
         if layer is None:
             return []
         x_res, y_res = self.document.xRes(), self.document.yRes()
+        paths = [(shape, shape.name(), shape.toSvg()) for shape in layer.shapes() if shape.type() == "KoPathShape"]
+        names = [name for _, name, _ in paths]
+        replaced = _replaced.setdefault(self._key, {})
         lines, seen = [], set()
-        for shape in layer.shapes():
-            if shape.type() != "KoPathShape":
-                continue
-            svg = shape.toSvg()
+        for shape, name, svg in paths:
+            if names.count(name) > 1 and replaced.get(name) == svg:
+                continue  # the shape move_handles removed, still listed beside its replacement: not a line
             try:
                 nodes = geometry.shape_nodes_in_pixels(svg, x_res, y_res)
             except geometry.SvgError:
                 continue  # not a line we can read: not a drag line
             if len(nodes) < 2:
                 continue
-            name = shape.name()
             if not name.startswith(LINE_NAME_PREFIX) or name in seen:  # new, or a copy of another line
                 name = f"{LINE_NAME_PREFIX}{uuid.uuid4().hex[:12]}"
                 shape.setName(name)
@@ -374,7 +390,8 @@ class KritaCanvas:
             replacement = geometry.line_svg([tuple(handles[name]), *nodes[1:]], width, height, x_res, y_res,
                                             geometry.shape_style(svg))
             z = shape.zIndex()
-            shape.remove()
+            shape.remove()  # Krita may list the removed shape a moment longer: _line_shapes then skips it
+            _replaced.setdefault(self._key, {})[name] = svg
             for added in layer.addShapesFromSvg(replacement) or []:
                 added.setName(name)
                 added.setZIndex(z)
@@ -383,6 +400,7 @@ class KritaCanvas:
 # ---- small helpers -------------------------------------------------------------------------------------------
 
 _bindings_cache: dict[str, tuple[bytes, dict]] = {}  # document key -> (annotation bytes, their bindings)
+_replaced: dict[str, dict[str, str]] = {}  # document key -> line name -> SVG of its shape move_handles last removed
 
 
 def _node_id(node: object) -> str:
