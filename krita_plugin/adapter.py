@@ -354,12 +354,11 @@ class KritaCanvas:
             return []
         x_res, y_res = self.document.xRes(), self.document.yRes()
         paths = [(shape, shape.name(), shape.toSvg()) for shape in layer.shapes() if shape.type() == "KoPathShape"]
-        names = [name for _, name, _ in paths]
-        replaced = _replaced.setdefault(self._key, {})
+        stale = _stale_shapes(paths, _replaced.setdefault(self._key, {}))
         lines, seen = [], set()
-        for shape, name, svg in paths:
-            if names.count(name) > 1 and replaced.get(name) == svg:
-                continue  # the shape move_handles removed, still listed beside its replacement: not a line
+        for index, (shape, name, svg) in enumerate(paths):
+            if index in stale:
+                continue  # a shape move_handles removed, still listed beside its replacement: not a line
             try:
                 nodes = geometry.shape_nodes_in_pixels(svg, x_res, y_res)
             except geometry.SvgError:
@@ -389,9 +388,12 @@ class KritaCanvas:
                 continue
             replacement = geometry.line_svg([tuple(handles[name]), *nodes[1:]], width, height, x_res, y_res,
                                             geometry.shape_style(svg))
+            if tuple(handles[name]) == tuple(nodes[0]):
+                continue  # not moved: nothing to redraw
             z = shape.zIndex()
             shape.remove()  # Krita may list the removed shape a moment longer: _line_shapes then skips it
-            _replaced.setdefault(self._key, {})[name] = svg
+            removed = _replaced.setdefault(self._key, {}).setdefault(name, [])
+            removed[:] = [*removed[-7:], svg]
             for added in layer.addShapesFromSvg(replacement) or []:
                 added.setName(name)
                 added.setZIndex(z)
@@ -400,7 +402,21 @@ class KritaCanvas:
 # ---- small helpers -------------------------------------------------------------------------------------------
 
 _bindings_cache: dict[str, tuple[bytes, dict]] = {}  # document key -> (annotation bytes, their bindings)
-_replaced: dict[str, dict[str, str]] = {}  # document key -> line name -> SVG of its shape move_handles last removed
+_replaced: dict[str, dict[str, list[str]]] = {}  # document key -> line name -> SVGs of its last removed shapes
+
+
+def _stale_shapes(paths: list[tuple[object, str, str]], replaced: dict[str, list[str]]) -> set[int]:
+    """Indexes of `paths` ((shape, name, SVG)) that are shapes move_handles removed but Krita still lists: a
+    shape sharing its name with others and holding an SVG removed under that name. Of a name whose shapes all
+    look removed, the last listed (the newest) is kept."""
+    stale = set()
+    for name in {name for _, name, _ in paths}:
+        same = [i for i, (_, n, _) in enumerate(paths) if n == name]
+        if len(same) < 2:
+            continue
+        old = [i for i in same if paths[i][2] in replaced.get(name, [])]
+        stale.update(old if len(old) < len(same) else old[:-1])
+    return stale
 
 
 def _node_id(node: object) -> str:
