@@ -51,6 +51,7 @@ class StoredImage(torch.nn.Module):
         super().__init__()
         self.image, self.ws = image, ws
         self.img_resolution = image.shape[-1]
+        self.img_shape = (image.shape[-2], image.shape[-1])  # (height, width), as Generator.img_shape
 
     def ws_for_seed(self, seed: int, truncation_psi: float = 0.7) -> torch.Tensor:
         return self.ws

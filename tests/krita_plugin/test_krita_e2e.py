@@ -169,7 +169,7 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     assert not report["errors"], context
     assert any(step["step"] == "done" for step in report["steps"]), f"the self-test did not finish\n{context}"
     print(f"Krita run (daemon started by the plugin, new from model, drags, undo/redo, Krita's undo, point "
-          f"identity, a group, the daemon killed, a document closed): {seconds:.1f} s; steps: {report['steps']}")
+          f"identity, a group, the daemon killed): {seconds:.1f} s; steps: {report['steps']}")
     width, height = DOC[0], DOC[1]
 
     # The docker started the daemon itself and said so.
@@ -342,10 +342,6 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     assert report["saved"] and 'Drag edits "DragGAN result 1" (a DragGAN layer' in report["reopen_named"]
     assert reopened["error"] == "" and reopened["message"].startswith("Done"), reopened
     assert not any(m.startswith("Opening") for m in panel_messages(reopened["panel"])), reopened
-
-    # A document closed mid-drag: the drag is stopped, nothing is written, no plugin error.
-    closed = report["after_close"]
-    assert closed["error"] == "" and "document was closed" in closed["message"], closed
 
     # A greyscale document is explained.
     assert "GRAYA" in report["grey"]["error"] and "RGB" in report["grey"]["error"], report["grey"]
