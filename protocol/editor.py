@@ -23,6 +23,7 @@ from .errors import DragdError, DragdTimeout, ErrorCode
 from .images import Image, mask_bounds, mask_is_full
 from .limits import DEFAULT_ADDRESS, DEFAULT_LIMITS
 from .messages import DragOptions, DragRequest, OpenSessionRequest, Point, PointPair
+from .transport import AddressError, is_loopback, parse_address
 
 Polyline = Sequence[Sequence[float]]  # [(x, y), ...] in the editor's corner-origin coordinates
 
@@ -123,13 +124,12 @@ def build_open_session_request(layer: Image, selection: Image | None = None,
 
 
 def is_local_address(address: str) -> bool:
-    """True for addresses on this computer, where a daemon can be started for the user."""
-    if address.startswith(("ipc://", "inproc://")):
-        return True
-    if not address.startswith("tcp://"):
+    """True for addresses on this computer, where a daemon can be started for the user: the transport's own
+    loopback rule (`transport.is_loopback`), False for an address it cannot parse."""
+    try:
+        return is_loopback(parse_address(address))
+    except AddressError:
         return False
-    host = address[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
-    return host in ("localhost", "::1", "*") or host.startswith("127.")
 
 
 def find_or_start_daemon(
