@@ -9,11 +9,13 @@ A photo (`read_photo`) becomes two arrays:
 
 `Photo.result(edited)` takes the working copy with the edit pasted in and returns the photo at its own depth:
 every pixel the edit left unchanged is the file's sample exactly; a changed one is the file's sample plus the
-change, carried back into the file's space (the inverse ICC transform, then x 257 for 16 bits). A grey photo (or
-an RGB photo whose channels never differ by more than GREY_TOLERANCE) gets a grey change (ITU-R BT.601 luma, as
-Pillow's "L" conversion), so no colour appears in it. `write_photo` writes it as a PNG of the same kind (grey,
-grey + alpha, RGB, RGBA; 8 or 16 bits; the ICC profile embedded again). What PNG cannot hold is said in
-`Photo.notes`: a CMYK photo is converted to sRGB when read and written as RGB; a palette photo is written as RGB(A).
+change, carried back into the file's space (the inverse ICC transform, then x 257 for 16 bits). A grey photo file
+gets a grey change (ITU-R BT.601 luma, as Pillow's "L" conversion), so no colour appears in it. The file's kind
+decides, never its pixels: an RGB file stays RGB with colour changes even when every pixel of it is neutral (a
+toned print may differ from grey by a level or two, which a grey change would erase). `write_photo` writes it
+as a PNG of the same kind (grey, grey + alpha, RGB, RGBA; 8 or 16 bits; the ICC profile embedded again). What PNG
+cannot hold is said in `Photo.notes`: a CMYK photo is converted to sRGB when read and written as RGB; a palette
+photo is written as RGB(A).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ Weight = tuple[tuple[int, int, int, int], np.ndarray]  # (x, y, width, height) a
 HANDLE_COLOUR = (230, 40, 40)
 TARGET_COLOUR = (40, 90, 230)
 ORIENTATION_TAG = 0x0112  # EXIF/TIFF Orientation
-GREY_TOLERANCE = 2  # 8-bit levels: an RGB photo whose channels never differ by more than this is grey
+GREY_TOLERANCE = 2  # 8-bit levels: an editor layer whose channels never differ by more than this is grey
 LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as Pillow's RGB -> L
 SRGB = ImageCms.createProfile("sRGB")
 
@@ -97,7 +99,7 @@ class Photo:
 
     pixels: np.ndarray
     working: np.ndarray
-    grey: bool  # the result gets only grey changes
+    grey: bool  # the result gets only grey changes (a grey file; `daemon/server` sets it for grey layers)
     icc: bytes | None  # the file's profile: pixels are in its space, and the result carries it
     notes: tuple[str, ...]
 
@@ -267,8 +269,7 @@ def read_photo(path: str | Path) -> Photo:
     if pixels.dtype == np.uint16:
         notes.append("16 bits per sample: the model sees 8 (rounded); the result has 16")
     working, icc = _working(pixels, icc, notes)
-    colours = 1 if pixels.shape[2] in (1, 2) else 3
-    grey = colours == 1 or is_grey(working[..., :3], working[..., 3] if working.shape[2] == 4 else None)
+    grey = pixels.shape[2] in (1, 2)  # the file's kind: an RGB file of neutral pixels stays RGB
     if grey:
         notes.append("greyscale: the result is grey")
     for array in (pixels, working):  # the two may share memory (8-bit RGB without a profile): both read-only

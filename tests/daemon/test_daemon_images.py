@@ -177,15 +177,23 @@ def test_grey_photo_gives_grey_result(tmp_path):
         assert out.mode == "L"
 
 
-def test_grey_photo_stored_as_rgb_gets_a_neutral_result(tmp_path):
-    grey = np.asarray(astronaut().convert("L").convert("RGB"))
-    Image.fromarray(grey).save(tmp_path / "grey_rgb.jpg", quality=95)
-    photo = read_photo(tmp_path / "grey_rgb.jpg")
-    assert photo.grey and photo.pixels.shape == (60, 80, 3)
-    result = photo.result(edited(photo)).astype(int)
-    assert (result[BOX].max(axis=-1) - result[BOX].min(axis=-1)).max() <= 2  # as neutral as the input
-    colour = read_photo(PHOTOS / "chelsea.png")
-    assert not colour.grey
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_an_rgb_file_of_neutral_pixels_stays_rgb(tmp_path, suffix):
+    """The file's kind decides, not its pixels: an RGB file whose pixels are all neutral is RGB, its edit keeps
+    its colour, and it is written back as RGB."""
+    neutral = np.asarray(astronaut().convert("L").convert("RGB"))
+    Image.fromarray(neutral).save(tmp_path / f"neutral{suffix}", quality=95)
+    photo = read_photo(tmp_path / f"neutral{suffix}")
+    assert not photo.grey and photo.pixels.shape == (60, 80, 3) and photo.describe() == "80x60 8-bit RGB"
+    assert not any("grey" in note for note in photo.notes)
+    result = photo.result(edited(photo))
+    assert (result[BOX] == SKIN).all()  # the edit's colour, not its grey
+    keep = outside_box(result.shape)
+    assert np.array_equal(result[keep], photo.pixels[keep])
+    write_photo(result, tmp_path / "out.png")
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.mode == "RGB"
+    assert not read_photo(PHOTOS / "chelsea.png").grey
 
 
 def test_palette_is_expanded_and_written_as_rgb(tmp_path):
