@@ -46,6 +46,7 @@ def drag_photo(args: argparse.Namespace) -> int:
     if args.mask:
         check_file(args.mask, "mask")
     from ..images import draw_points, load_mask, read_photo, save_png, side_by_side, write_photo
+    from ..invert.region import check_inputs
 
     started = time.perf_counter()
     photo = read_photo(args.image)
@@ -54,6 +55,7 @@ def drag_photo(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     height, width = photo.pixels.shape[:2]
     photo_mask = load_mask(args.mask, height, width) if args.mask else None
+    check_inputs(width, height, region, photo_mask, [*handles, *targets])  # before torch and the model load
     announce("dragd: starting torch and loading the model ...")
     import numpy as np  # after every check that needs no torch: the imports below take seconds
 

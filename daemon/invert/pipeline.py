@@ -34,8 +34,8 @@ from .region import (
     Frame,
     InvertInputError,
     Rect,
+    check_inputs,
     check_photo,
-    check_rect,
     mask_bbox,
     points_outside,
     square_frame,
@@ -179,16 +179,10 @@ def invert(generator: Generator, rgb: np.ndarray, region: Rect | None = None, ma
     resolution = square_side(generator)
     rgb = check_photo(rgb)
     height, width = rgb.shape[:2]
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape != (height, width):
-            raise InvertInputError(f"the mask is {'x'.join(map(str, mask.shape[::-1]))}, the image {width}x{height}")
-        if not mask.any():
-            raise InvertInputError("the mask selects nothing")
+    mask = None if mask is None else np.asarray(mask)
+    rect = check_inputs(width, height, region, mask, points)  # the checks a caller can make before the model loads
     whole = region is None and mask is None
-    if region is not None:
-        rect = check_rect(region, width, height)
-    else:
+    if rect is None:
         rect = (0, 0, width, height) if mask is None else mask_bbox(mask)
     assert rect is not None
     report = on_progress or (lambda stage, step, total: None)

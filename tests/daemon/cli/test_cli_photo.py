@@ -148,3 +148,26 @@ def test_alpha_and_palette_photos_go_through(tmp_path, kind):
         assert result.mode == ("RGBA" if kind == "RGBA" else "RGB")
         if kind == "RGBA":
             assert np.array_equal(np.asarray(result)[..., 3], np.asarray(im)[..., 3])
+
+
+@pytest.mark.parametrize(("size", "extra", "message"), [
+    ((1, 1), ["--points", "0,0:0,0"], "the image is too small (1x1)"),
+    ((40, 5), ["--points", "1,1:2,2"], "the image is too small (40x5)"),
+    ((20, 20), ["--points", "30,5:10,5"], "point (30, 5) lies outside the 20x20 image"),
+    ((20, 20), ["--points", "5,5:5,-1"], "point (5, -1) lies outside the 20x20 image"),
+    ((20, 20), ["--points", "5,5:6,5", "--region", "10,10,20,5"], "reaches outside the 20x20 image"),
+])
+def test_a_tiny_photo_or_points_off_it_are_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, size,
+                                                                          extra, message):
+    from dragd.daemon.cli import photo as photo_command
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(photo_command, "load_model", no_model)
+    width, height = size
+    Image.fromarray(np.full((height, width, 3), 120, np.uint8)).save(tmp_path / "tiny.png")
+    rc = main(["drag", "--image", str(tmp_path / "tiny.png"), "--out", str(tmp_path / "out.png"), *TINY, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err and "starting torch" not in err, err
+    assert not (tmp_path / "out.png").exists()
