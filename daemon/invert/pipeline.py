@@ -27,7 +27,8 @@ from ..models.stylegan2 import Generator, to_uint8_image
 from .align import NO_FACE, FaceAlignment, LandmarksUnavailable, face_frame, find_landmarks
 from .losses import ReconstructionLoss, perceptual_distance, psnr
 from .lpips import NO_LPIPS, LpipsVgg
-from .paste import PASTE_MODES, PastePlan, paste_back, plan_paste
+from .motion import Carried
+from .paste import PASTE_MODES, PastePlan, paste_back, paste_carried, plan_paste
 from .project import ProjectionOptions, project
 from .pti import TuningOptions, pivotal_tuning
 from .region import (
@@ -113,6 +114,11 @@ class Inversion:
         """The whole photo with the edit composited in (equal to `original` outside `plan.box`): the edit is
         the change from `reconstruction` (the pivot's image) to `edited_model_rgb`."""
         return paste_back(original, self.reconstruction, edited_model_rgb, self.frame, self.plan)
+
+    def paste_carried(self, original: np.ndarray, edited_model_rgb: np.ndarray) -> tuple[np.ndarray, Carried | None]:
+        """`paste`, and how the photo's content moved (None for the "reconstruction" paste): see
+        `paste.paste_carried`."""
+        return paste_carried(original, self.reconstruction, edited_model_rgb, self.frame, self.plan)
 
     def paste_patch(self, original: np.ndarray, edited_model_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """Only the part that can change: the pasted `plan.box` and its top-left (x, y) in the photo."""
