@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.checkpoint import non_finite_keys
 from ..models.registry import user_models_dir
 from ..transfer import download_file
 
@@ -106,6 +107,10 @@ class LpipsVgg(nn.Module):
             if key not in heads or heads[key].shape != (1, c, 1, 1):
                 raise LpipsWeightsError(f"LPIPS heads lack {key} of shape [1, {c}, 1, 1]")
             mine[f"heads.{k}"] = heads[key]
+        bad = non_finite_keys(mine)
+        if bad:
+            raise LpipsWeightsError(f"the LPIPS weights hold NaN or infinite values (e.g. {', '.join(bad[:3])}); "
+                                    "fetch them again with `dragd models --fetch-lpips`")
         self.load_state_dict(mine, strict=False)
 
 

@@ -92,3 +92,17 @@ def test_fetch_lpips_from_the_command_line(tmp_path: Path, http_server, monkeypa
     assert err[-1].startswith("dragd: error:") and "SHA-256" in err[-1]  # one line, no traceback
     assert not any("Traceback" in line for line in err)
     assert not (lpips.lpips_dir() / "other.pth").exists()
+
+
+@pytest.mark.parametrize("which", ["vgg", "head"])
+def test_weights_that_are_not_finite_are_refused(tmp_path: Path, which):
+    """A NaN weight would turn every perceptual loss into NaN: refused at load (the callers then use pixel losses
+    and say why)."""
+    _write_weights(tmp_path)
+    path = tmp_path / (VGG16_FILE.name if which == "vgg" else HEADS_FILE.name)
+    tensors = torch.load(path, weights_only=True)
+    key = "features.0.weight" if which == "vgg" else "lin2.model.1.weight"
+    tensors[key].view(-1)[0] = float("nan")
+    torch.save(tensors, path)
+    with pytest.raises(LpipsWeightsError, match="NaN or infinite"):
+        load_lpips(tmp_path)
