@@ -18,14 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    from . import gimp as gimp_step
-    from . import krita as krita_step
-    from .pip_steps import SUBPROCESS_TIMEOUT_S
-except ImportError:  # imported beside install.py run as a file: the package is not installed yet
-    import gimp as gimp_step  # type: ignore[no-redef]
-    import krita as krita_step  # type: ignore[no-redef]
-    from pip_steps import SUBPROCESS_TIMEOUT_S  # type: ignore[no-redef]
+from . import gimp as gimp_step
+from . import krita as krita_step
+from .pip_steps import SUBPROCESS_TIMEOUT_S
 
 # What the editor plugins need in the editor's own Python (module, distribution); the protocol imports both.
 EDITOR_DEPENDENCIES = (("zmq", "pyzmq>=24"), ("msgpack", "msgpack>=1.0"))

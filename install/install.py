@@ -22,6 +22,7 @@ package's own dependencies are not there yet). What it does, in order:
 Finding the editors and their Pythons is install/editors.py (`dragd doctor` uses it too); the manifest is
 install/manifest.py; running pip and choosing torch, install/pip_steps.py.
 """
+# ruff: noqa: E402  (the package imports follow the bootstrap that makes them possible)
 
 from __future__ import annotations
 
@@ -35,61 +36,44 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    from . import gimp as gimp_step
-    from . import krita as krita_step
-    from .common import InstallError
-    from .editors import (
-        EDITOR_DEPENDENCIES,
-        Editor,
-        EditorPython,
-        describe_python,
-        editor_python,
-        find_gimp,
-        find_krita,
-        missing_modules,
-    )
-    from .manifest import MANIFEST_NAME, Creation, Manifest, remove_created
-    from .pip_steps import (
-        FALLBACK_TORCH_REQUIREMENT,
-        SUBPROCESS_TIMEOUT_S,
-        TORCH_CHOICES,
-        Pip,
-        choose_torch,
-        installed_torch_build,
-        package_requirements,
-        requirement_name,
-        site_packages,
-        torch_pip_args,
-    )
-except ImportError:  # run as a file by install.sh / install.ps1: the package is not installed yet
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import gimp as gimp_step  # type: ignore[no-redef]
-    import krita as krita_step  # type: ignore[no-redef]
-    from common import InstallError  # type: ignore[no-redef]
-    from editors import (  # type: ignore[no-redef]
-        EDITOR_DEPENDENCIES,
-        Editor,
-        EditorPython,
-        describe_python,
-        editor_python,
-        find_gimp,
-        find_krita,
-        missing_modules,
-    )
-    from manifest import MANIFEST_NAME, Creation, Manifest, remove_created  # type: ignore[no-redef]
-    from pip_steps import (  # type: ignore[no-redef]
-        FALLBACK_TORCH_REQUIREMENT,
-        SUBPROCESS_TIMEOUT_S,
-        TORCH_CHOICES,
-        Pip,
-        choose_torch,
-        installed_torch_build,
-        package_requirements,
-        requirement_name,
-        site_packages,
-        torch_pip_args,
-    )
+if not __package__:  # run as a file by install.sh / install.ps1, before dragd is installed:
+    # load this folder as a package of its own, so that the relative imports below work (PEP 366).
+    import importlib.util
+
+    _here = Path(__file__).resolve().parent
+    _spec = importlib.util.spec_from_file_location("dragd_installer", _here / "__init__.py",
+                                                   submodule_search_locations=[str(_here)])
+    assert _spec is not None and _spec.loader is not None
+    sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_spec.name])
+    __package__ = _spec.name
+
+from . import gimp as gimp_step
+from . import krita as krita_step
+from .common import InstallError
+from .editors import (
+    EDITOR_DEPENDENCIES,
+    Editor,
+    EditorPython,
+    describe_python,
+    editor_python,
+    find_gimp,
+    find_krita,
+    missing_modules,
+)
+from .manifest import MANIFEST_NAME, Creation, Manifest, remove_created
+from .pip_steps import (
+    FALLBACK_TORCH_REQUIREMENT,
+    SUBPROCESS_TIMEOUT_S,
+    TORCH_CHOICES,
+    Pip,
+    choose_torch,
+    installed_torch_build,
+    package_requirements,
+    requirement_name,
+    site_packages,
+    torch_pip_args,
+)
 
 APP_NAME = "dragd"
 LOG_NAME = "install.log"

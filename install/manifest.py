@@ -12,10 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:
-    from .common import InstallError
-except ImportError:  # imported beside install.py run as a file
-    from common import InstallError  # type: ignore[no-redef]
+from .common import InstallError
 
 MANIFEST_NAME = "install-manifest.json"
 

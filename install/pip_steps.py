@@ -1,8 +1,8 @@
 """Running pip for the installer (in the daemon's environment, logged, with a temporary HOME) and choosing the
 torch build for this machine.
 
-Standard library only, like install.py, which imports it beside itself (as top-level `pip_steps` when run as a
-file: never name this `pip`, it would hide the real one).
+Standard library only, like install.py. Never name this `pip`: install.py runs as a file with this folder on
+sys.path, where it would hide the real one.
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    from .common import InstallError
-except ImportError:  # run as a file by install.sh / install.ps1
-    from common import InstallError  # type: ignore[no-redef]
+from .common import InstallError
 
 TORCH_CHOICES = ("auto", "cpu", "cuda", "mps", "skip")
 # The CUDA wheels of torch live on PyTorch's own index (PyPI's Linux wheel bundles CUDA too, its Windows one
