@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import tempfile
 import threading
 from pathlib import Path
 
@@ -23,16 +24,44 @@ def default_state_dir() -> Path:
     return Path(override) if override else Path(platformdirs.user_state_dir("dragd", appauthor=False))
 
 
+def prepare_state_dir(folder: Path | None) -> None:
+    """Makes the folder sessions are saved in and proves it writable, before torch loads: a daemon that cannot
+    keep sessions across restarts says so at once, in one line. Only what dragd makes is made private (0700): a
+    folder of the user's own given as --state-dir keeps its permissions."""
+    if folder is None:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise StartError(f"cannot keep sessions in {folder}: it is a file, not a folder (choose another folder "
+                         "with --state-dir)")
+    try:
+        if not folder.is_dir():
+            folder.mkdir(mode=0o700, parents=True)
+        sessions = folder / "sessions"  # persist.SessionArchive's folder
+        sessions.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(sessions, 0o700)
+        with tempfile.TemporaryFile(dir=sessions):
+            pass
+    except OSError as exc:
+        raise StartError(f"cannot keep sessions in {folder}: {exc.strerror or exc} (choose another folder with "
+                         "--state-dir)") from None
+
+
 def serve(config: ServerConfig, log_file: Path | None = None) -> None:
     """Runs the daemon in the foreground until Ctrl+C, SIGTERM or a `shutdown` request. The address, the keys
     and the socket are checked and bound before torch loads, so a daemon that cannot start says why at once."""
-    path = setup_logging(log_file)
+    try:  # the terminal hears events once serving: a failure to start is one line, the CLI's
+        path = setup_logging(log_file, terminal=False)
+    except OSError as exc:
+        raise StartError(f"cannot write the log file {exc.filename or log_file}: {exc.strerror or exc} "
+                         "(choose another with --log-file)") from None
     keys = server_keys(config)
+    prepare_state_dir(config.state_dir)
     try:
         listener = Listener.open(config, keys)
     except StartError as exc:
         log_event(log, 40, "bind_failed", address=config.address, error=str(exc))
         raise
+    setup_logging(path)
     print(f"dragd: listening on {listener.endpoint}, loading (log: {path})", flush=True)
     try:
         from .app import Daemon

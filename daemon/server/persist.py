@@ -103,9 +103,10 @@ class SessionArchive:
 
     def __init__(self, folder: Path, disk_budget_bytes: int, models: ModelCache) -> None:
         self.folder = folder / "sessions"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for path in (folder, self.folder):
-            os.chmod(path, 0o700)
+        if not folder.is_dir():
+            folder.mkdir(mode=0o700, parents=True)
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.folder, 0o700)  # a folder of the user's own given as the state folder keeps its permissions
         self.disk_budget_bytes = disk_budget_bytes
         self.models = models
         self._lock = threading.Lock()
