@@ -73,7 +73,7 @@ def serve(config: ServerConfig, log_file: Path | None = None) -> None:
         raise
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: daemon.request_stop())
+            signal.signal(signum, lambda number, _: daemon.request_stop(f"signal {signal.Signals(number).name}"))
     print(f"dragd: serving on {listener.endpoint} (device {daemon.device_description}; sessions saved in "
           f"{config.state_dir or 'memory only'})", flush=True)
     daemon.serve(listener)
