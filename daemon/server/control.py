@@ -10,8 +10,11 @@ import threading
 from pathlib import Path
 
 import platformdirs
+import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from ...protocol.client import DragdClient
+from ...protocol.transport import ClientKeys, keys_folder, local_client_keys
 from .config import ServerConfig
 from .listen import Listener, StartError, server_keys
 from .logs import log, log_event, setup_logging
@@ -138,3 +141,43 @@ def keys(folder: Path, client_name: str) -> list[str]:
         f"authorised client {client_name!r}: {made['client_public']}",
         f"give the client {made['server_public']} and {made['client_secret']} (its secret: copy it securely)",
     ]
+
+
+_HANDSHAKE_EVENTS = {zmq.EVENT_HANDSHAKE_SUCCEEDED: "ok", zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "server key",
+                     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "server key", zmq.EVENT_HANDSHAKE_FAILED_AUTH: "refused"}
+
+
+def key_refusal(address: str, keys_dir: Path | None = None, client_name: str = DEFAULT_CLIENT_NAME,
+                timeout_s: float = 1.0) -> str | None:
+    """Why the daemon at `address` turns these keys away, as a sentence; None when it admits them, or when this
+    cannot tell within `timeout_s` (then the protocol's own timeout decides).
+
+    A CurveZMQ server drops a client it cannot authenticate without a word, so a request would only time out, as
+    if no daemon were there. libzmq's handshake events tell the two refusals apart at once: a daemon started with
+    other keys cannot read our HELLO (its public key is not the one we hold), and a daemon with our key pair's
+    server but without our client key in its clients/ folder answers ZAP 400."""
+    keys: ClientKeys = client_keys(keys_dir, client_name) if keys_dir is not None else local_client_keys()
+    folder = keys_dir or keys_folder()
+    context = zmq.Context()
+    probe = context.socket(zmq.DEALER)
+    probe.setsockopt(zmq.LINGER, 0)
+    probe.curve_serverkey, probe.curve_publickey, probe.curve_secretkey = keys.server_public, keys.public, keys.secret
+    monitor = probe.get_monitor_socket(sum(_HANDSHAKE_EVENTS))
+    try:
+        probe.connect(address)
+        outcome = None
+        if monitor.poll(int(timeout_s * 1000)):
+            outcome = _HANDSHAKE_EVENTS.get(recv_monitor_message(monitor)["event"])
+    finally:
+        probe.disable_monitor()
+        monitor.close(linger=0)
+        probe.close(linger=0)
+        context.term()
+    if outcome == "server key":
+        return (f"the daemon at {address} was started with other keys than {folder} (its public key is not "
+                f"{folder / 'server.key'}): pass --curve-keys with the folder it serves with, or it is another "
+                "user's daemon")
+    if outcome == "refused":
+        return (f"the daemon at {address} does not admit the client key '{client_name}' of {folder}: add it to "
+                "the daemon's keys with `dragd keys DIR --client NAME`, or use a client key it admits")
+    return None

@@ -16,6 +16,7 @@ import pytest
 from conftest import free_tcp_address
 from dragd.daemon import cli
 from dragd.daemon.server.control import nothing_listens
+from dragd.daemon.server.security import client_keys
 from dragd.protocol.client import DragdClient
 from dragd.protocol.errors import DragdError
 from server_fixtures import connect, running_daemon
@@ -167,3 +168,21 @@ def test_a_state_folder_of_the_users_own_keeps_its_permissions(tmp_path):
     prepare_state_dir(tmp_path / "new" / "state")
     assert stat.S_IMODE(mine.stat().st_mode) == 0o755 and stat.S_IMODE((mine / "sessions").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "new" / "state").stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("command", ["status", "stop"])
+def test_a_daemon_that_turns_the_users_keys_away_is_named_at_once_not_a_timeout(capsys, tmp_path, command):
+    served, stranger = tmp_path / "served", tmp_path / "stranger"
+    assert cli.main(["keys", str(served)]) == 0
+    assert cli.main(["keys", str(stranger)]) == 0
+    (stranger / "server.key").write_bytes((served / "server.key").read_bytes())  # right daemon, unlisted client
+    with running_daemon(curve_keys=served) as daemon:
+        for keys, says in ([], "was started with other keys"), (["--curve-keys", str(stranger)], "does not admit"):
+            capsys.readouterr()
+            started = time.monotonic()
+            assert cli.main([command, "--address", daemon.endpoint, "--timeout", "30", *keys]) == cli.EXIT_USAGE
+            err = capsys.readouterr().err
+            assert says in err and len(err.strip().splitlines()) == 1 and time.monotonic() - started < 10, err
+        assert cli.main(["status", "--address", daemon.endpoint, "--curve-keys", str(served)]) == 0
+        with connect(daemon, keys=client_keys(served, "client")) as client:
+            assert client.ping().uptime_s > 0  # still serving
