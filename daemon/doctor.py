@@ -339,8 +339,12 @@ def check_daemon(address: str, curve_keys: Path | None, client_name: str = "clie
     try:
         hello = client.hello(timeout=timeout_s)
     except DragdTimeout:
+        from .server.control import key_refusal
         from .server.security import is_local_address
 
+        refusal = key_refusal(address, curve_keys, client_name, timeout_s)
+        if refusal is not None:
+            return Result(FAIL, topic, refusal)
         start = "the editors start one when they need it, or run `dragd serve`" if is_local_address(address) \
             else "start it on that computer with `dragd serve`"
         return Result(WARN, topic, f"no daemon answers at {address}: {start}")
