@@ -357,7 +357,9 @@ def test_a_cancelled_running_generate_opens_no_session():
         assert client.generate(seed=0).model == "slow"  # loaded once; works after the cancelled one
 
 
-def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone():
+@pytest.mark.parametrize("stop_by", ["shutdown", "signal SIGTERM"])
+def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone(caplog, stop_by):
+    caplog.set_level(logging.INFO, "dragd.server")
     with running_daemon() as daemon, connect(daemon) as dragger, connect(daemon) as other:
         session = dragger.generate(seed=0).session
         started, results = threading.Event(), {}
@@ -378,11 +380,19 @@ def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone():
         threads.append(threading.Thread(target=generate))
         threads[1].start()
         time.sleep(0.3)  # the generate is now waiting behind the drag
-        with connect(daemon) as admin:
-            admin.shutdown()
+        if stop_by == "shutdown":
+            with connect(daemon) as admin:
+                admin.shutdown()
+        else:
+            daemon.request_stop(stop_by)  # what `dragd serve`'s signal handler does
         for thread in threads:
             thread.join(20)
         assert results["drag"].stopped == "cancelled" and results["generate"] == ErrorCode.CANCELLED
+    cancels = {r.fields["type"]: r.fields for r in caplog.records if r.getMessage() == "job_cancelled"}
+    assert cancels.keys() == {"drag", "generate"}  # the running one too, and why
+    assert cancels["drag"]["state"] == "running" and cancels["generate"]["state"] == "waiting"
+    assert all("shutting down" in c["why"] and (stop_by in c["why"] or stop_by == "shutdown")
+               for c in cancels.values())
 
 
 def test_a_bad_model_file_and_an_empty_model_name_get_their_own_codes(tmp_path):
