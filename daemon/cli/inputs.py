@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...protocol.limits import MAX_SEED
+from ...protocol.limits import MAX_SEED, TRUNCATION_MAX
 from .errors import CliError
 
 
@@ -104,7 +104,6 @@ def _at_least(kind: type[int] | type[float], low: float, open_low: bool = False)
     return parse
 
 
-finite_float = _at_least(float, -math.inf)
 non_negative_float = _at_least(float, 0)
 positive_float = _at_least(float, 0, open_low=True)
 non_negative_int = _at_least(int, 0)
@@ -116,6 +115,14 @@ def seed(text: str) -> int:
     value = int(_number(text, int))
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be in [0, {MAX_SEED}], got {text!r}")
+    return value
+
+
+def truncation(text: str) -> float:
+    """An argparse type: truncation psi in [0, TRUNCATION_MAX], the range the daemon and the plugins take."""
+    value = _number(text, float)
+    if not 0 <= value <= TRUNCATION_MAX:
+        raise argparse.ArgumentTypeError(f"must be in [0, {TRUNCATION_MAX:g}], got {text!r}")
     return value
 
 

@@ -81,6 +81,9 @@ MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
     ([*DRAG, "--seed", "0", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["drag", "--seed", "0", "--out", "x.png"], "the following arguments are required: --points"),
     (["generate", "--seed", "-7", "--out", "x.png"], "argument --seed: must be in [0, 4294967295]"),
+    (["generate", "--seed", "7", "--trunc", "5", "--out", "x.png"], "argument --trunc: must be in [0, 2]"),
+    (["generate", "--seed", "7", "--trunc", "-0.5", "--out", "x.png"], "argument --trunc: must be in [0, 2]"),
+    ([*DRAG, "--seed", "0", "--trunc", "2.5"], "argument --trunc: must be in [0, 2], got '2.5'"),  # as the wire
     (["status", "--timeout", "0"], "argument --timeout: must be a number > 0"),
     (["status", "--address", "ipc:///nonexistent/dragd.sock"], "no dragd daemon at ipc:///nonexistent/dragd.sock"),
 ]
