@@ -57,6 +57,19 @@ def check_out(path: str, inputs: Sequence[str | None] = ()) -> Path:
     return out
 
 
+def check_converted(src: str, dst: str) -> Path:
+    """`dragd convert SRC DST`'s DST as a Path: a .safetensors file in a folder that exists, not SRC (converting
+    a pickle onto itself would replace the user's original). Raises CliError otherwise, before anything loads."""
+    out = Path(dst)
+    if out.suffix.lower() != ".safetensors" or out.is_dir():
+        raise CliError(f"the converted model is a safetensors file: name it NAME.safetensors, not {dst!r}")
+    if not out.parent.is_dir():
+        raise CliError(f"folder {out.parent} does not exist")
+    if out.resolve() == Path(src).resolve():
+        raise CliError(f"{dst} is the model being converted: choose another name for the converted one")
+    return out
+
+
 def check_file(path: str, what: str) -> str:
     """`path` unchanged if it names a file; CliError("no such WHAT: PATH") otherwise."""
     if not Path(path).is_file():

@@ -79,6 +79,9 @@ MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
     (["drag", "--image", "{picture.png}", "--points", "1,1:2,2", "--out", "picture.png"],
      "--out picture.png would overwrite the input"),
     ([*DRAG, "--seed", "0", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["convert", "{start.npy}", "model.txt"], "name it NAME.safetensors, not 'model.txt'"),
+    (["convert", "{start.npy}", "missing/model.safetensors"], "folder missing does not exist"),
+    (["convert", "model.safetensors", "./model.safetensors"], "is the model being converted"),  # its original
     (["drag", "--seed", "0", "--out", "x.png"], "the following arguments are required: --points"),
     (["generate", "--seed", "-7", "--out", "x.png"], "argument --seed: must be in [0, 4294967295]"),
     (["generate", "--seed", "7", "--trunc", "5", "--out", "x.png"], "argument --trunc: must be in [0, 2]"),
