@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,9 +42,9 @@ def outputs_of(out: Path) -> list[Path]:
 
 
 def check_out(path: str, inputs: Sequence[str | None] = ()) -> Path:
-    """The --out path as a Path: a .png in a folder that exists, none of whose outputs (`outputs_of`) is one of
-    the command's `inputs` (latent, photo, mask, model file: `--out face.png` after `--latent face.npy` would
-    replace the user's starting latent). Raises CliError otherwise."""
+    """The --out path as a Path: a .png in a folder that exists and takes new files, none of whose outputs
+    (`outputs_of`) is a folder or one of the command's `inputs` (latent, photo, mask, model file: `--out face.png`
+    after `--latent face.npy` would replace the user's starting latent). Raises CliError otherwise."""
     out = Path(path)
     if out.suffix.lower() != ".png":
         raise CliError(f"--out must name a .png file, not {path!r}")
@@ -54,6 +55,13 @@ def check_out(path: str, inputs: Sequence[str | None] = ()) -> Path:
         if written.resolve() in given:
             raise CliError(f"--out {path} would overwrite the input {given[written.resolve()]} "
                            f"(it writes {written.name}): choose another --out")
+        if written.is_dir():
+            raise CliError(f"--out {path} would write {written}, which is a folder: choose another --out")
+    try:  # before the work: a drag of minutes must not end in "cannot write"
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot write in the folder {out.parent}: {exc.strerror or exc}") from None
     return out
 
 
