@@ -5,6 +5,7 @@ Imports nothing heavy: classifying an exception must not import torch just to fi
 
 from __future__ import annotations
 
+import errno
 import sys
 
 EXIT_USAGE = 2  # the user's input was wrong; argparse uses the same status
@@ -34,12 +35,16 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("daemon.server.listen", "StartError"),
     ("protocol.errors", "DragdError"),
 )
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EISDIR, errno.ENOTDIR, errno.EFBIG,
+                                errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOENT})
 _PACKAGE = __name__.split(".daemon.")[0]  # "dragd"
 
 
 def is_user_error(exc: BaseException) -> bool:
     """True when `exc` reports bad input (a missing file, a malformed option, an unknown model, ...)."""
     if isinstance(exc, FileNotFoundError | PermissionError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:  # the user's disk or folders, not a bug
         return True
     for module_name, class_name in USER_ERRORS:
         module = sys.modules.get(f"{_PACKAGE}.{module_name}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...protocol.limits import MAX_SEED
+from ...protocol.limits import MAX_SEED, TRUNCATION_MAX
 from .errors import CliError
 
 
@@ -41,9 +42,9 @@ def outputs_of(out: Path) -> list[Path]:
 
 
 def check_out(path: str, inputs: Sequence[str | None] = ()) -> Path:
-    """The --out path as a Path: a .png in a folder that exists, none of whose outputs (`outputs_of`) is one of
-    the command's `inputs` (latent, photo, mask, model file: `--out face.png` after `--latent face.npy` would
-    replace the user's starting latent). Raises CliError otherwise."""
+    """The --out path as a Path: a .png in a folder that exists and takes new files, none of whose outputs
+    (`outputs_of`) is a folder or one of the command's `inputs` (latent, photo, mask, model file: `--out face.png`
+    after `--latent face.npy` would replace the user's starting latent). Raises CliError otherwise."""
     out = Path(path)
     if out.suffix.lower() != ".png":
         raise CliError(f"--out must name a .png file, not {path!r}")
@@ -54,6 +55,26 @@ def check_out(path: str, inputs: Sequence[str | None] = ()) -> Path:
         if written.resolve() in given:
             raise CliError(f"--out {path} would overwrite the input {given[written.resolve()]} "
                            f"(it writes {written.name}): choose another --out")
+        if written.is_dir():
+            raise CliError(f"--out {path} would write {written}, which is a folder: choose another --out")
+    try:  # before the work: a drag of minutes must not end in "cannot write"
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot write in the folder {out.parent}: {exc.strerror or exc}") from None
+    return out
+
+
+def check_converted(src: str, dst: str) -> Path:
+    """`dragd convert SRC DST`'s DST as a Path: a .safetensors file in a folder that exists, not SRC (converting
+    a pickle onto itself would replace the user's original). Raises CliError otherwise, before anything loads."""
+    out = Path(dst)
+    if out.suffix.lower() != ".safetensors" or out.is_dir():
+        raise CliError(f"the converted model is a safetensors file: name it NAME.safetensors, not {dst!r}")
+    if not out.parent.is_dir():
+        raise CliError(f"folder {out.parent} does not exist")
+    if out.resolve() == Path(src).resolve():
+        raise CliError(f"{dst} is the model being converted: choose another name for the converted one")
     return out
 
 
@@ -104,7 +125,6 @@ def _at_least(kind: type[int] | type[float], low: float, open_low: bool = False)
     return parse
 
 
-finite_float = _at_least(float, -math.inf)
 non_negative_float = _at_least(float, 0)
 positive_float = _at_least(float, 0, open_low=True)
 non_negative_int = _at_least(int, 0)
@@ -116,6 +136,14 @@ def seed(text: str) -> int:
     value = int(_number(text, int))
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be in [0, {MAX_SEED}], got {text!r}")
+    return value
+
+
+def truncation(text: str) -> float:
+    """An argparse type: truncation psi in [0, TRUNCATION_MAX], the range the daemon and the plugins take."""
+    value = _number(text, float)
+    if not 0 <= value <= TRUNCATION_MAX:
+        raise argparse.ArgumentTypeError(f"must be in [0, {TRUNCATION_MAX:g}], got {text!r}")
     return value
 
 

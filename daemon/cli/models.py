@@ -7,9 +7,11 @@ import json
 import sys
 
 from .errors import EXIT_INTERRUPTED
+from .inputs import check_converted
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    check_converted(args.src, args.dst)
     from ..models.loader import convert
 
     convert(args.src, args.dst)

@@ -11,7 +11,7 @@ import argparse
 from ...protocol.limits import DEFAULT_ADDRESS, DEFAULT_TRUNCATION
 from ..server.config import InversionSteps
 from .drag import cmd_drag, cmd_generate
-from .inputs import finite_float, non_negative_float, non_negative_int, positive_float, positive_int, seed
+from .inputs import non_negative_float, non_negative_int, positive_float, positive_int, seed, truncation
 from .models import cmd_convert, cmd_models, cmd_models_add, cmd_models_download
 from .service import cmd_doctor, cmd_keys, cmd_serve, cmd_status, cmd_stop
 
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     add_cpu_args(p)
     p.add_argument("--seed", type=seed, required=True, help="0 to 4294967295, as NVIDIA's tools read it")
-    p.add_argument("--trunc", type=finite_float, default=DEFAULT_TRUNCATION,
+    p.add_argument("--trunc", type=truncation, default=DEFAULT_TRUNCATION,
                    help=f"truncation psi (default {DEFAULT_TRUNCATION}, as DragGAN)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_generate)
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a torch tensor file such as PTI's w_pivot.pt")
     source.add_argument("--image", help="a photo: invert it, drag there (points in photo pixels), paste back")
     p.add_argument("--latent-key", help="which array of a .npz (or dict torch file) --latent holding several is")
-    p.add_argument("--trunc", type=finite_float, help=f"truncation psi with --seed (default {DEFAULT_TRUNCATION})")
+    p.add_argument("--trunc", type=truncation, help=f"truncation psi with --seed (default {DEFAULT_TRUNCATION})")
     p.add_argument("--points", required=True, help="'hx,hy:tx,ty;...' in pixels (centre of top-left pixel = 0,0)")
     p.add_argument("--mask", help="PNG of the image's size: light (>= 128) may move, dark stays; "
                    "transparent pixels stay too (alpha < 128)")

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .checkpoint import Checkpoint, CorruptCheckpointError, config_from_nvidia_kwargs
@@ -27,7 +27,8 @@ FORMAT_VERSION = 1
 
 
 def write_canonical(checkpoint: Checkpoint, path: str | Path) -> None:
-    """Writes `checkpoint` to `path` atomically (a half-written file never takes its place)."""
+    """Writes `checkpoint` to `path` atomically (a half-written file never takes its place); OSError when it
+    cannot be written."""
     family = family_of(checkpoint.config)
     kwargs = checkpoint.config.nvidia_kwargs()
     assert config_from_nvidia_kwargs(kwargs, family) == checkpoint.config
@@ -42,7 +43,10 @@ def write_canonical(checkpoint: Checkpoint, path: str | Path) -> None:
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     try:
-        save_file(tensors, partial, metadata=metadata)
+        try:
+            save_file(tensors, partial, metadata=metadata)
+        except SafetensorError as exc:  # its I/O failures (a missing folder, a full disk) are not OSErrors
+            raise OSError(str(exc)) from None
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

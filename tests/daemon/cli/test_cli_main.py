@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,7 @@ def latent_files(folder: Path) -> dict[str, str]:
     (folder / "notes.txt").write_text("1 2 3\n")
     Image.new("RGB", (4, 4)).save(folder / "picture.png")
     np.save(folder / "start.npy", np.zeros((1, 512), np.float32))
+    (folder / "taken.json").mkdir()  # a folder where `--out taken.png` would write its record
     return {name: str(folder / name) for name in ("words.npy", "objects.npy", "notes.txt", "picture.png", "start.npy")}
 
 
@@ -79,8 +81,16 @@ MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
     (["drag", "--image", "{picture.png}", "--points", "1,1:2,2", "--out", "picture.png"],
      "--out picture.png would overwrite the input"),
     ([*DRAG, "--seed", "0", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["generate", "--seed", "1", "--out", "taken.png"], "would write taken.json, which is a folder"),
+    ([*DRAG[:-1], "/proc/x.png", "--seed", "0"], "cannot write in the folder /proc"),  # before the drag, not after
+    (["convert", "{start.npy}", "model.txt"], "name it NAME.safetensors, not 'model.txt'"),
+    (["convert", "{start.npy}", "missing/model.safetensors"], "folder missing does not exist"),
+    (["convert", "model.safetensors", "./model.safetensors"], "is the model being converted"),  # its original
     (["drag", "--seed", "0", "--out", "x.png"], "the following arguments are required: --points"),
     (["generate", "--seed", "-7", "--out", "x.png"], "argument --seed: must be in [0, 4294967295]"),
+    (["generate", "--seed", "7", "--trunc", "5", "--out", "x.png"], "argument --trunc: must be in [0, 2]"),
+    (["generate", "--seed", "7", "--trunc", "-0.5", "--out", "x.png"], "argument --trunc: must be in [0, 2]"),
+    ([*DRAG, "--seed", "0", "--trunc", "2.5"], "argument --trunc: must be in [0, 2], got '2.5'"),  # as the wire
     (["status", "--timeout", "0"], "argument --timeout: must be a number > 0"),
     (["status", "--address", "ipc:///nonexistent/dragd.sock"], "no dragd daemon at ipc:///nonexistent/dragd.sock"),
 ]
@@ -113,3 +123,17 @@ def test_a_bug_is_one_line_and_exit_1(monkeypatch, capsys):
     assert cli.main(["keys", "somewhere"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("dragd: internal error: ZeroDivisionError: oops") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
+                                   OSError(errno.EROFS, "Read-only file system"),
+                                   IsADirectoryError(errno.EISDIR, "Is a directory")])
+def test_a_full_or_read_only_disk_is_the_users_line_not_a_bug(monkeypatch, capsys, error):
+    def writes(args):
+        raise error
+
+    monkeypatch.setattr("dragd.daemon.cli.parser.cmd_keys", writes)
+    monkeypatch.delenv("DRAGD_DEBUG", raising=False)
+    assert cli.main(["keys", "somewhere"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("dragd: error: ") and error.strerror in err and len(err.splitlines()) == 1

@@ -187,3 +187,20 @@ def test_a_daemon_that_turns_the_users_keys_away_is_named_at_once_not_a_timeout(
         assert cli.main(["status", "--address", daemon.endpoint, "--curve-keys", str(served)]) == 0
         with connect(daemon, keys=client_keys(served, "client")) as client:
             assert client.ping().uptime_s > 0  # still serving
+
+
+@pytest.mark.parametrize("address", ["garbage", " tcp://127.0.0.1:5557", "tcp://127.0.0.1:5557 ", "ipc://", "ipc://@",
+                                     "tcp://localhost:65536", "tcp://[::1]"])
+def test_status_stop_and_serve_give_one_address_one_verdict(capsys, tmp_path, monkeypatch, address):
+    monkeypatch.setenv("DRAGD_ADDRESS", address)  # found as every command finds it
+    status, served, _ = serve_fails(address, tmp_path)
+    assert status == cli.EXIT_USAGE
+    for command in ("status", "stop"):
+        assert cli.main([command]) == cli.EXIT_USAGE
+        assert capsys.readouterr().err.strip() == served.strip()  # the same line as `dragd serve`'s
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:0", "tcp://127.0.0.1:*"])
+def test_a_client_is_told_that_a_free_port_is_for_serve_only(capsys, address):
+    assert cli.main(["status", "--address", address]) == cli.EXIT_USAGE
+    assert "a client needs the daemon's own port" in capsys.readouterr().err

@@ -68,6 +68,12 @@ def test_write_does_not_clobber_on_failure(tmp_path, monkeypatch):
     assert target.read_bytes() == b"previous" and not list(tmp_path.glob("*.partial"))
 
 
+def test_a_write_that_safetensors_cannot_do_is_an_oserror_not_its_own_error_type(tmp_path):
+    with pytest.raises(OSError, match="No such file or directory"):  # safetensors raises SafetensorError
+        write_canonical(_checkpoint(), tmp_path / "missing" / "g.safetensors")
+    assert not list(tmp_path.rglob("*.partial"))
+
+
 def test_missing_config_metadata_is_a_clear_error(tmp_path):
     save_file({"x": torch.zeros(2)}, tmp_path / "g.safetensors")
     with pytest.raises(CorruptCheckpointError, match="config"):
