@@ -148,7 +148,7 @@ class DragOptions:
     stop_distance: float | None = wire(optional(number(0, 1e6)), None)  # px; None: 1 for <= 5 handles, else 2
     preview_every: int = wire(integer(0, 2**31), 0)  # send an image every N steps; 0: none (live: adaptive)
     live: bool = wire(boolean, False, sparse=True)  # a live drag: takes `live_update`s, idles at its targets
-    # live: end ("timeout") after this long without a live_update; None: limits.DEFAULT_LIVE_TIMEOUT_S
+    # live: end ("timeout") after this long without new points; None: limits.DEFAULT_LIVE_TIMEOUT_S
     live_timeout_s: float | None = wire(optional(number(0, LIVE_TIMEOUT_MAX_S, lo_open=True)), None, sparse=True)
 
 
