@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ class LiveFrame:
     revision: int  # of the pairs the latent shown was optimised for (see the module docstring)
     idle: bool
     image: np.ndarray | None = None  # H x W x C uint8
+    render_s: float = 0.0  # what rendering `image` took (0: not rendered for this frame)
 
 
 class LiveLoop:
@@ -69,20 +71,28 @@ class LiveLoop:
             self.steps_on_targets = 0
         distances = run.distances()
         self.reached = run.reached(distances)
+        keys, points = list(run.keys), list(run.points)
         if self.reached or self.steps_on_targets >= self.max_steps:
+            started, render_s = time.perf_counter(), 0.0
             if not self.idle or self._idle_image is None:
                 self._idle_image = run.render(ws, state)
+                render_s = time.perf_counter() - started
             self.idle = True
-            return LiveFrame(self.steps, list(run.keys), list(run.points), distances, self.loss, run.revision,
-                             True, self._idle_image)
+            return LiveFrame(self.steps, keys, points, distances, self.loss, run.revision, True, self._idle_image,
+                             render_s)
         self.idle = False
         self._idle_image = None
         shown = self._latent_revision
-        self.loss, image = run.optimise(ws, feat, state, want_image)
+        self.loss, _ = run.optimise(ws, feat, state, False)
+        image, render_s = None, 0.0
+        if want_image:  # the latent the handles were tracked on; optimise made a new one and left `ws` as it was
+            started = time.perf_counter()
+            image = run.render(ws, state)
+            render_s = time.perf_counter() - started
         self._latent_revision = run.revision
         self.steps += 1
         self.steps_on_targets += 1
-        return LiveFrame(self.steps, list(run.keys), list(run.points), distances, self.loss, shown, False, image)
+        return LiveFrame(self.steps, keys, points, distances, self.loss, shown, False, image, render_s)
 
     def finish(self, stopped: str) -> DragResult:
         """The current state as a finished drag's result (`stopped`: why it ended). Tracks the handles on the
@@ -101,7 +111,7 @@ class PreviewBudget:
     """When a preview is due, so that rendering takes at most `share` of the wall time: after a preview that
     cost c seconds, the next one is due c * (1 - share) / share seconds after it ended."""
 
-    def __init__(self, share: float = RENDER_SHARE, clock=time.monotonic) -> None:
+    def __init__(self, share: float = RENDER_SHARE, clock: Callable[[], float] = time.monotonic) -> None:
         if not 0 < share <= 1:
             raise ValueError("share must be in (0, 1]")
         self.share = share
