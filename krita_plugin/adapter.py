@@ -18,6 +18,7 @@ from PyQt5.QtCore import QByteArray, QTimer
 from . import depth as depth_of
 from . import geometry
 from .errors import CanvasError
+from .gate import UI
 
 if TYPE_CHECKING:
     from ..protocol.binding import Binding
@@ -304,7 +305,7 @@ class KritaCanvas:
             return
         layer = _node_id(node)
 
-        QTimer.singleShot(0, lambda: self._activate(layer))
+        QTimer.singleShot(0, lambda: UI.run(lambda: self._activate(layer)))
 
     def _activate(self, layer: LayerId) -> None:
         """Make the layer the active one, if it is still there and the active window shows this document."""
@@ -342,8 +343,9 @@ class KritaCanvas:
             layer = self.document.createVectorLayer(POINTS_LAYER_NAME)
             children = self.document.rootNode().childNodes()
             self.document.rootNode().addChildNode(layer, children[-1] if children else None)
-        if self._shown():
-            self.document.setActiveNode(layer)
+        # Later, like _restore_active: activated at once, a just-added layer is not yet known to Krita's layer
+        # manager (SAFE ASSERT "shape", kis_node_manager.cpp:165, seen in every real-Krita run before).
+        self._restore_active(layer)
 
     def _line_shapes(self) -> list[tuple[str, object, str, list[geometry.Point]]]:
         """(line id, shape, its SVG, its nodes in pixels) for every path of two or more nodes on the points

@@ -380,6 +380,43 @@ def test_closing_the_document_mid_drag_cancels_it_and_writes_nothing() -> None:
     assert canvas.names() == ["Background", SOURCE, "DragGAN points"]
 
 
+def test_a_document_not_in_front_gets_no_writes_until_it_is_shown_again() -> None:
+    # Krita writes some changes through the document in front (libkis Shape.remove), and a document being
+    # closed leaves the front at once: the job's document gets no preview, no handle move and no result while
+    # another document is in front; the result is written once it is back in front.
+    controller, canvas, daemon, _ = generated(daemon=FakeDaemon(steps=4))
+    workspace = controller.workspace
+    controller.runner.hold_next = True
+    controller.drag(DragOptions(max_steps=4))
+    other = FakeCanvas(name="other")
+    workspace.canvases.append(other)  # the user switched to another document mid-drag
+    controller.runner.release()
+    assert canvas.handle_moves == [] and canvas.previews == [] and other.handle_moves == [] == other.previews
+    assert canvas.names() == ["Background", SOURCE, "DragGAN points"] and other.names() == ["Background"]
+    state = controller.state
+    assert not state.busy and state.error == "" and "when you show that document again" in state.message
+    controller.poll()  # still behind: still nothing
+    assert canvas.names() == ["Background", SOURCE, "DragGAN points"]
+    workspace.canvases.remove(other)  # back in front
+    controller.poll()
+    assert canvas.names() == ["Background", SOURCE, "DragGAN result 1", "DragGAN points"]
+    assert canvas.layer("DragGAN result 1").pixels == dragged_image(seed_image(7), 4)
+    assert canvas.lines["a"][0] != LINE["a"][0] and "Result: \"DragGAN result 1\"" in controller.state.message
+
+
+def test_a_held_result_of_a_document_closed_behind_is_dropped() -> None:
+    controller, canvas, daemon, _ = generated()
+    controller.runner.hold_next = True
+    controller.drag(DragOptions(max_steps=3))
+    controller.workspace.canvases.append(FakeCanvas(name="other"))
+    controller.runner.release()
+    canvas.open = False
+    controller.poll()
+    controller.poll()
+    assert canvas.names() == ["Background", SOURCE, "DragGAN points"] and controller._held == []
+    assert "closed before its drag's result" in controller.state.message
+
+
 def test_stop_cancels_and_keeps_the_state_reached() -> None:
     class StopAtStepTwo(RecordingView):
         def render(self, state: PanelState) -> None:
