@@ -11,6 +11,7 @@ from dragd.krita_plugin.texts import describe_error
 from dragd.protocol import Capability, DragdError, DragdTimeout, DragOptions, ErrorCode, GenerateRequest, Image
 from dragd.protocol.editor import DEFAULT_DAEMON_COMMAND
 from dragd.protocol.messages import InversionOptions, Waiting
+from dragd.protocol.texts import BAD_MODEL_ADVICE
 from krita_fakes import (
     MODEL,
     SIZE,
@@ -484,3 +485,5 @@ def test_heartbeat_keeps_sessions_and_close_frees_them() -> None:
 def test_error_messages_are_sentences_with_advice() -> None:
     text = describe_error(DragdError(ErrorCode.TIMEOUT, "no answer"))
     assert text.startswith("No answer") and "Press Drag again" in text
+    text = describe_error(DragdError(ErrorCode.BAD_MODEL, "the model file cannot be used: not a generator"))
+    assert text.startswith("The model file cannot be used") and text.endswith(BAD_MODEL_ADVICE)
