@@ -18,9 +18,10 @@ from typing import Any
 from ...protocol import messages as m
 from ...protocol.errors import DragdError, ErrorCode
 from ...protocol.limits import DEFAULT_LIVE_TIMEOUT_S
-from ..engine.drag import DragInputError, PairKey, Point, inside_image
+from ..engine.drag import DragInputError, PairKey, Point
 from ..engine.live import LiveFrame, LiveLoop, PreviewBudget
 from ..engine.pairs import key_id
+from ..engine.points import inside_image
 from .jobs import TorchWork, drag_run, patch
 from .logs import log, log_event
 from .sessions import Session, SessionFrame
