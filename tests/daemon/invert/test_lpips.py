@@ -110,26 +110,12 @@ def test_weights_that_are_not_finite_are_refused(tmp_path: Path, which):
 
 def test_fetch_lpips_touches_the_network_before_importing_torch(tmp_path: Path):
     """`dragd models --fetch-lpips` starts the transfer at once; torch (seconds to import) is not needed for it."""
-    import json
     import os
-    import subprocess
-    import sys
 
-    code = """if True:
-        import json, sys, urllib.request
-        from dragd.daemon import cli
-        from dragd.daemon.invert import lpips_files
-        lpips_files.LPIPS_FILES = (lpips_files.WeightsFile("x.pth", "http://127.0.0.1:9/x.pth", "0" * 64),)
-        seen = []
-        real_urlopen = urllib.request.urlopen
-        def urlopen(*args, **kwargs):
-            seen.append("torch" in sys.modules)
-            return real_urlopen(*args, **kwargs)
-        urllib.request.urlopen = urlopen
-        status = cli.main(["models", "--fetch-lpips"])
-        print(json.dumps({"status": status, "torch_at_first_request": seen[:1]}))
-    """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "DRAGD_MODELS_DIR": str(tmp_path / "models")})
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"status": 2, "torch_at_first_request": [False]}, \
-        done.stderr
+    from http_fixtures import torch_at_first_request
+
+    setup = ("from dragd.daemon.invert import lpips_files; lpips_files.LPIPS_FILES = (lpips_files.WeightsFile("
+             "'x.pth', 'http://127.0.0.1:9/x.pth', '0' * 64),)")
+    report, err = torch_at_first_request(setup, ["models", "--fetch-lpips"],
+                                         {**os.environ, "DRAGD_MODELS_DIR": str(tmp_path / "models")})
+    assert report == {"status": 2, "torch_at_first_request": [False]}, err
