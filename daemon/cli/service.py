@@ -26,17 +26,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _connect(args: argparse.Namespace):
     """A client for the daemon at --address (else found as every tool finds it); CliError at once when nothing
     listens there or the daemon there turns our keys away (no 5 s wait)."""
-    from ...protocol.transport import AddressError, parse_address, resolve_address
+    from ...protocol.transport import AddressError, parse_daemon_address, resolve_address
     from ..server.control import connect, key_refusal, nothing_listens
 
     args.address = resolve_address(args.address)
     try:  # the same check as `dragd serve`'s: one address, one verdict
-        endpoint = parse_address(args.address)
+        parse_daemon_address(args.address)
     except AddressError as exc:
         raise CliError(str(exc)) from None
-    if endpoint.scheme == "tcp" and endpoint.port is None:
-        raise CliError(f"address {args.address!r}: a client needs the daemon's own port (0 and * only tell "
-                       "`dragd serve` to pick a free one)")
     if nothing_listens(args.address):
         raise CliError(f"no dragd daemon at {args.address}: nothing listens there (`dragd serve` starts one)")
     keys = Path(args.curve_keys) if args.curve_keys else None
