@@ -109,6 +109,7 @@ def serve_fails(address: str, tmp_path: Path, *more: str) -> tuple[int, str, boo
     ("tcp://127.0.0.1", "needs a host and a port"),
     ("tcp://::1:5557", "brackets"),
     ("udp://127.0.0.1:5557", "must start with tcp:// or ipc://"),
+    ("tcp://999.1.1.1:5557", "'999.1.1.1' is not an IPv4 address"),  # not "other machines could reach it"
 ])
 def test_a_bad_address_fails_at_once_with_one_line_before_torch_loads(address, reason, tmp_path):
     status, err, torch_loaded = serve_fails(address, tmp_path)

@@ -424,3 +424,22 @@ def test_a_stylegan3_model_generates_and_drags_through_the_daemon():
         assert (start.width, start.height) == (16, 16)
         dragged = client.drag(start.session, [((5.0, 8.0), (10.0, 8.0))], options=DragOptions(max_steps=40))
         assert dragged.stopped == "reached" and not np.array_equal(pixels(dragged.image), pixels(start.image))
+
+
+def test_a_model_with_nan_weights_is_bad_model_and_the_daemon_keeps_serving(tmp_path):
+    from dragd.daemon.models.canonical import write_canonical
+    from dragd.daemon.models.checkpoint import Checkpoint
+
+    generator = make_generator()
+    state = {key: value.detach().clone() for key, value in generator.state_dict().items()}
+    state["mapping.fc0.weight"][0, 0] = float("nan")
+    path = tmp_path / "nan.safetensors"
+    write_canonical(Checkpoint(generator.cfg, state, "test"), path)
+    catalogue = [ModelInfo("nan", path, resolution=(32, 32))]
+    models = ModelCache(torch.device("cpu"), catalogue=lambda: catalogue, default="tiny")
+    models.register(ModelInfo("tiny", Path("tiny.safetensors"), resolution=(32, 32)), generator)
+    with running_daemon(models) as daemon, connect(daemon) as client:
+        with pytest.raises(DragdError) as caught:
+            client.generate(seed=0, model="nan")
+        assert caught.value.code == ErrorCode.BAD_MODEL and "NaN or infinite" in caught.value.message
+        assert client.generate(seed=0).width == 32  # still serving
