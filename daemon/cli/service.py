@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CliError
@@ -43,10 +45,24 @@ def _connect(args: argparse.Namespace):
     return connect(args.address, keys, args.client, args.timeout)
 
 
+@contextlib.contextmanager
+def _silence_explained(args: argparse.Namespace) -> Iterator[None]:
+    """A timeout here comes after `_connect` saw something listen and admit our key: not "is it running?" (then
+    `dragd serve` would only find the address in use) but a daemon still starting, or stuck."""
+    from ...protocol.errors import DragdTimeout
+
+    try:
+        yield
+    except DragdTimeout:
+        raise CliError(f"the daemon at {args.address} gave no answer within {args.timeout:g} s: it may still be "
+                       "starting (loading torch and its models takes seconds) or be stuck; try again in a moment, "
+                       "or give it longer with --timeout") from None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from ..server.control import status_lines
 
-    with _connect(args) as client:
+    with _connect(args) as client, _silence_explained(args):
         print("\n".join(status_lines(client)))
     return 0
 
@@ -54,7 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     from ..server.control import stop
 
-    with _connect(args) as client:
+    with _connect(args) as client, _silence_explained(args):
         stop(client)
     print(f"dragd at {args.address} is stopping")
     return 0

@@ -235,3 +235,20 @@ def test_a_second_daemon_on_the_same_state_folder_is_refused_until_the_first_is_
         if first.poll() is None:
             first.kill()
         first.communicate()
+
+
+@pytest.mark.parametrize("command", ["status", "stop"])
+def test_a_daemon_that_listens_but_does_not_answer_yet_is_not_called_absent(capsys, command):
+    """Between binding and serving (torch loading) a daemon admits the key but answers nothing."""
+    from dragd.daemon.server.config import ServerConfig
+    from dragd.daemon.server.listen import Listener, server_keys
+
+    config = ServerConfig(address="tcp://127.0.0.1:*")
+    listener = Listener.open(config, server_keys(config))
+    try:
+        assert cli.main([command, "--address", listener.endpoint, "--timeout", "1"]) == cli.EXIT_USAGE
+    finally:
+        listener.close(0)
+        listener.context.term()
+    err = capsys.readouterr().err
+    assert "may still be starting" in err and "is it running" not in err and len(err.strip().splitlines()) == 1
