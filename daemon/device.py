@@ -7,6 +7,7 @@ OpenMP runtime reads OMP_WAIT_POLICY once, when torch loads it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,12 +27,19 @@ class DeviceError(RuntimeError):
     pass
 
 
+def check_device_name(preference: str) -> str:
+    """`preference` if it names a device dragd knows (DEVICE_CHOICES, or cuda:N); DeviceError otherwise. Needs no
+    torch, so the command line refuses a mistyped device at once."""
+    if preference not in DEVICE_CHOICES and not re.fullmatch(r"cuda:\d+", preference):
+        raise DeviceError(f"unknown device {preference!r}; choose one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
+    return preference
+
+
 def pick_device(preference: str = "auto") -> torch.device:
     """`auto` takes CUDA, then MPS, then CPU; naming an absent device is an error, not a silent fallback."""
     import torch
 
-    if preference not in DEVICE_CHOICES and not preference.startswith("cuda:"):
-        raise DeviceError(f"unknown device {preference!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    check_device_name(preference)
     cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
     if preference == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")

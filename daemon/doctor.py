@@ -293,11 +293,11 @@ def daemon_address(setup: Setup) -> str:
 
 
 def check_address(address: str) -> Result:
-    from .server.security import SecurityError, is_local_address
+    from ..protocol.transport import AddressError, is_loopback, parse_daemon_address
 
     try:
-        where = "this computer only" if is_local_address(address) else "reachable from other computers"
-    except SecurityError as exc:
+        where = "this computer only" if is_loopback(parse_daemon_address(address)) else "reachable from other computers"
+    except AddressError as exc:
         return Result(FAIL, "address", str(exc))
     return Result(OK, "address", f"{address} ({where})")
 

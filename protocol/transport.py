@@ -100,6 +100,16 @@ def parse_address(address: str) -> Endpoint:
     return Endpoint("tcp", host, port or None)
 
 
+def parse_daemon_address(address: str) -> Endpoint:
+    """`parse_address` for a client: the daemon's own address, so a tcp port of 0 or * (which only tell a server
+    to pick a free one) is refused too. Raises AddressError naming the problem."""
+    endpoint = parse_address(address)
+    if endpoint.scheme == "tcp" and endpoint.port is None:
+        raise AddressError(f"address {address!r}: a client needs the daemon's own port (0 and * only tell "
+                           "`dragd serve` to pick a free one)")
+    return endpoint
+
+
 def is_loopback(endpoint: Endpoint) -> bool:
     """True for ipc paths and tcp on a loopback IP or `localhost`; anything else may be reachable from others."""
     if endpoint.scheme == "ipc":

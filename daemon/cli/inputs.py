@@ -139,6 +139,16 @@ def seed(text: str) -> int:
     return value
 
 
+def device(text: str) -> str:
+    """An argparse type: a device name dragd knows (daemon/device.py), checked before torch loads."""
+    from ..device import DeviceError, check_device_name
+
+    try:
+        return check_device_name(text)
+    except DeviceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def truncation(text: str) -> float:
     """An argparse type: truncation psi in [0, TRUNCATION_MAX], the range the daemon and the plugins take."""
     value = _number(text, float)

@@ -11,7 +11,7 @@ import argparse
 from ...protocol.limits import DEFAULT_ADDRESS, DEFAULT_TRUNCATION
 from ..server.config import InversionSteps
 from .drag import cmd_drag, cmd_generate
-from .inputs import non_negative_float, non_negative_int, positive_float, positive_int, seed, truncation
+from .inputs import device, non_negative_float, non_negative_int, positive_float, positive_int, seed, truncation
 from .models import cmd_convert, cmd_models, cmd_models_add, cmd_models_download
 from .service import cmd_doctor, cmd_keys, cmd_serve, cmd_status, cmd_stop
 
@@ -45,7 +45,7 @@ def add_cpu_args(p: argparse.ArgumentParser) -> None:
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model name (see `dragd models`) or checkpoint path; default: the embedded one")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--device", type=device, default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     address_help = f"tcp://HOST:PORT or ipc://PATH (default: $DRAGD_ADDRESS, else {DEFAULT_ADDRESS})"
     p = sub.add_parser("serve", help="run the daemon the editor plugins talk to")
     p.add_argument("--address", help=address_help)
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--device", type=device, default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     add_cpu_args(p)
     p.add_argument("--model", action="append", help="load this model at start (repeatable)")
     p.add_argument("--curve-keys", help="folder from `dragd keys`: admit only its clients (default: the user's "

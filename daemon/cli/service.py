@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CliError
@@ -26,17 +28,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _connect(args: argparse.Namespace):
     """A client for the daemon at --address (else found as every tool finds it); CliError at once when nothing
     listens there or the daemon there turns our keys away (no 5 s wait)."""
-    from ...protocol.transport import AddressError, parse_address, resolve_address
+    from ...protocol.transport import AddressError, parse_daemon_address, resolve_address
     from ..server.control import connect, key_refusal, nothing_listens
 
     args.address = resolve_address(args.address)
     try:  # the same check as `dragd serve`'s: one address, one verdict
-        endpoint = parse_address(args.address)
+        parse_daemon_address(args.address)
     except AddressError as exc:
         raise CliError(str(exc)) from None
-    if endpoint.scheme == "tcp" and endpoint.port is None:
-        raise CliError(f"address {args.address!r}: a client needs the daemon's own port (0 and * only tell "
-                       "`dragd serve` to pick a free one)")
     if nothing_listens(args.address):
         raise CliError(f"no dragd daemon at {args.address}: nothing listens there (`dragd serve` starts one)")
     keys = Path(args.curve_keys) if args.curve_keys else None
@@ -46,10 +45,24 @@ def _connect(args: argparse.Namespace):
     return connect(args.address, keys, args.client, args.timeout)
 
 
+@contextlib.contextmanager
+def _silence_explained(args: argparse.Namespace) -> Iterator[None]:
+    """A timeout here comes after `_connect` saw something listen and admit our key: not "is it running?" (then
+    `dragd serve` would only find the address in use) but a daemon still starting, or stuck."""
+    from ...protocol.errors import DragdTimeout
+
+    try:
+        yield
+    except DragdTimeout:
+        raise CliError(f"the daemon at {args.address} gave no answer within {args.timeout:g} s: it may still be "
+                       "starting (loading torch and its models takes seconds) or be stuck; try again in a moment, "
+                       "or give it longer with --timeout") from None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from ..server.control import status_lines
 
-    with _connect(args) as client:
+    with _connect(args) as client, _silence_explained(args):
         print("\n".join(status_lines(client)))
     return 0
 
@@ -57,7 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     from ..server.control import stop
 
-    with _connect(args) as client:
+    with _connect(args) as client, _silence_explained(args):
         stop(client)
     print(f"dragd at {args.address} is stopping")
     return 0

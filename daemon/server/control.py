@@ -8,6 +8,7 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
+from typing import IO
 
 import platformdirs
 import zmq
@@ -19,6 +20,11 @@ from .config import ServerConfig
 from .listen import Listener, StartError, server_keys
 from .logs import log, log_event, setup_logging
 from .security import DEFAULT_CLIENT_NAME, client_keys, create_keys
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the state folder is not claimed there
+    fcntl = None  # type: ignore[assignment]
 
 
 def default_state_dir() -> Path:
@@ -49,6 +55,27 @@ def prepare_state_dir(folder: Path | None) -> None:
                          "--state-dir)") from None
 
 
+def lock_state_dir(folder: Path | None, address: str) -> IO[str] | None:
+    """Claims the state folder for this daemon (an exclusive advisory lock on `daemon.lock`, released when the
+    process ends, however it ends). Two daemons on one folder would read back and overwrite each other's
+    sessions and delete them under their disk budgets, so a second is refused with who holds it. None without a
+    folder, or where the platform has no flock (Windows)."""
+    if folder is None or fcntl is None:
+        return None
+    handle = os.fdopen(os.open(folder / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600), "r+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StartError(f"another dragd daemon ({holder}) keeps its sessions in {folder}: stop it, or give this "
+                         "one a folder of its own with --state-dir") from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()}, serving on {address}")
+    handle.flush()
+    return handle
+
+
 def serve(config: ServerConfig, log_file: Path | None = None) -> None:
     """Runs the daemon in the foreground until Ctrl+C, SIGTERM or a `shutdown` request. The address, the keys
     and the socket are checked and bound before torch loads, so a daemon that cannot start says why at once."""
@@ -63,6 +90,13 @@ def serve(config: ServerConfig, log_file: Path | None = None) -> None:
         listener = Listener.open(config, keys)
     except StartError as exc:
         log_event(log, 40, "bind_failed", address=config.address, error=str(exc))
+        raise
+    try:
+        lock = lock_state_dir(config.state_dir, listener.endpoint)  # held until this function returns
+    except StartError as exc:
+        listener.close(0)
+        listener.context.term()
+        log_event(log, 40, "state_dir_in_use", folder=str(config.state_dir), error=str(exc))
         raise
     setup_logging(path)
     print(f"dragd: listening on {listener.endpoint}, loading (log: {path})", flush=True)
@@ -79,7 +113,11 @@ def serve(config: ServerConfig, log_file: Path | None = None) -> None:
             signal.signal(signum, lambda number, _: daemon.request_stop(f"signal {signal.Signals(number).name}"))
     print(f"dragd: serving on {listener.endpoint} (device {daemon.device_description}; sessions saved in "
           f"{config.state_dir or 'memory only'})", flush=True)
-    daemon.serve(listener)
+    try:
+        daemon.serve(listener)
+    finally:
+        if lock is not None:
+            lock.close()  # the lock goes with it (and with the process, however it ends)
 
 
 def connect(address: str | None, keys: Path | None, client_name: str = DEFAULT_CLIENT_NAME,

@@ -146,6 +146,7 @@ class SessionArchive:
                 write_atomic(folder / GENERATOR_FILE, safetensors_bytes(
                     self._tuned_tensors(session), {"format": FORMAT, "model": session.model.info.name}))
         metadata = {"format": FORMAT, "user": session.user, "model": session.model.info.name,
+                    "model_sha256": session.model.info.sha256 or "",
                     "index": str(session.index), "frame": json.dumps(values), "saved": str(time.time())}
         write_atomic(folder / STATE_FILE, safetensors_bytes(tensors, metadata))
         with contextlib.suppress(FileNotFoundError):
@@ -194,6 +195,11 @@ class SessionArchive:
         except Exception as exc:  # not installed here, or its file cannot be loaded
             raise UnusableSave(user, f"it was saved with the model {name!r}, which this daemon cannot load "
                                      f"({exc}); serve with that model installed to get it back") from None
+        saved_digest, digest = metadata.get("model_sha256"), model.info.sha256
+        if saved_digest and digest and saved_digest != digest:  # `models add --force` replaced it since
+            raise UnusableSave(user, f"it was saved with another file of the model {name!r} (sha256 "
+                                     f"{saved_digest[:12]}…, now {digest[:12]}…): its latents would draw something "
+                                     "else; install that file again to get it back")
         try:
             restored = self._rebuild(folder, tensors, metadata, model)
         except Exception as exc:

@@ -196,3 +196,9 @@ def test_a_daemon_served_with_other_keys_is_named_not_reported_absent(tmp_path):
     with running_daemon(curve_keys=tmp_path / "served") as daemon:
         result = doctor.check_daemon(daemon.endpoint, None, timeout_s=5.0)  # the user's own keys
     assert result.status == doctor.FAIL and "started with other keys" in result.line()
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:0", "tcp://127.0.0.1:*"])
+def test_a_free_port_address_is_no_daemons_address(address):
+    result = doctor.check_address(address)  # was OK, then an internal ZMQError when connecting to '*'
+    assert result.status == doctor.FAIL and "a client needs the daemon's own port" in result.line()

@@ -83,6 +83,8 @@ MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
     ([*DRAG, "--seed", "0", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["generate", "--seed", "1", "--out", "taken.png"], "would write taken.json, which is a folder"),
     ([*DRAG[:-1], "/proc/x.png", "--seed", "0"], "cannot write in the folder /proc"),  # before the drag, not after
+    (["serve", "--device", "tpu"], "argument --device: unknown device 'tpu'"),  # was after torch and the bind
+    (["generate", "--seed", "1", "--device", "cuda:x", "--out", "x.png"], "unknown device 'cuda:x'"),
     (["convert", "{start.npy}", "model.txt"], "name it NAME.safetensors, not 'model.txt'"),
     (["convert", "{start.npy}", "missing/model.safetensors"], "folder missing does not exist"),
     (["convert", "model.safetensors", "./model.safetensors"], "is the model being converted"),  # its original

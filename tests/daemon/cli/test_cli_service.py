@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import free_tcp_address
 from dragd.daemon import cli
-from dragd.daemon.server.control import nothing_listens
+from dragd.daemon.server.control import lock_state_dir, nothing_listens
 from dragd.daemon.server.security import client_keys
 from dragd.protocol.client import DragdClient
 from dragd.protocol.errors import DragdError
@@ -204,3 +204,51 @@ def test_status_stop_and_serve_give_one_address_one_verdict(capsys, tmp_path, mo
 def test_a_client_is_told_that_a_free_port_is_for_serve_only(capsys, address):
     assert cli.main(["status", "--address", address]) == cli.EXIT_USAGE
     assert "a client needs the daemon's own port" in capsys.readouterr().err
+
+
+def test_a_second_daemon_on_the_same_state_folder_is_refused_until_the_first_is_gone(tmp_path):
+    """Two daemons on one state folder would read back and overwrite each other's saved sessions."""
+    address, state = free_tcp_address(), tmp_path / "shared-state"
+    env = os.environ | {"DRAGD_LOG_DIR": str(tmp_path / "logs")}
+    first = subprocess.Popen([*DRAGD, "serve", "--address", address, "--device", "cpu", "--state-dir", str(state)],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with DragdClient(address, 0.5) as probe:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    probe.ping()
+                    break
+                except DragdError:
+                    assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        status, err, torch_loaded = serve_fails(free_tcp_address(), tmp_path, "--state-dir", str(state))
+        assert status == cli.EXIT_USAGE and f"pid {first.pid}, serving on {address}" in err, err
+        assert "keeps its sessions in" in err and len(err.strip().splitlines()) == 1 and not torch_loaded
+        with DragdClient(address, 5) as client:
+            assert client.ping().uptime_s > 0  # the first one keeps serving
+        first.kill()  # however it ends, the folder is free again
+        first.wait(30)
+        lock = lock_state_dir(state, "this test")
+        assert lock is not None
+        lock.close()
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.communicate()
+
+
+@pytest.mark.parametrize("command", ["status", "stop"])
+def test_a_daemon_that_listens_but_does_not_answer_yet_is_not_called_absent(capsys, command):
+    """Between binding and serving (torch loading) a daemon admits the key but answers nothing."""
+    from dragd.daemon.server.config import ServerConfig
+    from dragd.daemon.server.listen import Listener, server_keys
+
+    config = ServerConfig(address="tcp://127.0.0.1:*")
+    listener = Listener.open(config, server_keys(config))
+    try:
+        assert cli.main([command, "--address", listener.endpoint, "--timeout", "1"]) == cli.EXIT_USAGE
+    finally:
+        listener.close(0)
+        listener.context.term()
+    err = capsys.readouterr().err
+    assert "may still be starting" in err and "is it running" not in err and len(err.strip().splitlines()) == 1

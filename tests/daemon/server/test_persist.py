@@ -21,9 +21,9 @@ from dragd.protocol.errors import DragdError
 from safetensors.torch import save as safetensors_bytes
 
 
-def _models() -> ModelCache:
+def _models(sha256: str | None = None) -> ModelCache:
     models = ModelCache(torch.device("cpu"), catalogue=lambda: [], default="tiny")
-    models.register(ModelInfo("tiny", None), make_generator())
+    models.register(ModelInfo("tiny", None, sha256=sha256), make_generator())
     return models
 
 
@@ -101,8 +101,8 @@ def test_the_disk_budget_drops_the_least_recently_saved_sessions_not_in_memory(t
     assert not store.archive.has(sessions[1].id) and store.archive.has(sessions[0].id)
 
 
-def _saved_session(tmp_path):
-    models = _models()
+def _saved_session(tmp_path, sha256: str | None = None):
+    models = _models(sha256)
     model = models.get("tiny")
     store = _store(tmp_path, models)
     session = store.create("alice", b"c", model, model.generator.ws_for_seed(1, 0.7), np.zeros((32, 32, 3), np.uint8))
@@ -174,3 +174,13 @@ def test_a_disk_that_refuses_writes_costs_the_copy_not_the_session(tmp_path, mon
     monkeypatch.undo()  # room on the disk again: the next save catches up
     store.save(kept)
     assert not kept.unsaved and _store(tmp_path, models).get("alice", b"d", kept.id).index == 1
+
+
+def test_a_session_saved_with_another_file_of_the_same_model_name_is_not_restored_onto_it(tmp_path):
+    models, session, path = _saved_session(tmp_path, sha256="a" * 64)
+    replaced = ModelCache(torch.device("cpu"), catalogue=lambda: [], default="tiny")
+    replaced.register(ModelInfo("tiny", None, sha256="b" * 64), make_generator())  # `models add --force`
+    with pytest.raises(DragdError) as caught:
+        _store(tmp_path, replaced).get("alice", b"d", session.id)
+    assert caught.value.code == "unknown_session" and "another file of the model 'tiny'" in caught.value.message
+    assert _store(tmp_path, models).get("alice", b"d", session.id).index == 1  # the same file: back as it was
