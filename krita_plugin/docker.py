@@ -75,7 +75,7 @@ class DragGANDocker(DockWidget):
 
     def canvasChanged(self, canvas: object) -> None:  # noqa: N802 - Krita's name
         if self.controller is not None:
-            self.controller.refresh_points()
+            UI.run(self.controller.refresh_points)
 
 
 def docker_for_active_window() -> DragGANDocker | None:
