@@ -8,6 +8,8 @@ from ..protocol.errors import DragdError, ErrorCode
 POINTS_LAYER_NAME = "DragGAN points"
 HOW_TO_DRAW = (f"Draw each drag as a line on the \"{POINTS_LAYER_NAME}\" layer with Krita's line or path tool: "
                "start on what should move (the handle), end where it should go (the target).")
+LIVE_HOW = ("Move a line's end (the target) on the points layer, or draw a new line: the picture follows. Commit "
+            "(or Live off) keeps it as a new layer; Stop discards it.")
 
 _KINDS = {
     "vectorlayer": "a vector layer (shapes or text)",
