@@ -20,6 +20,7 @@ from typing import Any
 from ..protocol import texts
 from ..protocol.binding import Binding, Latent
 from ..protocol.errors import DragdError, ErrorCode
+from ..protocol.limits import DEFAULT_LIVE_TIMEOUT_S
 from ..protocol.messages import (
     DragOptions,
     DragProgress,
@@ -403,8 +404,8 @@ class DragController:
         self.history.forget_redo(canvas)
         how = {"reached": "every handle reached its target", "max_steps": "stopped at the step limit",
                "cancelled": "stopped; kept the image reached so far", "committed": "live drag committed",
-               "timeout": "the live drag ended after a long time without changes"}.get(result.stopped,
-                                                                                       result.stopped)
+               "timeout": f"Live ended after {DEFAULT_LIVE_TIMEOUT_S / 60:g} minutes without changes"
+               }.get(result.stopped, result.stopped)
         note = f" {prepared.note}" if prepared.note else ""
         self._show(busy=False, dragging=False, progress=1.0, error="", can_undo=True,
                    message=f"Done after {result.steps} steps: {how}. Result: \"{name}\".{note}",

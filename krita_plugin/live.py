@@ -22,10 +22,18 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import DragdError, ErrorCode
-from ..protocol.messages import DragOptions, DragResult, HelloResult, InversionOptions, Waiting
+from ..protocol.messages import (
+    Capability,
+    DragOptions,
+    DragProgress,
+    DragResult,
+    HelloResult,
+    InversionOptions,
+    PointPair,
+)
 from . import resume
 from .errors import CanvasError
-from .texts import LIVE_HOW, describe_error
+from .texts import LIVE_HOW, LIVE_UNSUPPORTED, describe_error
 
 if TYPE_CHECKING:
     from .controller import DragController
@@ -127,43 +135,41 @@ class Refused:
 
 def run_live(daemon: Any, hello: HelloResult, start: resume.Start, points: tuple[KeyedPoint, ...],
              channel: Channel, report: Callable[[Any], None]) -> resume.Outcome | None:
-    """The whole live drag: a session in the start state, the daemon's live drag on `points`, then updates and
-    previews until the UI thread ends it. Returns the committed drag's Outcome (a time-out on the daemon's side
-    also keeps its state), None when it was cancelled. Progress and `Refused` go to `report`."""
+    """The whole live drag: a session in the start state, the daemon's live drag on `points` (protocol/live.py's
+    LiveDrag, driven from this thread only), then updates and previews until the UI thread ends it. Returns the
+    Outcome of a drag that ended with a new state (committed, or the daemon's time-out, which keeps its state),
+    None when it was cancelled. Progress and `Refused` go to `report`."""
     request = resume.drag_request("check", start, hello.limits.max_points)
 
     def begin(session: str) -> tuple[Any, Any]:
-        live = daemon.live_drag(session, [(k, h, t) for k, h, t in points], request.mask, request.options)
+        pairs = [PointPair(handle, target, key) for key, handle, target in points]
+        live = daemon.live_drag(session, pairs, request.mask, request.options)
         return live, _first(live)  # a session the daemon lost shows here, in time for `in_session`'s retry
 
     prepared, (live, first) = resume.in_session(daemon, hello, start, report, begin)
     keys = tuple(key for key, _, _ in points)
     result = first if isinstance(first, DragResult) else None
-    if result is None and first is not None:
+    if result is None:
         channel.reported()
         report(first)
-    ending: str | None = None
     while result is None:
         new_points, end, credit = channel.take(TAKE_S)
-        if new_points is not None and ending is None and end != "cancel":  # a commit keeps the newest lines
+        if new_points is not None and end != "cancel":  # a commit keeps the newest lines
             keys = _update(live, new_points, report) or keys
-        if end is not None and ending is None:
-            ending = end
-            if end == "commit":
-                live.commit()
-            else:
-                live.cancel()
-        if not (credit or ending):
+        if end is not None:
+            result = live.commit() if end == "commit" else live.cancel()  # each waits for the final result
+            break
+        if not credit:
             continue  # the UI thread has not shown the last preview yet: the daemon keeps the newest for us
         item = live.poll(POLL_S)
         if isinstance(item, DragResult):
-            result = item
-        elif item is not None and not isinstance(item, Waiting) and ending is None:
+            result = item  # it ended on its own: the daemon's time-out keeps its state, as a commit does
+        elif item is not None:
             channel.reported()
             report(item)
     if result.stopped == "cancelled":
         return None
-    keys = tuple(getattr(result, "keys", None) or keys)
+    keys = tuple(str(key) for key in (result.keys or keys))
     return resume.outcome(daemon, hello, start, prepared, result, keys)
 
 
@@ -185,7 +191,7 @@ def _first(live: Any) -> Any:
     """The live drag's first progress (or its result, or the error that ended it before it ran)."""
     while True:
         item = live.poll(POLL_S)
-        if item is not None and not isinstance(item, Waiting):
+        if item is not None:
             return item
 
 
@@ -215,6 +221,9 @@ class Live:
         c = self.controller
         if self.active or not c._ready(lambda: self.start(options, inversion)):
             return
+        if c.hello is not None and Capability.LIVE not in c.hello.capabilities:
+            c._show(error=LIVE_UNSUPPORTED)
+            return
         canvas = c.workspace.active_canvas()
         try:
             start = c._start(canvas, options, inversion or InversionOptions())
@@ -235,7 +244,7 @@ class Live:
                 return  # a message of a live drag that ended
             if isinstance(item, Refused):
                 c._show(error=item.message)
-            elif canvas.is_open() and hasattr(item, "points") and hasattr(item, "step"):
+            elif isinstance(item, DragProgress) and canvas.is_open():
                 self._show_progress(canvas, start, item)
             channel.shown()
 
@@ -267,14 +276,14 @@ class Live:
         self.channel = None
         self.controller._job_canvas = None
 
-    def _show_progress(self, canvas: Canvas, start: resume.Start, item: Any) -> None:
+    def _show_progress(self, canvas: Canvas, start: resume.Start, item: DragProgress) -> None:
         pixels = resume.preview_pixels(start, item)
         if pixels is not None and canvas.layer_exists(start.layer):
             canvas.show_preview(pixels, start.layer)
             self.previews += 1
-        self.shown_revision = getattr(item, "revision", 0)
+        self.shown_revision = item.revision or 0
         self.shown_points = tuple(item.points)
-        self.idle = bool(getattr(item, "idle", False))
+        self.idle = bool(item.idle)
         what = "idle: every handle reached its target (or the step limit)" if self.idle else \
             f"step {item.step}, loss {item.loss:.3g}"
         self.controller._show(message=f"Live on \"{start.name}\" ({what}). {LIVE_HOW}")

@@ -36,7 +36,7 @@ from dragd.protocol import (
     paste,
 )
 from dragd.protocol.binding import Binding, decode, encode, pixels_digest
-from dragd.protocol.messages import InversionOptions, RestoreResult, StateResult
+from dragd.protocol.messages import InversionOptions, LiveUpdateResult, RestoreResult, StateResult
 
 MODEL = ModelInfo("faces-8", (8, 6), "faces", 0.002, "a tiny model for tests", True)
 SIZE = MODEL.resolution
@@ -338,7 +338,7 @@ class FakeDaemon:
     address: str = "tcp://127.0.0.1:5557"
     steps: int = 3
     capabilities: tuple[str, ...] = (Capability.GENERATE, Capability.DRAG, Capability.UNDO, Capability.PREVIEWS,
-                                     Capability.RESTORE)
+                                     Capability.RESTORE, Capability.LIVE)
     fail: dict[str, DragdError] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     sessions: dict[str, list[Image]] = field(default_factory=dict)  # session -> history
@@ -474,7 +474,7 @@ class FakeDaemon:
     def close(self) -> None:
         self.closed = True
 
-    def live_drag(self, session: str, points: Sequence[tuple[str, Any, Any]], mask: Image | None = None,
+    def live_drag(self, session: str, points: Sequence[PointPair], mask: Image | None = None,
                   options: DragOptions | None = None) -> FakeLiveDrag:
         self._call("live_drag", {"session": session, "points": tuple(points), "mask": mask, "options": options})
         live = FakeLiveDrag(self, session, options or DragOptions())
@@ -482,42 +482,27 @@ class FakeDaemon:
             live.error = DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session}")
         else:
             live.base = self.sessions[session][self.index[session]]
-            live.set_points(points)
+            live.set_points([(pair.key, pair.handle, pair.target) for pair in points])
         self.live = live
         return live
 
 
-@dataclass(frozen=True)
-class LiveProgress:
-    """A live drag's progress message (DragProgress with the live fields)."""
-
-    step: int
-    points: tuple[tuple[float, float], ...]
-    loss: float
-    image: Image | None
-    offset: tuple[int, int] | None
-    keys: tuple[str, ...]
-    revision: int
-    seq: int
-    idle: bool
-
-
 class FakeLiveDrag:
-    """The daemon's live drag as DragdClient's LiveDrag shows it: each `poll` runs one step (every handle 1 px
+    """The daemon's live drag as protocol.live.LiveDrag shows it: each `poll` runs one step (every handle 1 px
     towards its target, in x and y) and returns its progress with a preview, until every handle is on its target
     (then one idle progress, then nothing). Used from the plugin's job thread; tests read what it recorded."""
 
     def __init__(self, daemon: FakeDaemon, session: str, options: DragOptions) -> None:
         self.daemon, self.session, self.options = daemon, session, options
         self.base: Image | None = None
-        self.error: DragdError | None = None
+        self.error: DragdError | None = None  # raised by the next poll (an error reply)
         self.handles: dict[str, list[float]] = {}
         self.targets: dict[str, tuple[float, float]] = {}
         self.keys: tuple[str, ...] = ()
-        self.revision = self.accepted = self.step = self.seq = 0
+        self.revision = self.step = self.seq = 0
         self.idle_sent = False
-        self.ended: str | None = None
-        self.updates: list[tuple[str, ...]] = []  # the keys of every update, in order
+        self.result: DragResult | None = None
+        self.updates: list[tuple[str, ...]] = []  # the keys of every update accepted, in order
         self.refuse: DragdError | None = None  # the next update's error
 
     def set_points(self, points: Sequence[tuple[str, Any, Any]]) -> None:
@@ -529,43 +514,43 @@ class FakeLiveDrag:
         self.targets = {key: self.targets[key] for key in self.keys}
         self.idle_sent = False
 
-    def update(self, points: Sequence[tuple[str, Any, Any]]) -> int:
-        self.revision += 1
-        if self.ended is not None:
+    def update(self, points: Sequence[tuple[str, Any, Any]]) -> LiveUpdateResult:
+        if self.result is not None:
             raise DragdError(ErrorCode.NOT_FOUND, "no running live drag")
         if self.refuse is not None:
             error, self.refuse = self.refuse, None
             raise error
         self.updates.append(tuple(key for key, _, _ in points))
         self.set_points(points)
-        self.accepted = self.revision
-        return self.revision
+        self.revision += 1
+        return LiveUpdateResult(self.revision, False)
 
-    def commit(self) -> None:
-        self.ended = "committed"
+    def commit(self) -> DragResult:
+        if self.result is None:
+            history = self.daemon.sessions[self.session][:self.daemon.index[self.session] + 1]
+            history.append(self._image())
+            self.daemon.sessions[self.session] = history
+            self.daemon.index[self.session] = len(history) - 1
+            self.result = DragResult(self.step, self._points(), self._reached(), "committed", history[-1], (0, 0),
+                                     len(history) - 1, self.keys)
+        return self.result
 
-    def cancel(self) -> None:
-        self.ended = "cancelled"
+    def cancel(self) -> DragResult:
+        if self.result is None:
+            self.result = DragResult(self.step, self._points(), False, "cancelled", self.base, (0, 0),
+                                     self.daemon.index[self.session], self.keys)
+        return self.result
 
     def _image(self) -> Image:
         assert self.base is not None
         return dragged_image(self.base, self.step)
 
-    def poll(self, timeout: float = 0.0) -> Any:
+    def poll(self, timeout: float = 0.0) -> DragProgress | DragResult | None:
         if self.error is not None:
             raise self.error
-        if self.ended == "cancelled":
-            index = self.daemon.index[self.session]
-            return DragResult(self.step, self._points(), False, "cancelled", self.base, (0, 0), index)
-        if self.ended == "committed":
-            history = self.daemon.sessions[self.session][:self.daemon.index[self.session] + 1]
-            history.append(self._image())
-            self.daemon.sessions[self.session] = history
-            self.daemon.index[self.session] = len(history) - 1
-            self.ended = "reported"
-            return DragResult(self.step, self._points(), self._reached(), "committed", history[-1], (0, 0),
-                              len(history) - 1)
-        if self.ended is not None or (self._reached() and self.idle_sent):
+        if self.result is not None:
+            return self.result
+        if self._reached() and self.idle_sent:
             time.sleep(timeout)
             return None
         if not self._reached():
@@ -575,13 +560,14 @@ class FakeLiveDrag:
                     gap = self.targets[key][axis] - handle[axis]
                     handle[axis] += max(-1.0, min(1.0, gap))
         self.seq += 1
-        idle = self._reached()
-        self.idle_sent = idle
-        return LiveProgress(max(self.step, 1), self._points(), 1.0 / max(self.step, 1), self._image(), (0, 0),
-                            self.keys, self.accepted, self.seq, idle)
+        self.idle_sent = self._reached()
+        return DragProgress(max(self.step, 1), self._points(), 1.0 / max(self.step, 1), self._image(), (0, 0),
+                            self.keys, self.revision, self.seq, self.idle_sent)
 
     def _points(self) -> tuple[tuple[float, float], ...]:
         return tuple((self.handles[key][0], self.handles[key][1]) for key in self.keys)
 
     def _reached(self) -> bool:
         return all(tuple(self.handles[key]) == self.targets[key] for key in self.keys)
+
+

@@ -8,7 +8,7 @@ import time
 import pytest
 from dragd.krita_plugin.controller import DragController
 from dragd.krita_plugin.live import ENDED, Channel, keyed_points, targets_changed
-from dragd.protocol import DragdError, DragOptions, ErrorCode, GenerateRequest, Image
+from dragd.protocol import Capability, DragdError, DragOptions, ErrorCode, GenerateRequest, Image, PointPair
 from krita_fakes import SIZE, FakeCanvas, FakeDaemon, FakeWorkspace, RecordingView, ThreadRunner, seed_image
 from test_krita_controller import SOURCE, make
 
@@ -84,7 +84,8 @@ def test_live_follows_moved_targets_and_commit_writes_one_result_like_a_drag() -
     pump(controller, runner, lambda: handles_on(controller, [(2.0, 3.0), (6.0, 2.0)]))
     assert "DragGAN preview" in canvas.names() and "idle" in controller.state.message
     (started,) = [detail for name, detail in daemon.calls if name == "live_drag"]
-    assert started["points"] == (("dragd line a", (2.0, 5.0), (2.0, 3.0)), ("dragd line b", (6.0, 1.0), (6.0, 2.0)))
+    assert started["points"] == (PointPair((2.0, 5.0), (2.0, 3.0), "dragd line a"),
+                                 PointPair((6.0, 1.0), (6.0, 2.0), "dragd line b"))
     for y in (2.5, 1.5, 0.5):  # the target node moved up in steps, as the shape tool moves it
         canvas.lines["dragd line a"][-1] = (2.5, y)
         pump(controller, runner, lambda y=y: handles_on(controller, [(2.0, y - 0.5), (6.0, 2.0)]))
@@ -211,7 +212,7 @@ def test_closing_the_document_cancels_live_and_writes_nothing() -> None:
     controller.poll()
     pump(controller, runner, lambda: not controller.state.busy)
     assert "nothing was written" in controller.state.message and not controller.state.live
-    assert "DragGAN result 1" not in canvas.names() and daemon.live.ended == "cancelled"
+    assert "DragGAN result 1" not in canvas.names() and daemon.live.result.stopped == "cancelled"
 
 
 def test_bad_lines_at_start_are_explained_without_asking_the_daemon() -> None:
@@ -250,3 +251,11 @@ def test_the_fake_workspace_is_untouched_by_an_idle_live_toggle() -> None:
     controller.live.commit()
     controller.live.cancel()
     assert not controller.live.active
+
+
+def test_a_daemon_without_live_drags_is_explained() -> None:
+    controller, canvas, daemon, runner = live_controller(daemon=FakeDaemon(capabilities=(
+        Capability.GENERATE, Capability.DRAG, Capability.RESTORE)))
+    controller.live.start(DragOptions())
+    assert "cannot drag live" in controller.state.error and "update dragd" in controller.state.error
+    assert "live_drag" not in daemon.names() and not controller.state.busy
