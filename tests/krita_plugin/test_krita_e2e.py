@@ -80,7 +80,9 @@ def address() -> Iterator[str]:
         client.shutdown()  # DragdError: nothing was started, or it is gone already
 
 
-def run_krita(home: Path, address: str, out: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_krita(home: Path, address: str, out: Path, extra: dict[str, str] | None = None,
+              timeout_s: float = 860) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Krita with the plugin and the self-test under Xvfb; `extra`: more DRAGD_SELFTEST_* settings (they win)."""
     daemon = f"{sys.executable} -m dragd.daemon.cli serve --address {{address}} --device cpu " \
              f"--inversion-steps {INVERSION_STEPS} --log-file {out / 'serve.jsonl'}"
     env = {
@@ -97,10 +99,11 @@ def run_krita(home: Path, address: str, out: Path) -> tuple[subprocess.Completed
         "DRAGD_SELFTEST_PHOTO": str(out / "photo.bgra"), "DRAGD_SELFTEST_PINNED": json.dumps(PINNED),
         "DRAGD_SELFTEST_DEADLINE": "820", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
     }
+    env.update(extra or {})
     (home / "runtime").mkdir(mode=0o700, exist_ok=True)
     command = ["xvfb-run", "-a", "-s", "-screen 0 1280x900x24", "krita", "--nosplash"]
     started = time.monotonic()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=860)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
     return done, time.monotonic() - started
 
 
