@@ -107,6 +107,18 @@ def run_krita(home: Path, address: str, out: Path, extra: dict[str, str] | None 
     return done, time.monotonic() - started
 
 
+def finished_report(out: Path, done: subprocess.CompletedProcess[str], seconds: float) -> dict[str, Any]:
+    """The self-test's report, asserted to exist, to hold no error and to have reached its end."""
+    report_file = out / "report.json"
+    report = json.loads(report_file.read_text()) if report_file.exists() else {}
+    context = (f"krita exited with {done.returncode} after {seconds:.1f} s\nreport: {json.dumps(report)[-8000:]}"
+               f"\nstderr: {done.stderr[-3000:]}")
+    assert report, f"the self-test wrote no report\n{context}"
+    assert not report["errors"], context
+    assert any(step["step"] == "done" for step in report["steps"]), f"the self-test did not finish\n{context}"
+    return report
+
+
 def selection_mask(size: int) -> Image:
     x0, y0, w, h = SELECTION
     mask = bytearray(size * size)
@@ -164,13 +176,7 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     out.mkdir()
     (out / "photo.bgra").write_bytes(photo_bgra(int(DOC[0]), int(DOC[1])))
     done, seconds = run_krita(krita_home, address, out)
-    report_file = out / "report.json"
-    report = json.loads(report_file.read_text()) if report_file.exists() else {}
-    context = (f"krita exited with {done.returncode} after {seconds:.1f} s\nreport: {json.dumps(report)[-8000:]}"
-               f"\nstderr: {done.stderr[-3000:]}")
-    assert report, f"the self-test wrote no report\n{context}"
-    assert not report["errors"], context
-    assert any(step["step"] == "done" for step in report["steps"]), f"the self-test did not finish\n{context}"
+    report = finished_report(out, done, seconds)
     print(f"Krita run (daemon started by the plugin, new from model, drags, undo/redo, Krita's undo, point "
           f"identity, a group, the daemon killed): {seconds:.1f} s; steps: {report['steps']}")
     width, height = DOC[0], DOC[1]

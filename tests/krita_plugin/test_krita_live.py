@@ -27,6 +27,14 @@ def live_controller(lines=LINES, canvas: FakeCanvas | None = None, daemon: FakeD
     return controller, canvas, daemon, runner
 
 
+def idle_live(**kwargs):
+    """`live_controller` with Live on, its first targets reached."""
+    controller, canvas, daemon, runner = live_controller(**kwargs)
+    controller.live.start(DragOptions())
+    pump(controller, runner, lambda: controller.live.idle)
+    return controller, canvas, daemon, runner
+
+
 def pump(controller: DragController, runner: ThreadRunner, until, timeout: float = 10.0) -> None:
     runner.pump(until, timeout, tick=controller.live.tick)
 
@@ -146,9 +154,7 @@ def test_stop_cancels_a_live_drag_and_writes_nothing() -> None:
 
 
 def test_lines_added_and_removed_while_live_are_sent_by_key() -> None:
-    controller, canvas, daemon, runner = live_controller()
-    controller.live.start(DragOptions())
-    pump(controller, runner, lambda: controller.live.idle)
+    controller, canvas, daemon, runner = idle_live()
     canvas.lines["dragd line c"] = [(4.5, 4.5), (5.5, 4.5)]
     pump(controller, runner, lambda: handles_on(controller, [(2.0, 3.0), (6.0, 2.0), (5.0, 4.0)]))
     del canvas.lines["dragd line a"]
@@ -160,9 +166,7 @@ def test_lines_added_and_removed_while_live_are_sent_by_key() -> None:
 
 
 def test_a_bad_line_while_live_is_explained_and_the_drag_goes_on() -> None:
-    controller, canvas, daemon, runner = live_controller()
-    controller.live.start(DragOptions())
-    pump(controller, runner, lambda: controller.live.idle)
+    controller, canvas, daemon, runner = idle_live()
     canvas.lines["dragd line a"][-1] = (40.5, 3.5)  # dragged off the layer
     pump(controller, runner, lambda: "outside the layer" in controller.state.error)
     assert controller.state.live and daemon.live.updates == []
@@ -172,9 +176,7 @@ def test_a_bad_line_while_live_is_explained_and_the_drag_goes_on() -> None:
 
 
 def test_an_update_the_daemon_refuses_is_a_message_and_the_drag_goes_on() -> None:
-    controller, canvas, daemon, runner = live_controller()
-    controller.live.start(DragOptions())
-    pump(controller, runner, lambda: controller.live.idle)
+    controller, canvas, daemon, runner = idle_live()
     daemon.live.refuse = DragdError(ErrorCode.BAD_REQUEST, "point 2's handle is outside the image")
     canvas.lines["dragd line a"][-1] = (2.5, 2.5)
     pump(controller, runner, lambda: "outside the image" in controller.state.error)
@@ -223,9 +225,7 @@ def test_bad_lines_at_start_are_explained_without_asking_the_daemon() -> None:
 
 
 def test_a_daemon_error_mid_live_is_a_message_not_a_traceback() -> None:
-    controller, canvas, daemon, runner = live_controller()
-    controller.live.start(DragOptions())
-    pump(controller, runner, lambda: controller.live.idle)
+    controller, canvas, daemon, runner = idle_live()
     daemon.live.error = DragdError(ErrorCode.INTERNAL, "the generator failed")
     canvas.lines["dragd line a"][-1] = (2.5, 2.5)
     pump(controller, runner, lambda: not controller.state.busy)

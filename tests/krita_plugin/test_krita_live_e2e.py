@@ -25,6 +25,7 @@ from test_krita_e2e import (  # noqa: F401 - krita_home and address are fixtures
     REPO,
     SELECTION,
     address,
+    finished_report,
     frame_rgba,
     krita_home,
     pixels_at,
@@ -46,13 +47,7 @@ def test_live_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path)
              "DRAGD_SELFTEST_LIVE_TARGETS": json.dumps(TARGETS[1:]), "DRAGD_SELFTEST_LIVE_STEPS": str(LIVE_STEPS),
              "DRAGD_SELFTEST_DEADLINE": "400"}
     done, seconds = run_krita(krita_home, address, out, extra, timeout_s=440)
-    report_file = out / "report.json"
-    report = json.loads(report_file.read_text()) if report_file.exists() else {}
-    context = (f"krita exited with {done.returncode} after {seconds:.1f} s\nreport: {json.dumps(report)[-8000:]}"
-               f"\nstderr: {done.stderr[-3000:]}")
-    assert report, f"the self-test wrote no report\n{context}"
-    assert not report["errors"], context
-    assert any(step["step"] == "done" for step in report["steps"]), f"the self-test did not finish\n{context}"
+    report = finished_report(out, done, seconds)
     width, height = int(DOC[0]), int(DOC[1])
     label = report["generated"]["label"]
     before = report["layers_before_live"]
