@@ -207,6 +207,7 @@ class Live:
         self.canvas: Canvas | None = None
         self.start_: resume.Start | None = None
         self.sent: tuple[KeyedPoint, ...] = ()  # the targets the job was last given
+        self.read: list[resume.Line] = []  # the lines as last read (checked again only when they change)
         self.shown_revision = 0  # of the last preview shown (0: the live drag's own first points)
         self.shown_points: tuple[Point, ...] = ()  # its tracked handles
         self.previews = 0  # shown in this live drag
@@ -233,7 +234,7 @@ class Live:
             return
         assert canvas is not None and c.hello is not None
         daemon, hello, channel = c.daemon, c.hello, Channel()
-        self.channel, self.canvas, self.start_, self.sent = channel, canvas, start, points
+        self.channel, self.canvas, self.start_, self.sent, self.read = channel, canvas, start, points, list(start.lines)
         self.shown_revision, self.shown_points, self.previews, self.idle = 0, (), 0, False
         c._job_canvas = canvas
         c._show(busy=True, dragging=True, live=True, error="", progress=0.0,
@@ -295,8 +296,12 @@ class Live:
         canvas, c = self.canvas, self.controller
         if not canvas.is_open():
             return  # the controller's poll cancels it
+        lines = canvas.point_lines()
+        if lines == self.read:
+            return  # most ticks: nothing was edited
+        self.read = lines
         try:
-            points = keyed_points(self.start_, canvas.point_lines(), c.hello.limits.max_points if c.hello else 128)
+            points = keyed_points(self.start_, lines, c.hello.limits.max_points if c.hello else 128)
         except DragdError as exc:
             if c.state.error != describe_error(exc):
                 c._show(error=describe_error(exc))  # the drag carries on with the targets it has
