@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from dragd.krita_plugin.connection import Connection
 from dragd.krita_plugin.controller import DragController
 from dragd.krita_plugin.live import ENDED, Channel, keyed_points, targets_changed
 from dragd.protocol import Capability, DragdError, DragOptions, ErrorCode, GenerateRequest, Image, PointPair
@@ -259,3 +260,49 @@ def test_a_daemon_without_live_drags_is_explained() -> None:
     controller.live.start(DragOptions())
     assert "cannot drag live" in controller.state.error and "update dragd" in controller.state.error
     assert "live_drag" not in daemon.names() and not controller.state.busy
+
+
+# ---- against a real daemon (a tiny random generator) and the real client ------------------------------------------
+
+
+def test_live_against_a_real_daemon_follows_commits_and_cancels() -> None:
+    from server_fixtures import connect, running_daemon
+
+    with running_daemon() as served:
+        client = connect(served)
+
+        def connector(connection, report):
+            return client, client.hello(), False
+
+        canvas = FakeCanvas(width=32, height=32)
+        controller = DragController(FakeWorkspace([canvas]), RecordingView(), ThreadRunner(), connector,
+                                    Connection("tcp://127.0.0.1:5557"))
+        runner = controller.runner
+        controller.connect()
+        runner.pump(lambda: controller.state.connected)
+        controller.new_from_model(GenerateRequest(seed=3))
+        runner.pump(lambda: not controller.state.busy)
+        source = canvas.layers[1]
+        canvas.lines = {"dragd line a": [(16.5, 20.5), (16.5, 18.5)]}
+        controller.live.start(DragOptions(max_steps=40))
+        pump(controller, runner, lambda: controller.live.idle, timeout=60)
+        first = canvas.previews[-1]
+        for move, y in enumerate((16.5, 14.5), start=1):  # the target node moved up in steps
+            canvas.lines["dragd line a"][-1] = (16.5, y)
+            pump(controller, runner, lambda move=move: controller.live.idle and controller.live.shown_revision >= move,
+                 timeout=60)
+        assert controller.live.shown_revision == 2 and canvas.previews[-1] != first
+        shown = canvas.previews[-1]
+        controller.live.commit()
+        pump(controller, runner, lambda: not controller.state.busy, timeout=60)
+        state = controller.state
+        assert state.error == "" and "live drag committed" in state.message, state
+        result = canvas.layer("DragGAN result 1")
+        assert result.pixels == shown and canvas.annotation[result.id].state == 1
+        assert source.pixels == canvas.layers[1].pixels and "DragGAN preview" not in canvas.names()
+        controller.live.start(DragOptions(max_steps=40))  # again, then Stop: nothing written
+        pump(controller, runner, lambda: controller.live.idle, timeout=60)
+        controller.stop()
+        pump(controller, runner, lambda: not controller.state.busy, timeout=60)
+        assert controller.state.message == ENDED and "DragGAN result 2" not in canvas.names()
+        client.close()
