@@ -284,7 +284,7 @@ def test_live_against_a_real_daemon_follows_commits_and_cancels() -> None:
         runner.pump(lambda: not controller.state.busy)
         source = canvas.layers[1]
         canvas.lines = {"dragd line a": [(16.5, 20.5), (16.5, 18.5)]}
-        controller.live.start(DragOptions(max_steps=40))
+        controller.live.start(DragOptions(max_steps=8))
         pump(controller, runner, lambda: controller.live.idle, timeout=60)
         first = canvas.previews[-1]
         for move, y in enumerate((16.5, 14.5), start=1):  # the target node moved up in steps
@@ -300,7 +300,7 @@ def test_live_against_a_real_daemon_follows_commits_and_cancels() -> None:
         result = canvas.layer("DragGAN result 1")
         assert result.pixels == shown and canvas.annotation[result.id].state == 1
         assert source.pixels == canvas.layers[1].pixels and "DragGAN preview" not in canvas.names()
-        controller.live.start(DragOptions(max_steps=40))  # again, then Stop: nothing written
+        controller.live.start(DragOptions(max_steps=8))  # again, then Stop: nothing written
         pump(controller, runner, lambda: controller.live.idle, timeout=60)
         controller.stop()
         pump(controller, runner, lambda: not controller.state.busy, timeout=60)
