@@ -221,6 +221,7 @@ class DragPanel(QWidget):
         self.stop.setText("Cancel" if state.live else "Stop")  # a live drag's Stop writes nothing
         self.live.setEnabled(idle or state.live)
         self.live.setChecked(state.live)
+        self.live.setText("Live: on" if state.live else "Live")
         self.commit.setEnabled(state.live)
         self.undo.setEnabled(idle and state.can_undo)
         self.redo.setEnabled(idle and state.can_redo)

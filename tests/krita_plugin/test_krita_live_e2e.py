@@ -36,8 +36,9 @@ pytestmark = [pytest.mark.editor, pytest.mark.slow]
 
 SCREENSHOT = REPO / "docs" / "krita-docker-live.png"
 TARGETS = ((64, 76), (64, 72), (64, 68), (64, 64))  # the first when Live goes on, then each move: 4 px up
-LIVE_STEPS = 60  # the panel's max steps: bounds the steps spent on one set of targets
-FOLLOW_PX = 2.0  # the tracked handle ends within this of each target (the daemon's stop distance is 1 px)
+LIVE_STEPS = 80  # the panel's max steps: bounds the steps spent on one set of targets
+LAG_PX = 6.0  # after every move the tracked handle is within this of its target: less than 1.5 moves behind
+FOLLOW_PX = 2.0  # and in the end within this of the last target (the daemon's stop distance is 1 px)
 
 
 def test_live_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> None:  # noqa: F811
@@ -61,11 +62,14 @@ def test_live_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path)
     assert [s["target"] for s in steps] == [list(t) for t in TARGETS], steps
     line_name = steps[0].get("moved_shape")
     assert line_name and all(s.get("moved_shape", line_name) == line_name for s in steps), "the line lost its name"
+    lags = [math.dist(step["tracked"], step["target"]) for step in steps]
+    print(f"largest lag of the tracked handle after a move: {max(lags):.2f} px; last {lags[-1]:.2f} px")
     for move, step in enumerate(steps):
-        assert step["revision"] >= move, step
-        gap = math.dist(step["tracked"], step["target"])
-        assert gap <= FOLLOW_PX, f"the handle did not follow the target at move {move}: {step}"
-        assert "idle" in step["message"], step
+        assert step["revision"] >= move and "idle" in step["message"], step
+        assert lags[move] <= LAG_PX, f"the handle did not follow the target at move {move}: {step}"
+        if move:
+            assert step["tracked"][1] < steps[move - 1]["tracked"][1], f"the handle did not move up: {steps}"
+    assert lags[-1] <= FOLLOW_PX, f"the handle did not reach the last target: {steps[-1]}"
     previews = [frame_rgba((out / f"live_{move}.bgra").read_bytes(), width) for move in range(len(steps))]
     square = frame_rgba(source, width)
     for move, preview in enumerate(previews):

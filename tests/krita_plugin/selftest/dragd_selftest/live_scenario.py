@@ -9,6 +9,7 @@ runs once. Then Live again, one move, and Stop: nothing may be written. The pyte
 """
 
 import json
+import math
 import os
 import time
 
@@ -32,7 +33,7 @@ from . import (
 from .scenario import Scenario
 
 LIVE_TARGETS = json.loads(os.environ.get("DRAGD_SELFTEST_LIVE_TARGETS", "[[64, 72], [64, 68], [64, 64]]"))
-LIVE_STEPS = int(os.environ.get("DRAGD_SELFTEST_LIVE_STEPS", "60"))  # the panel's max steps: per set of targets
+LIVE_STEPS = int(os.environ.get("DRAGD_SELFTEST_LIVE_STEPS", "80"))  # the panel's max steps: per set of targets
 
 
 def corner(point):
@@ -41,7 +42,8 @@ def corner(point):
 
 def move_target(document, point):
     """Move the end node of the one drag line to `point` (protocol pixel centre), keeping its start: the shape
-    itself is edited (its transform), as the shape tool edits a line in place; its name (the line's key) stays."""
+    itself is edited (its transform), as the shape tool edits a line in place; its name (the line's key) stays.
+    The transform takes the line onto the new one and keeps lengths across it, so the stroke keeps its width."""
     from PyQt5.QtGui import QTransform
 
     layer = node_by_name(document, "DragGAN points")
@@ -49,13 +51,20 @@ def move_target(document, point):
     ((_, nodes),) = plugin().KritaCanvas(document).point_lines()
     sx, sy = 72.0 / document.xRes(), 72.0 / document.yRes()  # pixels -> points, Krita's shape unit
     hx, hy = nodes[0][0] * sx, nodes[0][1] * sy
-    px, py = nodes[-1][0] * sx, nodes[-1][1] * sy
+    ux, uy = nodes[-1][0] * sx - hx, nodes[-1][1] * sy - hy  # the line now, from its handle
     qx, qy = corner(point)
-    qx, qy = qx * sx, qy * sy
-    # The similarity about the handle that takes the old target to the new one: z -> h + (z - h) * w.
-    w = complex(qx - hx, qy - hy) / complex(px - hx, py - hy)
-    a, b = w.real, w.imag
-    about_handle = QTransform(a, b, -b, a, hx - (a * hx - b * hy), hy - (b * hx + a * hy))
+    vx, vy = qx * sx - hx, qy * sy - hy  # the line wanted
+    # A (column vectors) maps u -> v and the unit normal of u -> the unit normal of v: A = [v n_v] [u n_u]^-1.
+    lu, lv = math.hypot(ux, uy), math.hypot(vx, vy)
+    nux, nuy, nvx, nvy = -uy / lu, ux / lu, -vy / lv, vx / lv
+    det = ux * nuy - nux * uy
+    inverse = ((nuy / det, -nux / det), (-uy / det, ux / det))
+    a11 = vx * inverse[0][0] + nvx * inverse[1][0]
+    a12 = vx * inverse[0][1] + nvx * inverse[1][1]
+    a21 = vy * inverse[0][0] + nvy * inverse[1][0]
+    a22 = vy * inverse[0][1] + nvy * inverse[1][1]
+    # QTransform maps row vectors: x' = m11 x + m21 y + dx, y' = m12 x + m22 y + dy; the handle stays put.
+    about_handle = QTransform(a11, a21, a12, a22, hx - (a11 * hx + a12 * hy), hy - (a21 * hx + a22 * hy))
     name = shape.name()
     shape.setTransformation(shape.transformation() * about_handle)
     shape.update()
