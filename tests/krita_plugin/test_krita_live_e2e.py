@@ -79,6 +79,12 @@ def test_live_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path)
             f"the preview did not change after move {move}"
     assert steps[-1]["previews"] > steps[0]["previews"]
 
+    # The docker's controls while live (Live went on from the menu action) and after its toggle was clicked off.
+    assert report["panel_while_live"] == {"live_checked": True, "live_text": "Live: on", "stop_text": "Cancel",
+                                          "commit_enabled": True, "drag_enabled": False}, report["panel_while_live"]
+    assert report["panel_after_live"] == {"live_checked": False, "live_text": "Live", "stop_text": "Stop",
+                                          "commit_enabled": False, "drag_enabled": True}, report["panel_after_live"]
+
     # Live off: one result layer right above the source, as a normal drag's; the preview gone; the source untouched;
     # inside the selection the state the last preview showed, outside it the source byte for byte.
     after = report["after_commit"]
@@ -102,7 +108,7 @@ def test_live_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path)
     assert undone["layers"] == before, undone
     assert (out / "live_source_undone.bgra").read_bytes() == source
 
-    # Live, one move followed, then Stop: nothing written, no preview left.
+    # Live from the toggle, one move followed, then Stop (Cancel): nothing written, no preview left.
     assert report["cancel_followed"]["revision"] >= 1, report["cancel_followed"]  # the move was shown
     assert "DragGAN preview" in json.dumps(report["before_cancel"]["tree"])
     cancelled = report["after_cancel"]

@@ -119,13 +119,15 @@ class LiveScenario(Scenario):
             return
         if SHOT:
             report["live_screenshot"] = screenshot()
-        trigger("dragd_live")  # Live off: keeps the picture as a result layer
+        report["panel_while_live"] = widgets()
+        docker().panel.live.click()  # the toggle off, as the user clicks it: keeps the picture as a result layer
         self.go("wait_committed")
 
     def wait_committed(self):
         if not self.idle():
             return
         report["after_commit"] = self.snapshot(panel=self.panel_since(), line=[n for _, n in self.lines()])
+        report["panel_after_live"] = widgets()
         result = node_by_name(self.document, "DragGAN result 1")
         save("live_source_after.bgra", layer_bytes(self.document, self.source))
         if result is not None:
@@ -149,7 +151,7 @@ class LiveScenario(Scenario):
             return  # until the docker re-read the line drawn again
         self.moves, self.targets = 0, [list(TARGET)]
         self.panel_from = len(report["panel"])
-        trigger("dragd_live")
+        docker().panel.live.click()  # this time Live goes on from the docker's toggle
         self.go("wait_cancel_following")
 
     def wait_cancel_following(self):
@@ -161,7 +163,7 @@ class LiveScenario(Scenario):
             return
         report["cancel_followed"] = seen[0]
         report["before_cancel"] = self.snapshot()
-        trigger("dragd_stop")
+        docker().panel.stop.click()  # it reads Cancel while live
         self.go("wait_cancelled")
 
     def wait_cancelled(self):
@@ -172,3 +174,9 @@ class LiveScenario(Scenario):
         note("done")
         finish()
 
+
+def widgets():
+    """What the docker's Live controls show."""
+    panel = docker().panel
+    return {"live_checked": panel.live.isChecked(), "live_text": panel.live.text(), "stop_text": panel.stop.text(),
+            "commit_enabled": panel.commit.isEnabled(), "drag_enabled": panel.drag.isEnabled()}
