@@ -525,15 +525,19 @@ class FakeLiveDrag:
         self.revision += 1
         return LiveUpdateResult(self.revision, False)
 
-    def commit(self) -> DragResult:
+    def commit(self, stopped: str = "committed") -> DragResult:
+        """Ends it with its state as a new history state; `time_out` is the daemon's own end, "timeout"."""
         if self.result is None:
             history = self.daemon.sessions[self.session][:self.daemon.index[self.session] + 1]
             history.append(self._image())
             self.daemon.sessions[self.session] = history
             self.daemon.index[self.session] = len(history) - 1
-            self.result = DragResult(self.step, self._points(), self._reached(), "committed", history[-1], (0, 0),
+            self.result = DragResult(self.step, self._points(), self._reached(), stopped, history[-1], (0, 0),
                                      len(history) - 1, self.keys)
         return self.result
+
+    def time_out(self) -> None:
+        self.commit("timeout")
 
     def cancel(self) -> DragResult:
         if self.result is None:

@@ -154,6 +154,16 @@ def test_stop_cancels_a_live_drag_and_writes_nothing() -> None:
     assert "restore" not in daemon.names() and "DragGAN result 1" in canvas.names()
 
 
+def test_the_daemons_time_out_keeps_the_picture_as_live_off_does_and_says_so() -> None:
+    controller, canvas, daemon, runner = idle_live()
+    shown = canvas.previews[-1]
+    daemon.live.time_out()  # ten minutes without a change
+    pump(controller, runner, lambda: not controller.state.busy)
+    state = controller.state
+    assert not state.live and "Live ended after 10 minutes without changes" in state.message, state
+    assert canvas.layer("DragGAN result 1").pixels == shown and "DragGAN preview" not in canvas.names()
+
+
 def test_lines_added_and_removed_while_live_are_sent_by_key() -> None:
     controller, canvas, daemon, runner = idle_live()
     canvas.lines["dragd line c"] = [(4.5, 4.5), (5.5, 4.5)]
