@@ -17,6 +17,7 @@ Krita (tests/krita_plugin/krita_fakes.py), the real-Krita test through the docke
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -212,6 +213,8 @@ class Live:
         self.shown_points: tuple[Point, ...] = ()  # its tracked handles
         self.previews = 0  # shown in this live drag
         self.idle = False
+        self.first_shown: dict[int, float] = {}  # revision -> time.monotonic() its first preview was shown
+        self.sent_at: list[float] = []  # time.monotonic() of every change handed to the job (revision = index + 1)
 
     @property
     def active(self) -> bool:
@@ -236,6 +239,7 @@ class Live:
         daemon, hello, channel = c.daemon, c.hello, Channel()
         self.channel, self.canvas, self.start_, self.sent, self.read = channel, canvas, start, points, list(start.lines)
         self.shown_revision, self.shown_points, self.previews, self.idle = 0, (), 0, False
+        self.first_shown, self.sent_at = {}, []
         c._job_canvas = canvas
         c._show(busy=True, dragging=True, live=True, error="", progress=0.0,
                 message=f"Live: starting on \"{start.name}\"...")
@@ -282,6 +286,7 @@ class Live:
         if pixels is not None and canvas.layer_exists(start.layer):
             canvas.show_preview(pixels, start.layer)
             self.previews += 1
+            self.first_shown.setdefault(item.revision or 0, time.monotonic())
         self.shown_revision = item.revision or 0
         self.shown_points = tuple(item.points)
         self.idle = bool(item.idle)
@@ -309,6 +314,7 @@ class Live:
         if targets_changed(self.sent, points):
             self.sent = points
             self.channel.send(points)
+            self.sent_at.append(time.monotonic())
             if c.state.error:
                 c._show(error="")
 

@@ -61,6 +61,10 @@ def test_live_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path)
     assert [s["target"] for s in steps] == [list(t) for t in TARGETS], steps
     line_name = steps[0].get("moved_shape")
     assert line_name and all(s.get("moved_shape", line_name) == line_name for s in steps), "the line lost its name"
+    latency = [step["first_preview_s"] for step in steps[1:]]
+    print(f"from a moved target node to the first preview of it in the layer: {latency} s; to the update handed "
+          f"to the job: {[step['sent_s'] for step in steps[1:]]} s")
+    assert all(seconds is not None for seconds in latency), steps
     lags = [math.dist(step["tracked"], step["target"]) for step in steps]
     print(f"largest lag of the tracked handle after a move: {max(lags):.2f} px; last {lags[-1]:.2f} px")
     for move, step in enumerate(steps):

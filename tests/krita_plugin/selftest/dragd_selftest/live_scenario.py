@@ -95,9 +95,13 @@ class LiveScenario(Scenario):
         preview = node_by_name(self.document, "DragGAN preview")
         if not (s.live and live.idle and live.shown_revision >= self.moves and preview is not None):
             return None
+        first = live.first_shown.get(self.moves)  # the first preview of this move's revision, when it was shown
+        sent = live.sent_at[self.moves - 1] if 0 < self.moves <= len(live.sent_at) else None
         return {"move": self.moves, "target": self.targets[-1], "revision": live.shown_revision,
                 "tracked": list(live.shown_points[0]), "previews": live.previews, "message": s.message,
-                "seconds": round(time.monotonic() - self.mark, 2)}, preview
+                "seconds": round(time.monotonic() - self.mark, 2),
+                "first_preview_s": None if first is None else round(first - self.mark, 3),
+                "sent_s": None if sent is None else round(sent - self.mark, 3)}, preview
 
     def move(self, target):
         name = move_target(self.document, target)
