@@ -20,7 +20,7 @@ from typing import Any
 from ..protocol import texts
 from ..protocol.binding import Binding, Latent
 from ..protocol.errors import DragdError, ErrorCode
-from ..protocol.images import paste
+from ..protocol.limits import DEFAULT_LIVE_TIMEOUT_S
 from ..protocol.messages import (
     DragOptions,
     DragProgress,
@@ -36,6 +36,7 @@ from . import resume
 from .connection import Connection, Connector, connect_to_daemon
 from .errors import CanvasError
 from .history import LayerHistory
+from .live import Live
 from .ports import Canvas, Layer, Report, Runner, View, Workspace
 from .texts import HOW_TO_DRAW, POINTS_LAYER_NAME, describe_error, describe_layer_kind
 
@@ -49,6 +50,7 @@ class PanelState:
     models: tuple[ModelInfo, ...] = ()
     busy: bool = False  # a job runs: the buttons that start one are disabled
     dragging: bool = False  # Stop is enabled
+    live: bool = False  # a live drag runs (live.py): the Live toggle is on, Commit is enabled
     progress: float = 0.0  # 0..1
     message: str = ""  # what happens now / what happened last, in words
     error: str = ""  # the last problem, in words; empty when the last action worked
@@ -81,6 +83,7 @@ class DragController:
         self._job_canvas: Canvas | None = None  # the document the running job writes into
         self._held: list[tuple[Canvas, Callable[[], None]]] = []  # writes waiting for their document in front
         self._stop_requested = False
+        self.live = Live(self)  # the Live toggle (live.py)
 
     # ---- panel ---------------------------------------------------------------------------------------------
 
@@ -358,9 +361,9 @@ class DragController:
                 if not _is_active(self.workspace, canvas):
                     return  # live updates go only into the document in front (see _write_in_front)
                 canvas.move_handles(resume.line_handles([i for i, _ in start.lines], item.points, frame))
-                if item.image is not None and item.offset is not None and canvas.layer_exists(start.layer):
-                    canvas.show_preview(paste(start.pixels, item.image, frame[0] + item.offset[0],
-                                              frame[1] + item.offset[1]), start.layer)
+                pixels = resume.preview_pixels(start, item)
+                if pixels is not None and canvas.layer_exists(start.layer):
+                    canvas.show_preview(pixels, start.layer)
 
         def done(outcome: resume.Outcome) -> None:
             self._job_canvas = None
@@ -429,14 +432,20 @@ class DragController:
         self.sessions[prepared.session] = digest
         self.history.forget_redo(canvas)
         how = {"reached": "every handle reached its target", "max_steps": "stopped at the step limit",
-               "cancelled": "stopped; kept the image reached so far"}[result.stopped]
+               "cancelled": "stopped; kept the image reached so far", "committed": "live drag committed",
+               "timeout": f"Live ended after {DEFAULT_LIVE_TIMEOUT_S / 60:g} minutes without changes"
+               }.get(result.stopped, result.stopped)
         note = f" {prepared.note}" if prepared.note else ""
         self._show(busy=False, dragging=False, progress=1.0, error="", can_undo=True,
                    message=f"Done after {result.steps} steps: {how}. Result: \"{name}\".{note}",
                    session=f"Drag edits \"{name}\" (a DragGAN layer, {prepared.model}).")
 
     def stop(self, reason: str = "") -> None:
-        """Stop the running job; a drag ends within a step and keeps the state it reached."""
+        """Stop the running job; a drag ends within a step and keeps the state it reached, a live drag is
+        discarded (nothing written)."""
+        if self.live.active:
+            self.live.cancel(reason)
+            return
         if not self.state.dragging or self.daemon is None or self._stop_requested:
             return
         self._stop_requested = True
