@@ -13,6 +13,8 @@ handle -> target pair drawn on it. This module decides what the pointer and the 
   pair's tracked handle, so a moved handle is a new key whose feature is read where it was dropped). Ctrl+press
   on an empty spot adds a pair there and grabs its target; a right press (or Delete over a point) removes a
   pair, never the last one. The middle button pans, the wheel and +, -, 0 zoom.
+- `paint_points`: draws the pairs over the view's RGBA pixels (the dialog shows a pixbuf: no cairo needed,
+  which GIMP's Python does not always have).
 - `UpdateThrottle`: coalesces the moves into updates: at most one per `UPDATE_INTERVAL_S` while a target is
   being moved, and the newest points always go out when it is dropped; nothing is sent twice.
 """
@@ -30,6 +32,9 @@ UPDATE_INTERVAL_S = 0.05  # seconds between updates while a target moves: ~20 a 
 ZOOM_STEP = 1.25  # one wheel notch or + / -
 ZOOM_RANGE = (0.05, 32.0)  # view pixels per layer pixel
 HANDLE, TARGET = "handle", "target"
+HANDLE_RGB, TARGET_RGB, LINE_RGB, OUTLINE_RGB = (235, 50, 50), (40, 110, 255), (255, 255, 255), (0, 0, 0)
+DOT_RADIUS_PX = 5  # view pixels; a grabbed point is drawn larger by GRABBED_EXTRA_PX
+GRABBED_EXTRA_PX = 3
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,48 @@ class UpdateThrottle:
 
     def sent(self, revision: int, now: float) -> None:
         self.sent_revision, self._sent_at = revision, now
+
+
+def paint_points(pixels: bytearray, width: int, height: int, pairs: Sequence[LivePair],
+                 transform: ViewTransform, grabbed: Hit | None = None) -> None:
+    """Draws each pair over `pixels` (RGBA rows of `width` x `height`, no padding): a line from the handle to
+    the target, a red dot on the handle and a blue one on the target, each outlined in black; the grabbed
+    point larger. Points off the view are clipped."""
+    def dot(centre: Point, radius: float, rgb: tuple[int, int, int]) -> None:
+        cx, cy = centre
+        for y in range(max(0, math.floor(cy - radius)), min(height, math.ceil(cy + radius) + 1)):
+            for x in range(max(0, math.floor(cx - radius)), min(width, math.ceil(cx + radius) + 1)):
+                if (x - cx) ** 2 + (y - cy) ** 2 <= radius * radius:
+                    i = (y * width + x) * 4
+                    pixels[i:i + 4] = bytes((*rgb, 255))
+
+    def line(a: Point, b: Point, radius: float, rgb: tuple[int, int, int]) -> None:
+        t0, t1 = 0.0, 1.0  # the part of a -> b inside the view (Liang-Barsky clipping)
+        for p, q in ((a[0] - b[0], a[0] + radius), (b[0] - a[0], width + radius - a[0]),
+                     (a[1] - b[1], a[1] + radius), (b[1] - a[1], height + radius - a[1])):
+            if p == 0:
+                if q < 0:
+                    return
+            elif p < 0:
+                t0 = max(t0, q / p)
+            else:
+                t1 = min(t1, q / p)
+        if t0 > t1:
+            return
+        a, b = (a[0] + (b[0] - a[0]) * t0, a[1] + (b[1] - a[1]) * t0), (a[0] + (b[0] - a[0]) * t1,
+                                                                        a[1] + (b[1] - a[1]) * t1)
+        steps = max(1, math.ceil(math.hypot(b[0] - a[0], b[1] - a[1])))
+        for k in range(steps + 1):
+            dot((a[0] + (b[0] - a[0]) * k / steps, a[1] + (b[1] - a[1]) * k / steps), radius, rgb)
+
+    for pair in pairs:
+        line(transform.to_view(pair.handle), transform.to_view(pair.target), 1.5, OUTLINE_RGB)
+        line(transform.to_view(pair.handle), transform.to_view(pair.target), 0.5, LINE_RGB)
+    for pair in pairs:
+        for role, point, rgb in ((HANDLE, pair.handle, HANDLE_RGB), (TARGET, pair.target, TARGET_RGB)):
+            radius = DOT_RADIUS_PX + (GRABBED_EXTRA_PX if grabbed == Hit(pair.key, role) else 0)
+            dot(transform.to_view(point), radius + 1, OUTLINE_RGB)
+            dot(transform.to_view(point), radius, rgb)
 
 
 def _clamp(value: float, low: float, high: float) -> float:

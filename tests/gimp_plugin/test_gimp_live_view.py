@@ -231,3 +231,34 @@ def test_updates_are_coalesced_while_dragging_and_the_last_always_goes_out():
 def test_a_live_drag_needs_a_pair():
     with pytest.raises(ValueError):
         LivePoints([], 10, 10, 4)
+
+
+# ---- painting ----
+
+
+def test_points_are_painted_where_the_transform_puts_them_and_clipped_at_the_edges():
+    from dragd.gimp_plugin.live_view import HANDLE_RGB, LINE_RGB, TARGET_RGB, paint_points
+
+    width, height = 60, 40
+    pixels = bytearray(width * height * 4)
+    pairs = [LivePair(0, (5.0, 5.0), (25.0, 5.0)), LivePair(1, (-10.0, 100.0), (1000.0, -50.0))]
+    paint_points(pixels, width, height, pairs, ViewTransform(2.0, (0.0, 0.0)), grabbed=Hit(0, TARGET))
+
+    def at(x: int, y: int) -> tuple[int, ...]:
+        return tuple(pixels[(y * width + x) * 4:(y * width + x) * 4 + 4])
+
+    assert at(10, 10) == (*HANDLE_RGB, 255) and at(50, 10) == (*TARGET_RGB, 255)
+    assert at(30, 10) == (*LINE_RGB, 255)  # on the line between them
+    assert at(50, 18) == (*TARGET_RGB, 255) and at(10, 18) != (*HANDLE_RGB, 255)  # the grabbed one is larger
+    assert at(30, 30) == (0, 0, 0, 0)  # away from everything: untouched
+    assert len(pixels) == width * height * 4  # off-view points wrote nothing outside the buffer
+
+
+def test_a_line_from_a_point_off_the_view_is_drawn_where_it_crosses_the_view():
+    from dragd.gimp_plugin.live_view import LINE_RGB, paint_points
+
+    width, height = 60, 40
+    pixels = bytearray(width * height * 4)
+    paint_points(pixels, width, height, [LivePair(0, (-5000.0, 10.0), (50.0, 10.0))], ViewTransform(1.0, (0, 0)))
+    assert pixels[(10 * width + 1) * 4:(10 * width + 1) * 4 + 4] == bytes((*LINE_RGB, 255))
+    assert pixels[(30 * width + 1) * 4 + 3] == 0
