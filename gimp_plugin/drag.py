@@ -36,7 +36,6 @@ Stroke = list[Point]
 TRACKED_PATH_NAME = "DragGAN tracked points"
 CLIENT_NAME = "gimp-plugin"
 PENDING_SESSION = "pending"  # stands in for the session id while a request is checked before connecting
-PREVIEW_EVERY = 10  # steps between live previews in the interactive dialog
 
 HOW_TO_DRAW_POINTS = (
     "In GIMP: draw the points with the Paths tool, one stroke per point, clicking first on the handle (what "
