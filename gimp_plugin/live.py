@@ -28,7 +28,6 @@ from .drag import DragOutcome, Prepared, describe_error, edit_of, result_outcome
 from .live_view import LivePair, LivePoints, UpdateThrottle
 
 TICK_S = 0.03  # the dialog's timer: how often it sends and takes (s); well under a preview's time
-COMMITTING_S = 60.0  # how long OK waits for the daemon's result before it gives up with a message
 
 
 @dataclass
@@ -53,11 +52,11 @@ class LiveDrag:
         self.throttle = throttle or UpdateThrottle()
         self.describe = describe
         self.sent: list[tuple[int, tuple[float, float], tuple[float, float]]] = points.wire()
-        self.revision_shown = 0  # the highest update revision the last preview reflects
+        self.revision_sent = 0  # updates the daemon accepted: the protocol's revision of the newest
+        self.revision_shown = 0  # the highest update revision the last progress reflects
         self.idle = False
         self.steps = 0
         self.ending = ""  # "commit" or "cancel" once asked
-        self.ended_at: float | None = None
         self.outcome: DragOutcome | None = None
 
     @classmethod
@@ -70,8 +69,7 @@ class LiveDrag:
         max_points = getattr(limits, "max_points", None) or max(len(pairs), 16)
         points = LivePoints(pairs, prepared.document.width, prepared.document.height, max_points,
                             movable=_inside(request.mask))
-        live = prepared.daemon.live_drag(prepared.bound.session, _wire(points.wire()), request.mask,
-                                         request.options)
+        live = prepared.daemon.live_drag(prepared.bound.session, request.points, request.mask, request.options)
         return cls(prepared, live, points)
 
     # ---- the dialog's calls ----
@@ -93,24 +91,20 @@ class LiveDrag:
         except DragdError as exc:
             self.outcome = (DragOutcome(cancelled=True) if self.ending == "cancel" or exc.code == ErrorCode.CANCELLED
                             else DragOutcome(error=self.describe(exc)))
-        if self.outcome is None and self.ending == "commit":
-            self.ended_at = now if self.ended_at is None else self.ended_at
-            if now - self.ended_at > COMMITTING_S:
-                self.outcome = DragOutcome(error="DragGAN: the daemon did not finish the drag in "
-                                                 f"{COMMITTING_S:g} s after OK; nothing was added.")
         frame.outcome = self.outcome
         frame.status = frame.status or self.status()
         return frame
 
     def commit(self, now: float) -> None:
-        """OK: the artist's newest points go out first, then the commit; `tick` delivers the result."""
+        """OK: the artist's newest points go out first, then the commit; the daemon answers with the result
+        at once (the step under way finishes first), which becomes `outcome`."""
         if self.ending or self.outcome is not None:
             return
+        self.ending = "commit"
         try:
             if self.points.revision > self.throttle.sent_revision:
                 self._send(now)
-            self.live.commit()
-            self.ending = "commit"
+            self._finish(self.live.commit())
         except DragdError as exc:
             self.outcome = DragOutcome(error=self.describe(exc))
 
@@ -125,7 +119,7 @@ class LiveDrag:
     def status(self) -> str:
         if self.ending == "commit":
             return "DragGAN: making the result layer"
-        behind = self.throttle.sent_revision - self.revision_shown
+        behind = self.revision_sent - self.revision_shown
         left = self._left()
         text = f"DragGAN: step {self.steps}, {left:.1f} px to go" if left is not None else "DragGAN: starting"
         if self.points.message:
@@ -146,6 +140,7 @@ class LiveDrag:
             self.points.message = exc.message  # the daemon carries on with the points it had
         else:
             self.sent = wire
+            self.revision_sent += 1
         self.throttle.sent(revision, now)
 
     def _progress(self, progress: Any, frame: Frame) -> None:
@@ -153,7 +148,7 @@ class LiveDrag:
             return  # a queue position, while the drag waits for the worker
         self.steps = progress.step
         self.idle = bool(getattr(progress, "idle", False))
-        self.revision_shown = max(self.revision_shown, getattr(progress, "revision", 0))
+        self.revision_shown = max(self.revision_shown, getattr(progress, "revision", None) or 0)
         keys = getattr(progress, "keys", None) or range(len(progress.points))
         self.points.track(list(keys), [centre_to_corner(p) for p in progress.points])
         frame.moved = True
@@ -189,10 +184,10 @@ class LiveDrag:
                    for p in self.points.pairs)
 
 
-def _wire(points: list[tuple[int, tuple[float, float], tuple[float, float]]]) -> list[dict[str, Any]]:
-    """`LivePoints.wire()` (layer corner coordinates) -> the protocol's live points (pixel centres)."""
-    return [{"key": key, "handle": corner_to_centre(handle), "target": corner_to_centre(target)}
-            for key, handle, target in points]
+def _wire(points: list[tuple[int, tuple[float, float], tuple[float, float]]]) -> list[tuple[Any, ...]]:
+    """`LivePoints.wire()` (layer corner coordinates) -> the client's live points, (key, handle, target) in
+    the protocol's pixel-centre coordinates (a known key's handle is ignored by the daemon)."""
+    return [(key, corner_to_centre(handle), corner_to_centre(target)) for key, handle, target in points]
 
 
 def _inside(mask: Image | None) -> Callable[[tuple[float, float]], bool]:

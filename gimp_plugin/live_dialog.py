@@ -110,12 +110,9 @@ class _LiveDialog:
                 response = self.dialog.run()
                 if response == DONE:
                     break
-                if response == Gtk.ResponseType.OK and self.live is not None and self.live.outcome is None:
-                    self.live.commit(time.monotonic())  # the result arrives through the timer: DONE
-                    self.ok.set_sensitive(False)
-                    continue
                 if response == Gtk.ResponseType.OK and self.live is not None:
-                    self.outcome = self.live.outcome  # ended by itself (timed out): OK keeps it
+                    self.live.commit(time.monotonic())  # waits for the daemon's result (a step at most)
+                    self.outcome = self.live.outcome  # also when it had ended by itself (timed out)
                     break
                 self._cancel()
         finally:
@@ -328,7 +325,7 @@ class _LiveDialog:
                         "target_screen": _plus(origin, self.transform.to_view(p.target)),
                         "handle_screen": _plus(origin, self.transform.to_view(p.handle))}
                        for p in live.points.pairs],
-                sent_revision=live.throttle.sent_revision, revision_shown=live.revision_shown, idle=live.idle,
+                revision_sent=live.revision_sent, revision_shown=live.revision_shown, idle=live.idle,
                 steps=live.steps)
         with open(self.trace_file, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
