@@ -75,10 +75,11 @@ class LiveDrag:
     # ---- the dialog's calls ----
 
     def tick(self, now: float) -> Frame:
-        """Sends the points when due and takes what the daemon sent; never waits. After the end, only
-        `outcome` (once) and nothing else."""
+        """Sends the points when due and takes what the daemon sent; never waits. After the end it only
+        reports `outcome` again."""
         frame = Frame()
         if self.outcome is not None:
+            frame.outcome = self.outcome
             return frame
         try:
             if not self.ending and self.throttle.due(self.points.revision, now, self.points.dragging == "target"):
