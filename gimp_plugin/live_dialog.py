@@ -80,6 +80,7 @@ class _LiveDialog:
         self.events.add(self.picture)
         self.events.set_halign(Gtk.Align.CENTER)
         self.events.set_valign(Gtk.Align.CENTER)
+        self.events.set_can_focus(True)  # so that Return reaches the default button (OK), not a focused Cancel
         self.events.add_events(Gdk.EventMask.BUTTON_PRESS_MASK | Gdk.EventMask.BUTTON_RELEASE_MASK
                                | Gdk.EventMask.POINTER_MOTION_MASK | Gdk.EventMask.SCROLL_MASK
                                | Gdk.EventMask.LEAVE_NOTIFY_MASK)
