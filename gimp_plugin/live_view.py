@@ -198,6 +198,9 @@ class LivePoints:
             return False, transform
         point = self._clamped(transform.to_layer(view))
         hit = self._grab.hit
+        pair = self.pair(hit.key)
+        if (pair.target if hit.role == TARGET else pair.handle) == point:
+            return False, transform  # nothing moved (the release where the last motion was)
         self._replace(hit.key, **{hit.role: point})
         if hit.role == TARGET:
             self.revision += 1

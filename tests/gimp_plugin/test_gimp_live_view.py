@@ -83,6 +83,7 @@ def test_dragging_a_target_moves_it_counts_revisions_and_clamps_it_onto_the_laye
     assert live.pairs[0].target == pytest.approx((44.5, 31.0)) and live.pairs[0].handle == (20.0, 30.0)
     live.motion(view.to_view((500.0, -3.0)), view)
     assert live.pairs[0].target == (100.0, 0.0)  # onto the layer's edge, not off it
+    assert live.motion(view.to_view((600.0, -9.0)), view)[0] is False and live.revision == 2  # still there
     assert live.release(view.to_view((60.0, 20.0)), view) is True
     assert live.dragging is None and live.pairs[0].target == pytest.approx((60.0, 20.0)) and live.revision == 3
     assert live.wire() == [(0, (20.0, 30.0), pytest.approx((60.0, 20.0)))]
@@ -152,7 +153,8 @@ def test_ctrl_press_on_an_empty_spot_adds_a_pair_whose_target_follows_the_pointe
     live = points()
     view = ViewTransform(2.0, (0.0, 0.0))
     assert live.press((160.0, 120.0), view, add=True) is True and live.dragging == TARGET
-    live.release((180.0, 100.0), view)
+    live.motion((180.0, 100.0), view)
+    assert live.release((180.0, 100.0), view) is False  # dropped where the last move left it: nothing new
     assert live.pairs[1] == LivePair(1, (80.0, 60.0), (90.0, 50.0)) and live.revision == 2
     assert [key for key, *_ in live.wire()] == [0, 1]
 
