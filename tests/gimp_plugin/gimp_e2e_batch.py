@@ -4,7 +4,7 @@ Drives the installed dragd plug-in through GIMP's procedure database exactly as 
 model" (a new 128x128 image), a path with one stroke (handle -> target), a rectangle selection, "DragGAN drag".
 Then it shows the image in a window and presses Ctrl+Z there once (xdotool): GIMP has no undo procedure, so
 this is the user's own undo. Last, it runs the drag interactively: Return accepts the options dialog, Escape
-cancels the running drag in the live-preview dialog, and nothing may be kept. It writes what it saw to
+cancels the live drag dialog, and nothing may be kept (tests/gimp_plugin/test_gimp_live_dialog.py drags in it). It writes what it saw to
 $DRAGD_E2E_OUT (report.json and raw RGBA bytes of the layers) and raises at the end when a step failed, so the
 batch command exits non-zero. The test asserts.
 Finally a layer of the user's own (a photo, $DRAGD_E2E_PHOTO, without the plug-in's binding) is dragged: the
@@ -156,8 +156,8 @@ def drag_interactively_then_cancel(image, source):
             w=$(xdotool search --sync --onlyvisible --name "^$2\\$" | tail -n 1)
             xdotool windowfocus --sync "$w" && xdotool key --clearmodifiers "$1" && echo "pressed $1 in $2"
         }
-        press Return 'DragGAN drag' && xdotool search --sync --onlyvisible --name '^DragGAN drag: running$' \\
-            >/dev/null && sleep 2 && press Escape 'DragGAN drag: running'
+        press Return 'DragGAN drag' && xdotool search --sync --onlyvisible --name '^DragGAN drag: live$' \\
+            >/dev/null && sleep 2 && press Escape 'DragGAN drag: live'
     """
     helper = subprocess.Popen(["timeout", "60", "sh", "-c", keys], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
