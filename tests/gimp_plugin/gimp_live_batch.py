@@ -13,9 +13,13 @@ revisions sent and shown). Writes report.json and raw RGBA bytes to $DRAGD_E2E_O
 import json
 import os
 import subprocess
+import sys
 import time
 
-from gi.repository import Gegl, Gimp
+from gi.repository import Gimp
+
+sys.path.insert(0, os.environ["HOME"])  # run_gimp puts gimp_batch_helpers.py there
+from gimp_batch_helpers import binding_of, describe, press_undo_once, rgba, save  # noqa: E402
 
 OUT = os.environ["DRAGD_E2E_OUT"]
 ADDRESS = os.environ["DRAGD_ADDRESS"]
@@ -81,31 +85,6 @@ else:
 '''
 
 
-def rgba(drawable):
-    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
-    return bytes(drawable.get_buffer().get(rect, 1.0, "R'G'B'A u8", Gegl.AbyssPolicy.CLAMP))
-
-
-def save(name, data):
-    with open(os.path.join(OUT, name), "wb") as f:
-        f.write(data)
-
-
-def describe(image):
-    return {
-        "layers": [{"name": layer.get_name(), "size": [layer.get_width(), layer.get_height()]}
-                   for layer in image.get_layers()],
-        "paths": [{"name": path.get_name(),
-                   "strokes": [list(path.stroke_get_points(s)[1]) for s in path.get_strokes()]}
-                  for path in image.get_paths()],
-    }
-
-
-def binding_of(layer):
-    parasite = layer.get_parasite("dragd-binding")
-    return json.loads(bytes(parasite.get_data())) if parasite else None
-
-
 def interactive_drag(image, source, finish):
     """The interactive procedure, with the pointer script acting as the artist; `finish`: commit or cancel."""
     skip = trace_lines()
@@ -146,25 +125,6 @@ def trace_lines():
         return len(f.read().splitlines())
 
 
-def press_undo_once(image):
-    Gimp.Display.new(image)
-    Gimp.displays_flush()
-    layers = len(image.get_layers())
-    found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "Untitled"],
-                           capture_output=True, text=True, timeout=30)
-    windows = found.stdout.split()
-    if not windows:
-        failed.append(f"undo: no GIMP image window found ({found.stderr.strip()})")
-        return False
-    for command in (["windowfocus", "--sync", windows[-1]], ["key", "--clearmodifiers", "ctrl+z"]):
-        subprocess.run(["xdotool", *command], capture_output=True, text=True, timeout=30, check=True)
-    deadline = time.monotonic() + 10
-    while len(image.get_layers()) == layers and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)  # a second undo step, if the plug-in had made one, must not be mistaken for this one
-    return True
-
-
 try:
     procedure = Gimp.get_pdb().lookup_procedure("dragd-new-from-model")
     config = procedure.create_config()
@@ -197,7 +157,10 @@ try:
                             "above_source": image.get_item_position(result) < image.get_item_position(source),
                             "tracked_path": tracked.get_name()}
         save("result.rgba", rgba(result))
-        report["undo_pressed"] = press_undo_once(image)
+        undo = press_undo_once(image)
+        report["undo_pressed"] = undo["pressed"]
+        if "error" in undo:
+            failed.append(undo["error"])
         report["after_undo"] = describe(image)
 finally:
     with open(os.path.join(OUT, "report.json"), "w") as f:
