@@ -66,6 +66,7 @@ class _LiveDialog:
         self.view_size = (max(64, round(width * scale)), max(64, round(height * scale)))
         self.transform = ViewTransform.fit((width, height), self.view_size)
         self.layer = bytearray(document.pixels().tight().data)  # the picture shown, previews pasted in
+        self.layer_pixbuf: Any = None  # self.layer as a pixbuf, made again after a preview is pasted
         self.pointer: tuple[float, float] | None = None
 
         self.dialog = GimpUi.Dialog(title="DragGAN drag: live", role="dragd-drag-live")
@@ -181,7 +182,11 @@ class _LiveDialog:
         if frame.preview is not None or frame.moved:
             self._render()
             self._trace("preview" if frame.preview is not None else "progress")
-        self._show_progress(min(1.0, live.steps / max(1, self.settings.max_steps)), frame.status)
+        if live.idle:
+            self.bar.set_fraction(1.0)
+        elif frame.moved:
+            self.bar.pulse()  # a live drag has no end to count towards
+        self.bar.set_text(frame.status)
         if frame.outcome is None:
             return True
         if live.ending or frame.outcome.edit is None:
@@ -215,13 +220,17 @@ class _LiveDialog:
         for row in range(region.height):
             start = ((at[1] + row) * width + at[0]) * 4
             self.layer[start:start + span] = rows[row * span:(row + 1) * span]
+        self.layer_pixbuf = None
 
     def _render(self) -> None:
         """The layer as the transform shows it, with the pairs painted over, into the Gtk.Image."""
         width, height = self.document.width, self.document.height
         view_w, view_h = self.view_size
-        source = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(bytes(self.layer)), GdkPixbuf.Colorspace.RGB,
-                                                 True, 8, width, height, width * 4)
+        if self.layer_pixbuf is None:
+            self.layer_pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(bytes(self.layer)),
+                                                                GdkPixbuf.Colorspace.RGB, True, 8, width, height,
+                                                                width * 4)
+        source = self.layer_pixbuf
         view = GdkPixbuf.Pixbuf.new(GdkPixbuf.Colorspace.RGB, True, 8, view_w, view_h)
         view.fill(BACKGROUND)
         t = self.transform
