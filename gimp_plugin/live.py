@@ -85,10 +85,10 @@ class LiveDrag:
         try:
             if not self.ending and self.throttle.due(self.points.revision, now, self.points.dragging == "target"):
                 self._send(now)
-            while (message := self.live.poll(0)) is not None:
-                if isinstance(message, messages.DragResult):
-                    self._finish(message)
-                    break
+            message = self.live.poll(0)  # the newest progress (older ones dropped), the result, or None
+            if isinstance(message, messages.DragResult):
+                self._finish(message)
+            elif message is not None:
                 self._progress(message, frame)
         except DragdError as exc:
             self.outcome = (DragOutcome(cancelled=True) if self.ending == "cancel" or exc.code == ErrorCode.CANCELLED
