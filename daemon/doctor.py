@@ -7,7 +7,7 @@ Each check is a small function returning `Result`s; `run_checks` runs them in or
 when any FAILed (something needed is broken), else 0. A WARN is worth knowing but does not stop a drag (no
 GPU, an editor not installed, a daemon not running yet: the editors start it when needed).
 
-Editor and Python discovery is the installer's (`dragd.install.install`), so both agree on where things are.
+Editor and Python discovery is the installer's (`dragd.install.editors`), so both agree on where things are.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..install import editors, pip_steps
 from ..install import install as installer
 from ..install import krita as krita_step
 from .transfer import sha256_of
@@ -75,7 +76,7 @@ def _required_torch() -> str | None:
         requirements = importlib.metadata.requires("dragd") or []
     except importlib.metadata.PackageNotFoundError:
         return None
-    return next((r for r in requirements if installer.requirement_name(r) == "torch"), None)
+    return next((r for r in requirements if pip_steps.requirement_name(r) == "torch"), None)
 
 
 def check_torch() -> Result:
@@ -117,7 +118,7 @@ def check_device() -> Result:
     device = pick_device("auto")
     if device.type != "cpu":
         return Result(OK, "device", describe_device(device))
-    reason = why_no_gpu(torch.version.cuda, installer.nvidia_gpus(), platform.system(), platform.machine(),
+    reason = why_no_gpu(torch.version.cuda, pip_steps.nvidia_gpus(), platform.system(), platform.machine(),
                         torch.backends.mps.is_built())
     return Result(WARN, "device", f"CPU: drags run, but slowly; {reason}")
 
@@ -221,14 +222,14 @@ def _command_found(command: str) -> bool:
     return Path(program).is_file() if os.sep in program else shutil.which(program) is not None
 
 
-def check_editor_python(editor: installer.Editor, override: Path | None) -> Result:
+def check_editor_python(editor: editors.Editor, override: Path | None) -> Result:
     """Whether the Python the editor runs plugins with imports pyzmq and msgpack (with the plugin's lib/ added)."""
     topic = f"{editor.name}'s Python"
-    python = installer.editor_python(editor, override)
+    python = editors.editor_python(editor, override)
     if python.executable is None or python.version is None:
         return Result(WARN, topic, f"cannot be checked from here ({python.note or 'not found'}); if the plugin "
                                    "reports missing pyzmq or msgpack, run the installer again")
-    missing = installer.missing_modules(python.executable, extra_paths=[editor.lib])
+    missing = editors.missing_modules(python.executable, extra_paths=[editor.lib])
     if isinstance(missing, str):
         return Result(FAIL, topic, missing)
     if missing:
@@ -240,7 +241,7 @@ def check_editor_python(editor: installer.Editor, override: Path | None) -> Resu
 
 
 def check_krita(setup: Setup) -> list[Result]:
-    editor = installer.find_krita(setup.krita_dir)
+    editor = editors.find_krita(setup.krita_dir)
     if not editor.found:
         return [Result(WARN, "Krita", f"not found (no {editor.location}; start Krita once, then run the installer)")]
     kritarc = editor.settings or krita_step.default_kritarc()
@@ -264,7 +265,7 @@ def check_krita(setup: Setup) -> list[Result]:
 
 
 def check_gimp(setup: Setup) -> list[Result]:
-    editor = installer.find_gimp(setup.gimp_dir)
+    editor = editors.find_gimp(setup.gimp_dir)
     if not editor.found:
         return [Result(WARN, "GIMP", f"not found (no {editor.location}; start GIMP 3 once, then run the installer)")]
     if not (editor.plugin / f"{editor.plugin.name}.py").is_file():
@@ -338,8 +339,12 @@ def check_daemon(address: str, curve_keys: Path | None, client_name: str = "clie
     try:
         hello = client.hello(timeout=timeout_s)
     except DragdTimeout:
+        from .server.control import key_refusal
         from .server.security import is_local_address
 
+        refusal = key_refusal(address, curve_keys, client_name, timeout_s)
+        if refusal is not None:
+            return Result(FAIL, topic, refusal)
         start = "the editors start one when they need it, or run `dragd serve`" if is_local_address(address) \
             else "start it on that computer with `dragd serve`"
         return Result(WARN, topic, f"no daemon answers at {address}: {start}")

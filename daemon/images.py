@@ -9,11 +9,13 @@ A photo (`read_photo`) becomes two arrays:
 
 `Photo.result(edited)` takes the working copy with the edit pasted in and returns the photo at its own depth:
 every pixel the edit left unchanged is the file's sample exactly; a changed one is the file's sample plus the
-change, carried back into the file's space (the inverse ICC transform, then x 257 for 16 bits). A grey photo (or
-an RGB photo whose channels never differ by more than GREY_TOLERANCE) gets a grey change (ITU-R BT.601 luma, as
-Pillow's "L" conversion), so no colour appears in it. `write_photo` writes it as a PNG of the same kind (grey,
-grey + alpha, RGB, RGBA; 8 or 16 bits; the ICC profile embedded again). What PNG cannot hold is said in
-`Photo.notes`: a CMYK photo is converted to sRGB when read and written as RGB; a palette photo is written as RGB(A).
+change, carried back into the file's space (the inverse ICC transform, then x 257 for 16 bits). A grey photo file
+gets a grey change (ITU-R BT.601 luma, as Pillow's "L" conversion), so no colour appears in it. The file's kind
+decides, never its pixels: an RGB file stays RGB with colour changes even when every pixel of it is neutral (a
+toned print may differ from grey by a level or two, which a grey change would erase). `write_photo` writes it
+as a PNG of the same kind (grey, grey + alpha, RGB, RGBA; 8 or 16 bits; the ICC profile embedded again). What PNG
+cannot hold is said in `Photo.notes`: a CMYK photo is converted to sRGB when read and written as RGB; a palette
+photo is written as RGB(A).
 """
 
 from __future__ import annotations
@@ -23,16 +25,20 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageCms, ImageDraw, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from .invert.motion import Carried
 
 Point = tuple[float, float]
 Weight = tuple[tuple[int, int, int, int], np.ndarray]  # (x, y, width, height) and a box-sized array in [0, 1]
 HANDLE_COLOUR = (230, 40, 40)
 TARGET_COLOUR = (40, 90, 230)
 ORIENTATION_TAG = 0x0112  # EXIF/TIFF Orientation
-GREY_TOLERANCE = 2  # 8-bit levels: an RGB photo whose channels never differ by more than this is grey
+GREY_TOLERANCE = 2  # 8-bit levels: an editor layer whose channels never differ by more than this is grey
 LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as Pillow's RGB -> L
 SRGB = ImageCms.createProfile("sRGB")
 
@@ -97,7 +103,7 @@ class Photo:
 
     pixels: np.ndarray
     working: np.ndarray
-    grey: bool  # the result gets only grey changes
+    grey: bool  # the result gets only grey changes (a grey file; `daemon/server` sets it for grey layers)
     icc: bytes | None  # the file's profile: pixels are in its space, and the result carries it
     notes: tuple[str, ...]
 
@@ -115,7 +121,7 @@ class Photo:
         kind = {1: "grey", 2: "grey + alpha", 3: "RGB", 4: "RGBA"}[channels]
         return f"{width}x{height} {self.bits}-bit {kind}"
 
-    def result(self, edited: np.ndarray, weight: Weight | None = None) -> np.ndarray:
+    def result(self, edited: np.ndarray, weight: Weight | None = None, carried: Carried | None = None) -> np.ndarray:
         """`edited` (the working copy with an edit pasted in) at the photo's own depth and in its colour space;
         equal to `pixels` wherever `edited` equals `working`, and in the alpha channel everywhere.
 
@@ -123,9 +129,16 @@ class Photo:
         scale: where the edit took over (weight w = 1) it is the edit, where it barely touched (w near 0) the
         file's own sample with the edit's change. `weight`: ((x, y, width, height), box-sized array in [0, 1]),
         the paste-back's weights; None counts every pixel as w = 0 (the file plus the change).
+
+        `carried` (a carry paste's `motion.Carried`, with its `weight`): the moved content is the file's own,
+        read at its own precision and in its own space, not the working copy's 8 bits (`_carried_result`).
         """
         if edited.shape != self.working.shape or edited.dtype != np.uint8:
             raise ValueError(f"the edit is {edited.dtype} {edited.shape}, the working copy {self.working.shape}")
+        if carried is not None:
+            if weight is None or tuple(weight[0]) != tuple(carried.box):
+                raise ValueError("a carried edit needs the paste's weights over the same box")
+            return self._carried_result(weight[1], carried)
         ys, xs = np.nonzero((edited[..., :3] != self.working[..., :3]).any(axis=2))
         out = self.pixels.copy()
         if len(ys) == 0:
@@ -143,10 +156,37 @@ class Photo:
         out[ys, xs, :c] = samples.astype(self.pixels.dtype)
         return out
 
+    def _carried_result(self, alpha: np.ndarray, carried: Carried) -> np.ndarray:
+        """The photo with a carry paste's content: at a pixel the paste touched (weight w > 0) whose content
+        changed, w F + (1 - w) pixels, where F = T(content) + kept (P(source) - T(W(source))): the carried
+        picture in the file's space, with the detail the 8-bit sRGB working copy W lacks put back from the file's
+        own samples P, read at the same sources (`Carried.sample`) in the share `kept` that is the photo's own.
+        Where content only moved (kept 1, nothing added), F = P(source): moved 16-bit samples keep their 16 bits.
+        T is linear without a profile, exact on floats; with one it acts on 8-bit values (ImageCms), so the
+        change the model adds is at 8 bits while the carried samples keep the file's."""
+        x, y, w, h = carried.box
+        out = self.pixels.copy()
+        c = self.colours
+        working = self.working[y:y + h, x:x + w, :3]
+        changed = (alpha > 0) & (carried.moved | (carried.content != working).any(axis=2) | (carried.kept < 1))
+        if not changed.any():
+            return out
+        own = carried.sample(self.pixels[..., :c])[changed].astype(np.float64)
+        seen = carried.sample(self.working[..., :3])[changed]
+        kept = carried.kept[changed].astype(np.float64)[:, None]
+        lifted = self._to_file(carried.content[changed]) + kept * (own - self._to_file(seen))
+        weight = alpha[changed].astype(np.float64)[:, None]
+        box = out[y:y + h, x:x + w]
+        samples = weight * lifted + (1 - weight) * box[changed][:, :c]
+        box[changed, :c] = np.rint(samples).clip(0, 65535 if self.bits == 16 else 255).astype(self.pixels.dtype)
+        return out
+
     def _to_file(self, rgb: np.ndarray) -> np.ndarray:
-        """N x 3 uint8 sRGB -> N x colours float at the file's scale, in the file's colour space."""
+        """N x 3 sRGB in 8-bit levels (uint8, or float: rounded first where a profile is applied) -> N x colours
+        float at the file's scale, in the file's colour space."""
         rgb = np.ascontiguousarray(rgb[:, :3])
         if self.icc is not None:
+            rgb = np.rint(rgb).clip(0, 255).astype(np.uint8)
             into = _transform(SRGB, self.icc, "RGB", "L" if self.colours == 1 else "RGB")
             strip = Image.fromarray(rgb[None])
             values = np.asarray(ImageCms.applyTransform(strip, into)).reshape(len(rgb), -1).astype(np.float64)
@@ -267,8 +307,7 @@ def read_photo(path: str | Path) -> Photo:
     if pixels.dtype == np.uint16:
         notes.append("16 bits per sample: the model sees 8 (rounded); the result has 16")
     working, icc = _working(pixels, icc, notes)
-    colours = 1 if pixels.shape[2] in (1, 2) else 3
-    grey = colours == 1 or is_grey(working[..., :3], working[..., 3] if working.shape[2] == 4 else None)
+    grey = pixels.shape[2] in (1, 2)  # the file's kind: an RGB file of neutral pixels stays RGB
     if grey:
         notes.append("greyscale: the result is grey")
     for array in (pixels, working):  # the two may share memory (8-bit RGB without a profile): both read-only

@@ -1,8 +1,8 @@
 """What the installers share (install.py, krita.py, gimp.py): the error a user has to act on, unpacking a
 wheel for an editor's own Python next to its plugin, and the daemon command a plugin starts.
 
-Standard library only: install.sh runs install.py as a file before dragd is installed, and the editor steps
-are imported beside it then (as top-level `krita`, `gimp`, `common`).
+Standard library only, like every installer file: install.sh runs install.py as a file before dragd is installed,
+and install.py then loads this folder as a package of its own (`dragd_installer`), so relative imports work.
 """
 
 from __future__ import annotations

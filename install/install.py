@@ -19,61 +19,67 @@ package's own dependencies are not there yet). What it does, in order:
 5. writes a manifest of every file and folder it created (`install-manifest.json` in the data folder), so that
    `--uninstall` removes exactly those and nothing else (your downloaded models stay).
 
-`dragd doctor` (daemon/doctor.py) reuses the editor and Python discovery below to check an installation.
+Finding the editors and their Pythons is install/editors.py (`dragd doctor` uses it too); the manifest is
+install/manifest.py; running pip and choosing torch, install/pip_steps.py.
 """
+# ruff: noqa: E402  (the package imports follow the bootstrap that makes them possible)
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform as platform_module
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    from . import gimp as gimp_step
-    from . import krita as krita_step
-    from .common import InstallError
-    from .pip_steps import (
-        SUBPROCESS_TIMEOUT_S,
-        Pip,
-        installed_torch_build,
-        package_requirements,
-        requirement_name,
-        site_packages,
-    )
-except ImportError:  # run as a file by install.sh / install.ps1: the package is not installed yet
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import gimp as gimp_step  # type: ignore[no-redef]
-    import krita as krita_step  # type: ignore[no-redef]
-    from common import InstallError  # type: ignore[no-redef]
-    from pip_steps import (  # type: ignore[no-redef]
-        SUBPROCESS_TIMEOUT_S,
-        Pip,
-        installed_torch_build,
-        package_requirements,
-        requirement_name,
-        site_packages,
-    )
+if not __package__:  # run as a file by install.sh / install.ps1, before dragd is installed:
+    # load this folder as a package of its own, so that the relative imports below work (PEP 366).
+    import importlib.util
+
+    _here = Path(__file__).resolve().parent
+    _spec = importlib.util.spec_from_file_location("dragd_installer", _here / "__init__.py",
+                                                   submodule_search_locations=[str(_here)])
+    assert _spec is not None and _spec.loader is not None
+    sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_spec.name])
+    __package__ = _spec.name
+
+from . import gimp as gimp_step
+from . import krita as krita_step
+from .common import InstallError
+from .editors import (
+    EDITOR_DEPENDENCIES,
+    Editor,
+    EditorPython,
+    describe_python,
+    editor_python,
+    find_gimp,
+    find_krita,
+    missing_modules,
+)
+from .manifest import MANIFEST_NAME, Creation, Manifest, remove_created
+from .pip_steps import (
+    FALLBACK_TORCH_REQUIREMENT,
+    SUBPROCESS_TIMEOUT_S,
+    TORCH_CHOICES,
+    Pip,
+    choose_torch,
+    installed_torch_build,
+    package_requirements,
+    requirement_name,
+    site_packages,
+    torch_pip_args,
+)
 
 APP_NAME = "dragd"
-MANIFEST_NAME = "install-manifest.json"
 LOG_NAME = "install.log"
 VENV_NAME = "venv"
 MIN_PYTHON = (3, 10)
-TORCH_CHOICES = ("auto", "cpu", "cuda", "mps", "skip")
-# The CUDA wheels of torch live on PyTorch's own index (PyPI's Linux wheel bundles CUDA too, its Windows one
-# does not); used only on a machine where nvidia-smi shows a GPU. --torch-index-url overrides it.
-CUDA_INDEX_URL = "https://download.pytorch.org/whl/cu128"
-FALLBACK_TORCH_REQUIREMENT = "torch==2.13.0"  # when the package's metadata cannot be read
-# What the editor plugins need in the editor's own Python (module, distribution); the protocol imports both.
-EDITOR_DEPENDENCIES = (("zmq", "pyzmq>=24"), ("msgpack", "msgpack>=1.0"))
+
 
 
 # ---- where things go ----------------------------------------------------------------------------------------
@@ -116,329 +122,6 @@ def venv_python(venv: Path) -> Path:
 
 def venv_command(venv: Path, name: str) -> Path:
     return venv / "Scripts" / f"{name}.exe" if os.name == "nt" else venv / "bin" / name
-
-
-def manifest_path(data_dir: Path) -> Path:
-    return data_dir / MANIFEST_NAME
-
-
-# ---- which torch ----------------------------------------------------------------------------------------------
-
-
-def nvidia_gpus(run=subprocess.run) -> list[str]:
-    """The GPUs `nvidia-smi -L` lists ("GPU 0: NVIDIA H100 ..."); empty without nvidia-smi or a working driver."""
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        listed = run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if listed.returncode != 0:
-        return []
-    return [line.strip() for line in listed.stdout.splitlines() if line.strip().startswith("GPU ")]
-
-
-def choose_torch(requested: str, system: str | None = None, machine: str | None = None,
-                 gpus: Sequence[str] | None = None) -> tuple[str, str]:
-    """(variant, why): which torch build this machine gets. `auto` looks for an NVIDIA GPU, then Apple silicon."""
-    if requested != "auto":
-        return requested, "asked for with --torch"
-    system = platform_module.system() if system is None else system
-    machine = platform_module.machine() if machine is None else machine
-    gpus = nvidia_gpus() if gpus is None else gpus
-    if gpus and system in ("Linux", "Windows"):
-        return "cuda", f"nvidia-smi shows {gpus[0]}"
-    if system == "Darwin" and machine == "arm64":
-        return "mps", "Apple silicon: the default torch wheel uses its GPU through MPS"
-    if system == "Darwin":
-        return "cpu", "an Intel Mac has no GPU torch can use"
-    return "cpu", "no NVIDIA GPU found (nvidia-smi is missing or lists none)"
-
-
-def torch_pip_args(variant: str, requirement: str, index_url: str | None) -> list[str]:
-    """The `pip install` arguments for torch; empty for `skip`."""
-    if variant == "skip":
-        return []
-    if variant == "cuda":
-        index_url = index_url or CUDA_INDEX_URL
-    return [requirement, *(["--index-url", index_url] if index_url else [])]
-
-
-# ---- an editor's own Python -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EditorPython:
-    """The Python an editor runs its plugins with: an executable we can run, or only its version and platform
-    (a Python bundled inside the application), or neither (`note` says why)."""
-
-    executable: Path | None = None
-    version: str | None = None  # "3.11"
-    platforms: tuple[str, ...] = ()  # pip platform tags, e.g. ("manylinux_2_36_x86_64",)
-    note: str = ""
-
-    def describe(self) -> str:
-        if self.executable is not None:
-            return str(self.executable)
-        if self.version:
-            return f"Python {self.version} bundled with the editor ({self.platforms[0]})"
-        return self.note or "unknown"
-
-
-_FACTS_CODE = ("import json, platform, sys, sysconfig; print(json.dumps({'version': '%d.%d' % sys.version_info[:2], "
-               "'platform': sysconfig.get_platform(), 'libc': platform.libc_ver(), "
-               "'implementation': sys.implementation.name}))")
-
-
-def pip_platforms(sysconfig_platform: str, libc: Sequence[str] = ()) -> tuple[str, ...]:
-    """pip `--platform` tags for a Python whose sysconfig.get_platform() is `sysconfig_platform`."""
-    name = sysconfig_platform.replace("-", "_").replace(".", "_")
-    if name.startswith("linux_"):
-        arch = name[len("linux_"):]
-        glibc = libc[1].split(".") if len(libc) == 2 and libc[0] == "glibc" else []
-        newest = int(glibc[1]) if len(glibc) == 2 and glibc[0] == "2" and glibc[1].isdigit() else 17
-        # pip takes the tags literally: every glibc from this one down to manylinux2014's 2.17 is acceptable
-        return (*(f"manylinux_2_{minor}_{arch}" for minor in range(newest, 16, -1)), f"manylinux2014_{arch}")
-    if name.startswith("macosx_"):
-        arch = name.rsplit("_", 1)[-1]
-        return (name, f"{name.rsplit('_', 1)[0]}_universal2") if arch in ("arm64", "x86_64") else (name,)
-    return (name,)  # win_amd64, win_arm64
-
-
-def describe_python(executable: Path, run=subprocess.run) -> EditorPython:
-    """Runs `executable` to learn its version and platform; an EditorPython with a note when it will not run."""
-    try:
-        done = run([str(executable), "-c", _FACTS_CODE], capture_output=True, text=True,
-                   timeout=SUBPROCESS_TIMEOUT_S)
-        facts = json.loads(done.stdout) if done.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError, ValueError):
-        facts = None
-    if not isinstance(facts, dict) or not isinstance(facts.get("version"), str):
-        return EditorPython(executable, note=f"{executable} does not run as a Python")
-    return EditorPython(executable, facts["version"], pip_platforms(str(facts.get("platform", "")),
-                                                                    facts.get("libc") or ()))
-
-
-_IMPORT_CODE = """
-import json, sys
-sys.path.extend(sys.argv[2:])  # the plugin's lib/, as the plugins themselves add it
-missing = {}
-for module in sys.argv[1].split(","):
-    try:
-        __import__(module)
-    except Exception as exc:  # an ImportError, or a wheel built for another Python
-        missing[module] = f"{type(exc).__name__}: {exc}"
-print(json.dumps(missing))
-"""
-
-
-EDITOR_MODULES = tuple(module for module, _ in EDITOR_DEPENDENCIES)
-
-
-def missing_modules(executable: Path, modules: Iterable[str] = EDITOR_MODULES,
-                    extra_paths: Iterable[Path] = (), run=subprocess.run) -> dict[str, str] | str:
-    """{module: why} for the modules `executable` cannot import (empty: all import), or a string saying why
-    that Python could not be asked at all."""
-    argv = [str(executable), "-c", _IMPORT_CODE, ",".join(modules), *(str(p) for p in extra_paths)]
-    try:
-        done = run(argv, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"cannot run {executable}: {exc}"
-    try:
-        missing = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        missing = None
-    if done.returncode != 0 or not isinstance(missing, dict):
-        return f"{executable} failed (exit status {done.returncode}): {(done.stderr or done.stdout).strip()[-300:]}"
-    return missing
-
-
-def _bundled_version(folder: Path, pattern: str, prefix: str) -> str | None:
-    """'3.10' from a bundled Python's file name, e.g. python310.dll or Versions/3.10."""
-    for found in sorted(folder.glob(pattern), reverse=True):
-        digits = found.name.removeprefix(prefix).split(".dll")[0]
-        if "." in digits:
-            return digits
-        if digits.isdigit() and len(digits) >= 2:
-            return f"{digits[0]}.{digits[1:]}"
-    return None
-
-
-def krita_python(resources: Path, env: dict[str, str] | None = None, platform: str | None = None) -> EditorPython:
-    """The Python Krita runs plugins with. A Linux distribution's Krita uses the system python3; the Windows and
-    macOS builds bundle their own (only its version is known); a Flatpak or AppImage bundles one we cannot see."""
-    env = dict(os.environ) if env is None else env
-    platform = sys.platform if platform is None else platform
-    if env.get("DRAGD_KRITA_PYTHON"):
-        return EditorPython(Path(env["DRAGD_KRITA_PYTHON"]))
-    if platform == "win32":
-        for root in filter(None, (env.get("ProgramFiles"), env.get("ProgramW6432"))):
-            version = _bundled_version(Path(root) / "Krita (x64)" / "bin", "python3*.dll", "python")
-            if version:
-                return EditorPython(version=version, platforms=("win_amd64",))
-        return EditorPython(note="Krita's bundled Python was not found under Program Files")
-    if platform == "darwin":
-        framework = Path("/Applications/krita.app/Contents/Frameworks/Python.framework/Versions")
-        version = _bundled_version(framework, "3.*", "") if framework.is_dir() else None
-        if version:
-            arch = "arm64" if platform_module.machine() == "arm64" else "x86_64"
-            return EditorPython(version=version, platforms=(f"macosx_11_0_{arch}", "macosx_10_9_universal2"))
-        return EditorPython(note="Krita's bundled Python was not found in /Applications/krita.app")
-    if ".var/app/org.kde.krita" in resources.as_posix():
-        return EditorPython(note="the Flatpak Krita bundles its own Python")
-    system = Path("/usr/bin/python3")
-    found = system if system.exists() else (Path(p) if (p := shutil.which("python3")) else None)
-    return describe_python(found) if found else EditorPython(note="no python3 found")
-
-
-def gimp_interpreter_files() -> list[Path]:
-    """GIMP 3's interpreter files (lines like `python3=/usr/bin/python3`) on a Linux system."""
-    return sorted({*Path("/usr/lib").glob("gimp/3.0/interpreters/*.interp"),
-                   *Path("/usr/lib").glob("*/gimp/3.0/interpreters/*.interp"),
-                   *Path("/usr/local/lib").glob("gimp/3.0/interpreters/*.interp")})
-
-
-def gimp_python(profile: Path, env: dict[str, str] | None = None, platform: str | None = None,
-                interpreter_files: Iterable[Path] | None = None) -> EditorPython:
-    """The Python GIMP 3 runs the plug-in with: the one its interpreter file names for `python3` (else the
-    python3 on PATH, as the plug-in's `#!/usr/bin/env python3` line says); on Windows GIMP's own python.exe."""
-    env = dict(os.environ) if env is None else env
-    platform = sys.platform if platform is None else platform
-    if env.get("DRAGD_GIMP_PYTHON"):
-        return EditorPython(Path(env["DRAGD_GIMP_PYTHON"]))
-    if platform == "win32":
-        for root in filter(None, (env.get("ProgramFiles"), env.get("ProgramW6432"))):
-            for name in ("python.exe", "python3.exe"):
-                candidate = Path(root) / "GIMP 3" / "bin" / name
-                if candidate.is_file():
-                    return describe_python(candidate)
-        return EditorPython(note="GIMP's python.exe was not found under Program Files\\GIMP 3")
-    if platform == "darwin":
-        for candidate in sorted(Path("/Applications").glob("GIMP*.app/Contents/MacOS/python3*")):
-            return describe_python(candidate)
-        return EditorPython(note="GIMP's bundled Python was not found in /Applications/GIMP.app")
-    if ".var/app/org.gimp.GIMP" in profile.as_posix():
-        return EditorPython(note="the Flatpak GIMP bundles its own Python")
-    named: dict[str, str] = {}
-    for interp in gimp_interpreter_files() if interpreter_files is None else interpreter_files:
-        try:
-            lines = interp.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            name, _, value = line.partition("=")
-            if value.strip().startswith("/"):
-                named.setdefault(name.strip(), value.strip())
-    for name in ("python3", "python"):  # the plug-in's first line says python3
-        if name in named:
-            return describe_python(Path(named[name]))
-    found = shutil.which("python3")
-    return describe_python(Path(found)) if found else EditorPython(note="no python3 found")
-
-
-# ---- the editors found here -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Editor:
-    name: str  # "Krita" or "GIMP"
-    location: Path  # Krita's resource folder, GIMP's profile
-    plugin: Path  # the plugin folder the editor step creates
-    lib: Path  # where the plugin puts wheels on its path
-    found: bool
-    settings: Path | None = None  # kritarc
-
-
-def find_krita(resources: Path | None = None) -> Editor:
-    resources = krita_step.default_resources() if resources is None else resources
-    plugin = resources / "pykrita" / krita_step.PLUGIN_NAME
-    return Editor("Krita", resources, plugin, plugin / "lib", resources.is_dir(), krita_step.default_kritarc())
-
-
-def find_gimp(profile: Path | None = None) -> Editor:
-    profile = gimp_step.default_profile() if profile is None else profile
-    plugin = gimp_step.plugin_folder(profile)
-    return Editor("GIMP", profile, plugin, plugin / "lib", profile.is_dir())
-
-
-def editor_python(editor: Editor, override: Path | None = None) -> EditorPython:
-    if override is not None:
-        return describe_python(override)
-    return krita_python(editor.location) if editor.name == "Krita" else gimp_python(editor.location)
-
-
-# ---- the manifest: what this installer created -------------------------------------------------------------
-
-
-@dataclass
-class Manifest:
-    """Every path the installer created, in creation order (a folder before what is inside it).
-
-    kind: `tree` (remove with everything in it: the venv), `dir` (remove only when empty), `file`,
-    `settings` (a settings file we created; removed only if it is blank once our entries are gone),
-    `link` (removed only while it still points where we pointed it)."""
-
-    data_dir: Path
-    created: list[dict[str, str]] = field(default_factory=list)
-    editors: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    @property
-    def path(self) -> Path:
-        return manifest_path(self.data_dir)
-
-    @classmethod
-    def load(cls, data_dir: Path) -> Manifest | None:
-        path = manifest_path(data_dir)
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            created = [dict(entry) for entry in data["created"] if {"path", "kind"} <= set(entry)]
-            editors = {str(k): dict(v) for k, v in data.get("editors", {}).items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InstallError(f"the install manifest {path} is unreadable ({exc}); remove it by hand "
-                               "to start over") from None
-        return cls(data_dir, created, editors)
-
-    def save(self) -> None:
-        self.path.write_text(json.dumps({"version": 1, "created": self.created, "editors": self.editors},
-                                        indent=1) + "\n", encoding="utf-8")
-
-    def add(self, path: Path, kind: str, **extra: str) -> None:
-        key = str(path)
-        if not any(entry["path"] == key for entry in self.created):
-            self.created.append({"path": key, "kind": kind, **extra})
-
-
-def missing_chain(path: Path) -> list[Path]:
-    """`path` and those of its parents that do not exist yet, outermost first."""
-    chain = []
-    for candidate in (path, *path.parents):
-        if os.path.lexists(candidate):
-            break
-        chain.append(candidate)
-    return chain[::-1]
-
-
-class Creation:
-    """Notes which of `targets` (and their missing parents) an action creates, into the manifest:
-
-        with Creation(manifest, {folder: "tree", file: "file"}):
-            ...make them...
-    Parents become `dir` entries, removed at uninstall only if empty."""
-
-    def __init__(self, manifest: Manifest, targets: dict[Path, str]) -> None:
-        self.manifest, self.targets = manifest, targets
-
-    def __enter__(self) -> Creation:
-        self.new = {target: missing_chain(target) for target in self.targets}
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for target, chain in self.new.items():  # recorded even when the action failed half-way
-            for path in chain:
-                if os.path.lexists(path):
-                    self.manifest.add(path, self.targets[target] if path == target else "dir")
 
 
 # ---- install ------------------------------------------------------------------------------------------------
@@ -672,29 +355,6 @@ def next_steps(dragd: str, editors: Sequence[str], looked_for_editors: bool) -> 
 # ---- uninstall ----------------------------------------------------------------------------------------------
 
 
-def _remove(entry: dict[str, str], kept: list[str]) -> None:
-    path, kind = Path(entry["path"]), entry["kind"]
-    if not os.path.lexists(path):
-        return
-    if kind == "tree" and path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif kind == "link":
-        if path.is_symlink() and os.readlink(path) == entry.get("target", os.readlink(path)):
-            path.unlink()
-    elif kind == "settings":
-        if path.read_text(encoding="utf-8", errors="replace").strip():
-            kept.append(f"{path} (settings written since: kept)")
-        else:
-            path.unlink()
-    elif kind == "dir":
-        try:
-            path.rmdir()
-        except OSError:
-            kept.append(f"{path} (holds files the installer did not put there)")
-    else:
-        path.unlink()
-
-
 def uninstall(data_dir: Path) -> int:
     manifest = Manifest.load(data_dir)
     if manifest is None:
@@ -707,13 +367,7 @@ def uninstall(data_dir: Path) -> int:
     if "gimp" in manifest.editors:
         gimp_step.uninstall_gimp_plugin(Path(manifest.editors["gimp"]["profile"]))
         print(f"- removed the GIMP plug-in from {manifest.editors['gimp']['profile']}")
-    kept: list[str] = []
-    entries = manifest.created[::-1]  # what is inside a folder before the folder
-    for entry in (e for e in entries if e["kind"] != "dir"):
-        _remove(entry, kept)
-    manifest.path.unlink()
-    for entry in (e for e in entries if e["kind"] == "dir"):
-        _remove(entry, kept)
+    kept = remove_created(manifest)
     print(f"- removed the dragd environment and the {len(manifest.created)} paths the installer had created")
     for line in kept:
         print(f"  kept {line}")

@@ -25,10 +25,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-try:
-    from .common import InstallError, default_daemon_command, unpack_wheel
-except ImportError:  # run beside install.py as a file (install.sh), before dragd is installed
-    from common import InstallError, default_daemon_command, unpack_wheel  # type: ignore[no-redef]
+from .common import InstallError, default_daemon_command, unpack_wheel
 
 PLUGIN_NAME = "dragd_krita"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding krita_plugin/ and protocol/

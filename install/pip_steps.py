@@ -1,13 +1,16 @@
-"""Running pip for the installer: in the daemon's environment, logged, and with a temporary HOME.
+"""Running pip for the installer (in the daemon's environment, logged, with a temporary HOME) and choosing the
+torch build for this machine.
 
-Standard library only, like install.py, which imports it beside itself (as top-level `pip_steps` when run as a
-file: never name this `pip`, it would hide the real one).
+Standard library only, like install.py. Never name this `pip`: install.py runs as a file with this folder on
+sys.path, where it would hide the real one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform as platform_module
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,11 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    from .common import InstallError
-except ImportError:  # run as a file by install.sh / install.ps1
-    from common import InstallError  # type: ignore[no-redef]
+from .common import InstallError
 
+TORCH_CHOICES = ("auto", "cpu", "cuda", "mps", "skip")
+# The CUDA wheels of torch live on PyTorch's own index (PyPI's Linux wheel bundles CUDA too, its Windows one
+# does not); used only on a machine where nvidia-smi shows a GPU. --torch-index-url overrides it.
+CUDA_INDEX_URL = "https://download.pytorch.org/whl/cu128"
+FALLBACK_TORCH_REQUIREMENT = "torch==2.13.0"  # when the package's metadata cannot be read
 PIP_TIMEOUT_S = 3600  # torch with CUDA is a few GB
 SUBPROCESS_TIMEOUT_S = 60
 # pip's lines worth showing while it works (all of its output goes to the log): what it fetches and installs.
@@ -142,3 +147,45 @@ def site_packages(python: Path) -> Path:
     if done.returncode != 0:
         raise InstallError(f"{python} does not run: {done.stderr.strip()[-300:]}")
     return Path(done.stdout.strip())
+
+
+# ---- which torch ----------------------------------------------------------------------------------------------
+
+
+def nvidia_gpus(run=subprocess.run) -> list[str]:
+    """The GPUs `nvidia-smi -L` lists ("GPU 0: NVIDIA H100 ..."); empty without nvidia-smi or a working driver."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listed = run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if listed.returncode != 0:
+        return []
+    return [line.strip() for line in listed.stdout.splitlines() if line.strip().startswith("GPU ")]
+
+
+def choose_torch(requested: str, system: str | None = None, machine: str | None = None,
+                 gpus: Sequence[str] | None = None) -> tuple[str, str]:
+    """(variant, why): which torch build this machine gets. `auto` looks for an NVIDIA GPU, then Apple silicon."""
+    if requested != "auto":
+        return requested, "asked for with --torch"
+    system = platform_module.system() if system is None else system
+    machine = platform_module.machine() if machine is None else machine
+    gpus = nvidia_gpus() if gpus is None else gpus
+    if gpus and system in ("Linux", "Windows"):
+        return "cuda", f"nvidia-smi shows {gpus[0]}"
+    if system == "Darwin" and machine == "arm64":
+        return "mps", "Apple silicon: the default torch wheel uses its GPU through MPS"
+    if system == "Darwin":
+        return "cpu", "an Intel Mac has no GPU torch can use"
+    return "cpu", "no NVIDIA GPU found (nvidia-smi is missing or lists none)"
+
+
+def torch_pip_args(variant: str, requirement: str, index_url: str | None) -> list[str]:
+    """The `pip install` arguments for torch; empty for `skip`."""
+    if variant == "skip":
+        return []
+    if variant == "cuda":
+        index_url = index_url or CUDA_INDEX_URL
+    return [requirement, *(["--index-url", index_url] if index_url else [])]

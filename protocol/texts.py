@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import DragdError, ErrorCode, ProtocolError
 from .limits import DEFAULT_ADDRESS, Limits
+from .transport import host_problem
 
 RESULT_LAYER_NAME = "DragGAN result"  # result layers are named "DragGAN result N"
 ADDRESS_FORMS = "tcp://HOST:PORT, or ipc:///PATH for a socket file"
@@ -30,9 +31,9 @@ def address_problem(address: str) -> str | None:
             return "a tcp address needs a host and a port"
         if not port.isdigit() or not 0 < int(port) < 65536:
             return f"the port {port!r} is not a number from 1 to 65535"
-        if any(c.isspace() or c in "/?#@" for c in host):
-            return f"the host {host!r} is not a host name or IP address"
-        return None
+        bracketed = host.startswith("[") and host.endswith("]")
+        problem = host_problem(host[1:-1] if bracketed else host, bracketed)
+        return None if problem is None else f"the host {problem}"
     if transport in ("ipc", "inproc"):
         return None if rest else f"an {transport} address needs a path after {transport}://"
     return f"the transport {transport!r} is not one dragd speaks (tcp or ipc)"

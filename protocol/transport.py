@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -31,6 +32,9 @@ KEYS_ENV = "DRAGD_KEYS"  # the keys folder, instead of the user's config folder
 SERVER_KEY_NAME = "server"
 CLIENTS_DIR_NAME = "clients"
 DEFAULT_CLIENT_NAME = "client"
+# A tcp host that is not an IP literal: a DNS name (RFC 1123 labels) or a network interface name (eth0, en0,
+# wlp2s0, which ZeroMQ binds to). Underscores are allowed, as some interface and host names carry them.
+HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 
 class AddressError(ValueError):
@@ -68,6 +72,29 @@ class Endpoint:
         return self.scheme == "ipc" and self.host.startswith("@")
 
 
+def host_problem(host: str, bracketed: bool = False) -> str | None:
+    """None for a tcp host dragd can bind or connect to (`*`, an IPv4 or IPv6 address, a host or interface name);
+    else what is wrong with it, in words. Something that looks like an IP address must be one: `999.1.1.1` is
+    no address at all, not a name other machines might reach. `bracketed`: it came in [ ], so it must be IPv6."""
+    if host == "*" and not bracketed:
+        return None
+    if bracketed or ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"{host!r} is not an IPv6 address"
+        return None
+    if all(c.isdigit() or c == "." for c in host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"{host!r} is not an IPv4 address (four numbers from 0 to 255, e.g. 127.0.0.1)"
+        return None
+    if not HOST_NAME.fullmatch(host):
+        return f"{host!r} is not a host name, interface name or IP address"
+    return None
+
+
 def parse_address(address: str) -> Endpoint:
     """Checks `address` before anything binds or connects; raises AddressError naming the problem."""
     scheme, sep, rest = address.partition("://")
@@ -80,12 +107,16 @@ def parse_address(address: str) -> Endpoint:
     host, colon, port_text = rest.rpartition(":")
     if not colon or not host or not port_text:
         raise AddressError(f"address {address!r} needs a host and a port, e.g. tcp://127.0.0.1:5557")
-    if host.startswith("["):
+    bracketed = host.startswith("[")
+    if bracketed:
         if not host.endswith("]"):
             raise AddressError(f"address {address!r}: an IPv6 host goes in brackets, e.g. tcp://[::1]:5557")
         host = host[1:-1]
     elif ":" in host:
         raise AddressError(f"address {address!r}: put an IPv6 host in brackets, e.g. tcp://[::1]:5557")
+    problem = host_problem(host, bracketed)
+    if problem is not None:
+        raise AddressError(f"address {address!r}: {problem}")
     if port_text == "*":
         return Endpoint("tcp", host, None)
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:

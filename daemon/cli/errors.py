@@ -27,7 +27,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("daemon.invert.region", "InvertInputError"),
     ("daemon.models.registry", "UnknownModelError"),
     ("daemon.models.stylegan2", "UnsupportedModelError"),
-    ("daemon.models.checkpoint", "CheckpointError"),
+    ("daemon.models.errors", "CheckpointError"),
     ("daemon.transfer", "DownloadError"),
     ("daemon.server.models", "ModelNotFound"),
     ("daemon.server.security", "SecurityError"),

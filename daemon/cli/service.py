@@ -25,14 +25,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _connect(args: argparse.Namespace):
     """A client for the daemon at --address (else found as every tool finds it); CliError at once when nothing
-    listens there (no 5 s wait)."""
+    listens there or the daemon there turns our keys away (no 5 s wait)."""
     from ...protocol.transport import resolve_address
-    from ..server.control import connect, nothing_listens
+    from ..server.control import connect, key_refusal, nothing_listens
 
     args.address = resolve_address(args.address)
     if nothing_listens(args.address):
         raise CliError(f"no dragd daemon at {args.address}: nothing listens there (`dragd serve` starts one)")
-    return connect(args.address, Path(args.curve_keys) if args.curve_keys else None, args.client, args.timeout)
+    keys = Path(args.curve_keys) if args.curve_keys else None
+    refusal = key_refusal(args.address, keys, args.client, min(args.timeout, 1.0))
+    if refusal is not None:  # else a request would time out as if no daemon were there
+        raise CliError(refusal)
+    return connect(args.address, keys, args.client, args.timeout)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from ..models.generators import image_features
 from ..models.stylegan2 import Generator, SynthesisNetwork, SynthesisState, to_uint8_image
 from .features import Features, upsampled_at, upsampled_bilinear
+from .points import inside_image, nearest_pixel
 from .windows import WINDOWED_BLOCKS, feature_boxes, windowed_features
 
 Point = tuple[float, float]
@@ -55,20 +56,6 @@ REFERENCE_MASK_STRENGTH = 20.0  # lambda in the reference implementation's GUI
 
 class DragInputError(ValueError):
     """Points, mask or options that cannot describe a drag."""
-
-
-def inside_image(point: Point, width: int, height: int) -> bool:
-    """Whether `point` lies on a width x height image. Pixel centres are 0 .. size - 1, so the image spans
-    [-0.5, size - 0.5] on each axis, edges included: the one definition of a valid point."""
-    x, y = point
-    return -0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5
-
-
-def nearest_pixel(point: Point, width: int, height: int) -> Point:
-    """The centre of the pixel holding `point` (halves round up; an edge point belongs to its edge pixel), so
-    every point on the image maps to a pixel of it: (127.5, 0) on a 128 px image is pixel (127, 0)."""
-    x, y = point
-    return (float(min(max(math.floor(x + 0.5), 0), width - 1)), float(min(max(math.floor(y + 0.5), 0), height - 1)))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .motion import carry
+from .motion import Carried, carry_sources
 from .region import Frame, InvertInputError, Rect, warp_to_photo
 
 PASTE_MODES = ("carry", "reconstruction")  # the first is the default
@@ -106,6 +106,13 @@ def paste_back(original: np.ndarray, reference_model_rgb: np.ndarray, edited_mod
     """A copy of `original` (H x W x 3 or 4 uint8) with the edit composited in; equal to it outside the
     edit region and in the alpha channel. `reference_model_rgb` is the generator's image before the edit (G0,
     the pivot's), `edited_model_rgb` after it (G1), both R x R x 3 uint8."""
+    return paste_carried(original, reference_model_rgb, edited_model_rgb, frame, plan)[0]
+
+
+def paste_carried(original: np.ndarray, reference_model_rgb: np.ndarray, edited_model_rgb: np.ndarray,
+                  frame: Frame, plan: PastePlan) -> tuple[np.ndarray, Carried | None]:
+    """`paste_back`'s result, and for a "carry" plan how the photo's content moved (`motion.Carried`: a photo
+    file carries its own samples along it, `images.Photo.result`; None for "reconstruction")."""
     original = np.asarray(original)
     if original.dtype != np.uint8 or original.ndim != 3 or original.shape[2] not in (3, 4):
         raise InvertInputError(f"expected an H x W x 3 or 4 uint8 image, got {original.dtype} {original.shape}")
@@ -117,14 +124,16 @@ def paste_back(original: np.ndarray, reference_model_rgb: np.ndarray, edited_mod
         if image.shape[:2] != (res, res):
             raise InvertInputError(f"the model images must be {res}x{res}, got {image.shape[:2]}")
     x, y, w, h = plan.box
+    carried = None
     if plan.mode == "reconstruction":
         content = warp_to_photo(edited_model_rgb, frame, plan.box)
     else:
-        content = carry(original, reference_model_rgb, edited_model_rgb, frame, plan.box)
+        carried = carry_sources(original, reference_model_rgb, edited_model_rgb, frame, plan.box)
+        content = carried.content
     out = original.copy()
     target = out[y:y + h, x:x + w, :3]
     alpha = plan.alpha[:, :, None]
     blended = np.rint(alpha * content + (1 - alpha) * target.astype(np.float32)).clip(0, 255).astype(np.uint8)
     touched = plan.alpha > 0
     target[touched] = blended[touched]
-    return out
+    return out, carried

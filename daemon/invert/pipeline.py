@@ -27,15 +27,16 @@ from ..models.stylegan2 import Generator, to_uint8_image
 from .align import NO_FACE, FaceAlignment, LandmarksUnavailable, face_frame, find_landmarks
 from .losses import ReconstructionLoss, perceptual_distance, psnr
 from .lpips import NO_LPIPS, LpipsVgg
-from .paste import PASTE_MODES, PastePlan, paste_back, plan_paste
+from .motion import Carried
+from .paste import PASTE_MODES, PastePlan, paste_back, paste_carried, plan_paste
 from .project import ProjectionOptions, project
 from .pti import TuningOptions, pivotal_tuning
 from .region import (
     Frame,
     InvertInputError,
     Rect,
+    check_inputs,
     check_photo,
-    check_rect,
     mask_bbox,
     points_outside,
     square_frame,
@@ -114,6 +115,11 @@ class Inversion:
         the change from `reconstruction` (the pivot's image) to `edited_model_rgb`."""
         return paste_back(original, self.reconstruction, edited_model_rgb, self.frame, self.plan)
 
+    def paste_carried(self, original: np.ndarray, edited_model_rgb: np.ndarray) -> tuple[np.ndarray, Carried | None]:
+        """`paste`, and how the photo's content moved (None for the "reconstruction" paste): see
+        `paste.paste_carried`."""
+        return paste_carried(original, self.reconstruction, edited_model_rgb, self.frame, self.plan)
+
     def paste_patch(self, original: np.ndarray, edited_model_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         """Only the part that can change: the pasted `plan.box` and its top-left (x, y) in the photo."""
         x, y, w, h = self.plan.box
@@ -179,16 +185,10 @@ def invert(generator: Generator, rgb: np.ndarray, region: Rect | None = None, ma
     resolution = square_side(generator)
     rgb = check_photo(rgb)
     height, width = rgb.shape[:2]
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape != (height, width):
-            raise InvertInputError(f"the mask is {'x'.join(map(str, mask.shape[::-1]))}, the image {width}x{height}")
-        if not mask.any():
-            raise InvertInputError("the mask selects nothing")
+    mask = None if mask is None else np.asarray(mask)
+    rect = check_inputs(width, height, region, mask, points)  # the checks a caller can make before the model loads
     whole = region is None and mask is None
-    if region is not None:
-        rect = check_rect(region, width, height)
-    else:
+    if rect is None:
         rect = (0, 0, width, height) if mask is None else mask_bbox(mask)
     assert rect is not None
     report = on_progress or (lambda stage, step, total: None)

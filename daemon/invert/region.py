@@ -10,13 +10,19 @@ model sees what a downscaled photo looks like) and `warp_to_photo` (model -> pho
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from ..engine.points import inside_image
+
+if TYPE_CHECKING:  # torch is imported by the functions that move pixels: the checks above them need none
+    import torch
 
 Rect = tuple[int, int, int, int]  # x, y, width, height in photo pixels
+MIN_SIDE = 8  # pixels: the smallest width and height of a photo an inversion takes
 
 
 class InvertInputError(ValueError):
@@ -65,8 +71,6 @@ class Frame:
 
 def points_outside(frame: Frame, points) -> list[tuple[float, float]]:
     """The photo points (pixel centres) whose model position is not on the model's square (`inside_image`)."""
-    from ..engine.drag import inside_image
-
     if len(points) == 0:
         return []
     model = frame.to_model(np.asarray(points, dtype=np.float64))
@@ -80,9 +84,34 @@ def check_photo(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
         raise InvertInputError(f"expected an H x W x 3 or 4 uint8 image, got {rgb.dtype} of shape {rgb.shape}")
-    if min(rgb.shape[:2]) < 8:
-        raise InvertInputError(f"the image is too small ({rgb.shape[1]}x{rgb.shape[0]}); it needs at least 8x8 pixels")
+    check_size(rgb.shape[1], rgb.shape[0])
     return rgb[:, :, :3]
+
+
+def check_size(width: int, height: int) -> None:
+    if min(width, height) < MIN_SIDE:
+        raise InvertInputError(f"the image is too small ({width}x{height}); it needs at least {MIN_SIDE}x{MIN_SIDE} "
+                               "pixels")
+
+
+def check_inputs(width: int, height: int, region: Rect | None = None, mask: np.ndarray | None = None,
+                 points: Sequence[tuple[float, float]] = ()) -> Rect | None:
+    """Everything about an inversion that the photo's size tells, checked before a model is loaded (and without
+    torch): the size, the region (returned as ints), the mask's size and that it selects something, and that
+    the points (photo pixel centres, handles and targets) lie on the photo (`inside_image`). Whether the
+    model's square holds them is known only once the frame is (`points_outside`). Raises InvertInputError."""
+    check_size(width, height)
+    rect = None if region is None else check_rect(region, width, height)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != (height, width):
+            raise InvertInputError(f"the mask is {'x'.join(map(str, mask.shape[::-1]))}, the image {width}x{height}")
+        if not mask.any():
+            raise InvertInputError("the mask selects nothing")
+    for x, y in points:
+        if not inside_image((x, y), width, height):
+            raise InvertInputError(f"point ({x:g}, {y:g}) lies outside the {width}x{height} image")
+    return rect
 
 
 def check_rect(rect: Rect, width: int, height: int) -> Rect:
@@ -128,6 +157,8 @@ def square_frame(rect: Rect, width: int, height: int, resolution: int, margin: f
 def _grid(matrix: np.ndarray, out_h: int, out_w: int, in_h: int, in_w: int, offset: tuple[float, float],
           device: torch.device) -> torch.Tensor:
     """grid_sample's grid: for each output pixel centre (plus `offset`), its input centre, normalised."""
+    import torch
+
     ys, xs = torch.meshgrid(torch.arange(out_h, dtype=torch.float64) + offset[1],
                             torch.arange(out_w, dtype=torch.float64) + offset[0], indexing="ij")
     m = torch.from_numpy(matrix)
@@ -145,6 +176,9 @@ def warp_to_model(rgb: np.ndarray, frame: Frame, device: torch.device | str = "c
     whole factor that still leaves at least one photo sample per model pixel (aliasing would otherwise put
     detail into the target that no downscaled photo has).
     """
+    import torch
+    import torch.nn.functional as F
+
     rgb = check_photo(rgb)
     height, width = rgb.shape[:2]
     res = frame.resolution
@@ -175,6 +209,9 @@ def warp_to_photo(model_rgb: np.ndarray, frame: Frame, box: Rect) -> np.ndarray:
     Bicubic (the model square is usually smaller than the photo square); beyond the model square's edge
     the border pixel repeats, and paste-back fades that part out anyway.
     """
+    import torch
+    import torch.nn.functional as F
+
     x, y, w, h = box
     image = torch.from_numpy(np.array(model_rgb[:, :, :3])).permute(2, 0, 1)[None].float()
     grid = _grid(frame.matrix, h, w, frame.resolution, frame.resolution, (float(x), float(y)), image.device)
@@ -182,9 +219,11 @@ def warp_to_photo(model_rgb: np.ndarray, frame: Frame, box: Rect) -> np.ndarray:
     return out[0].permute(1, 2, 0).clamp(0, 255).numpy()
 
 
-
 def mask_to_model(mask: np.ndarray, frame: Frame) -> np.ndarray:
     """A photo-sized boolean mask seen on the model's grid (nearest photo pixel; outside the photo: False)."""
+    import torch
+    import torch.nn.functional as F
+
     height, width = mask.shape
     image = torch.from_numpy(mask.astype(np.float32))[None, None]
     res = frame.resolution

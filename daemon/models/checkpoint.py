@@ -13,36 +13,20 @@ from typing import Any
 
 import torch
 
+from .errors import (  # noqa: F401 (re-exported: the readers import them from here)
+    CheckpointError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    StateDictMismatchError,
+    UnknownFormatError,
+    UnsafeCheckpointError,
+)
 from .generators import ModelConfig, config_from_kwargs, family_from_class_name, new_generator
 from .stylegan2 import UnsupportedModelError
 
 
-class CheckpointError(Exception):
-    """A model file could not be used; the message says why in words a user can act on."""
-
-
-class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    pass
-
-
-class UnknownFormatError(CheckpointError):
-    """The file's content matches none of the formats dragd reads."""
-
-
-class CorruptCheckpointError(CheckpointError):
-    """The file looks like a known format but is truncated or malformed."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """The file asks to run or import something that is not plain data; nothing of it was executed."""
-
-
 class UnsupportedCheckpointError(CheckpointError, UnsupportedModelError):
     """A well-formed file describing a network dragd's generator does not implement."""
-
-
-class StateDictMismatchError(CheckpointError):
-    """The weights do not fit the generator the config describes."""
 
 
 @dataclass
@@ -108,3 +92,15 @@ def check_state_dict(config: ModelConfig, state_dict: dict[str, torch.Tensor]) -
         examples = ", ".join(f"{k} {list(state_dict[k].shape)} != {list(expected[k])}" for k in wrong_shape[:3])
         parts.append(f"{len(wrong_shape)} with the wrong shape (e.g. {examples})")
     raise StateDictMismatchError("the weights do not match the generator: " + "; ".join(parts))
+
+
+def check_finite(state_dict: dict[str, torch.Tensor]) -> None:
+    """Raises `CorruptCheckpointError` if any floating-point weight or buffer is NaN or infinite: such a
+    generator draws nothing but NaN (a damaged download, a training run that diverged), so it is refused when
+    the file is read rather than discovered as a black image mid-drag."""
+    bad = [key for key, value in state_dict.items()
+           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        raise CorruptCheckpointError(
+            f"{len(bad)} of its weight tensors hold NaN or infinite values (e.g. {', '.join(bad[:3])}): the file "
+            "is damaged or comes from a training run that diverged; download or export it again")

@@ -19,12 +19,11 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..transfer import PARTIAL_SUFFIX, DownloadError, Progress, fetch, sha256_of
 from .catalogue import CatalogueEntry, find_entry
-from .checkpoint import Checkpoint, CheckpointError, CheckpointNotFoundError
-from .loader import convert
+from .errors import CheckpointError, CheckpointNotFoundError
 from .registry import (
     DOMAIN_STEP_SIZES,
     EMBEDDED_DIR,
@@ -34,6 +33,9 @@ from .registry import (
     user_models_dir,
     write_sidecar,
 )
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoint
 
 RECORDS_FILE = "checksums.json"
 
@@ -121,6 +123,8 @@ def _target(name: str, force: bool) -> Path:
 
 
 def _convert(src: Path, weights: Path, what: str) -> Checkpoint:
+    from .loader import convert  # torch: only once a file has arrived, so a download starts at once
+
     try:
         return convert(src, weights)
     except CheckpointError as exc:

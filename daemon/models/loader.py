@@ -27,6 +27,7 @@ from .checkpoint import (
     CorruptCheckpointError,
     StateDictMismatchError,
     UnknownFormatError,
+    check_finite,
     check_state_dict,
 )
 from .generators import new_generator
@@ -75,7 +76,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Reads any supported model file; its weights are checked against the generator they describe."""
+    """Reads any supported model file; its weights are checked against the generator they describe and must be
+    finite numbers (`check_finite`)."""
     fmt = detect_format(path)
     try:
         checkpoint = READERS[fmt](Path(path))
@@ -84,6 +86,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     except OSError as exc:
         raise CorruptCheckpointError(f"could not read {Path(path).name}: {exc}") from exc
     check_state_dict(checkpoint.config, checkpoint.state_dict)
+    check_finite(checkpoint.state_dict)
     return checkpoint
 
 

@@ -93,6 +93,7 @@ class Daemon:
         self.ready = threading.Event()
         self.failure: BaseException | None = None  # why serve() could not start, for start_in_thread
         self._stop = threading.Event()
+        self._stop_reason = ""
         self._started = time.monotonic()
         self._router: zmq.Socket | None = None
         self.work: TorchWork | None = None
@@ -100,7 +101,9 @@ class Daemon:
     def uptime(self) -> float:
         return time.monotonic() - self._started
 
-    def request_stop(self) -> None:
+    def request_stop(self, why: str = "a shutdown request") -> None:
+        """Stops serving; `why` (a signal, a shutdown request) goes in the log with every job it cancels."""
+        self._stop_reason = why
         self._stop.set()
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -185,11 +188,17 @@ class Daemon:
     def _wind_down(self, pull: zmq.Socket) -> None:
         """SPEC, `shutdown`: waiting requests end with `cancelled`; a running drag is cancelled and still sends
         its result. Everything the worker produced is forwarded before the sockets close."""
+        why = f"the daemon is shutting down ({self._stop_reason})"
+        log_event(log, INFO, "stopping", why=self._stop_reason)
         for job in self.queue.in_order():
             if self.queue.remove(job.client, job.request_id) is not None and job.request is not None:
                 log_event(log, INFO, "job_cancelled", peer=job.client.hex(), type=job.kind, id=job.request_id,
-                          state="waiting", why="the daemon is shutting down")
+                          state="waiting", why=why)
                 self.send(job.client, job.request.error(ErrorCode.CANCELLED, "the daemon is shutting down"))
+        running = self.worker.current
+        if running is not None and running.request is not None:
+            log_event(log, INFO, "job_cancelled", peer=running.client.hex(), type=running.kind, id=running.request_id,
+                      state="running", why=why)
         self.worker.stop()
         while pull.poll(0):
             self._forward_outbox(pull)

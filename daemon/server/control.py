@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import tempfile
 import threading
 from pathlib import Path
 
 import platformdirs
+import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from ...protocol.client import DragdClient
+from ...protocol.transport import ClientKeys, keys_folder, local_client_keys
 from .config import ServerConfig
 from .listen import Listener, StartError, server_keys
 from .logs import log, log_event, setup_logging
@@ -23,16 +27,44 @@ def default_state_dir() -> Path:
     return Path(override) if override else Path(platformdirs.user_state_dir("dragd", appauthor=False))
 
 
+def prepare_state_dir(folder: Path | None) -> None:
+    """Makes the folder sessions are saved in and proves it writable, before torch loads: a daemon that cannot
+    keep sessions across restarts says so at once, in one line. Only what dragd makes is made private (0700): a
+    folder of the user's own given as --state-dir keeps its permissions."""
+    if folder is None:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise StartError(f"cannot keep sessions in {folder}: it is a file, not a folder (choose another folder "
+                         "with --state-dir)")
+    try:
+        if not folder.is_dir():
+            folder.mkdir(mode=0o700, parents=True)
+        sessions = folder / "sessions"  # persist.SessionArchive's folder
+        sessions.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(sessions, 0o700)
+        with tempfile.TemporaryFile(dir=sessions):
+            pass
+    except OSError as exc:
+        raise StartError(f"cannot keep sessions in {folder}: {exc.strerror or exc} (choose another folder with "
+                         "--state-dir)") from None
+
+
 def serve(config: ServerConfig, log_file: Path | None = None) -> None:
     """Runs the daemon in the foreground until Ctrl+C, SIGTERM or a `shutdown` request. The address, the keys
     and the socket are checked and bound before torch loads, so a daemon that cannot start says why at once."""
-    path = setup_logging(log_file)
+    try:  # the terminal hears events once serving: a failure to start is one line, the CLI's
+        path = setup_logging(log_file, terminal=False)
+    except OSError as exc:
+        raise StartError(f"cannot write the log file {exc.filename or log_file}: {exc.strerror or exc} "
+                         "(choose another with --log-file)") from None
     keys = server_keys(config)
+    prepare_state_dir(config.state_dir)
     try:
         listener = Listener.open(config, keys)
     except StartError as exc:
         log_event(log, 40, "bind_failed", address=config.address, error=str(exc))
         raise
+    setup_logging(path)
     print(f"dragd: listening on {listener.endpoint}, loading (log: {path})", flush=True)
     try:
         from .app import Daemon
@@ -44,7 +76,7 @@ def serve(config: ServerConfig, log_file: Path | None = None) -> None:
         raise
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: daemon.request_stop())
+            signal.signal(signum, lambda number, _: daemon.request_stop(f"signal {signal.Signals(number).name}"))
     print(f"dragd: serving on {listener.endpoint} (device {daemon.device_description}; sessions saved in "
           f"{config.state_dir or 'memory only'})", flush=True)
     daemon.serve(listener)
@@ -109,3 +141,43 @@ def keys(folder: Path, client_name: str) -> list[str]:
         f"authorised client {client_name!r}: {made['client_public']}",
         f"give the client {made['server_public']} and {made['client_secret']} (its secret: copy it securely)",
     ]
+
+
+_HANDSHAKE_EVENTS = {zmq.EVENT_HANDSHAKE_SUCCEEDED: "ok", zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "server key",
+                     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "server key", zmq.EVENT_HANDSHAKE_FAILED_AUTH: "refused"}
+
+
+def key_refusal(address: str, keys_dir: Path | None = None, client_name: str = DEFAULT_CLIENT_NAME,
+                timeout_s: float = 1.0) -> str | None:
+    """Why the daemon at `address` turns these keys away, as a sentence; None when it admits them, or when this
+    cannot tell within `timeout_s` (then the protocol's own timeout decides).
+
+    A CurveZMQ server drops a client it cannot authenticate without a word, so a request would only time out, as
+    if no daemon were there. libzmq's handshake events tell the two refusals apart at once: a daemon started with
+    other keys cannot read our HELLO (its public key is not the one we hold), and a daemon with our key pair's
+    server but without our client key in its clients/ folder answers ZAP 400."""
+    keys: ClientKeys = client_keys(keys_dir, client_name) if keys_dir is not None else local_client_keys()
+    folder = keys_dir or keys_folder()
+    context = zmq.Context()
+    probe = context.socket(zmq.DEALER)
+    probe.setsockopt(zmq.LINGER, 0)
+    probe.curve_serverkey, probe.curve_publickey, probe.curve_secretkey = keys.server_public, keys.public, keys.secret
+    monitor = probe.get_monitor_socket(sum(_HANDSHAKE_EVENTS))
+    try:
+        probe.connect(address)
+        outcome = None
+        if monitor.poll(int(timeout_s * 1000)):
+            outcome = _HANDSHAKE_EVENTS.get(recv_monitor_message(monitor)["event"])
+    finally:
+        probe.disable_monitor()
+        monitor.close(linger=0)
+        probe.close(linger=0)
+        context.term()
+    if outcome == "server key":
+        return (f"the daemon at {address} was started with other keys than {folder} (its public key is not "
+                f"{folder / 'server.key'}): pass --curve-keys with the folder it serves with, or it is another "
+                "user's daemon")
+    if outcome == "refused":
+        return (f"the daemon at {address} does not admit the client key '{client_name}' of {folder}: add it to "
+                "the daemon's keys with `dragd keys DIR --client NAME`, or use a client key it admits")
+    return None

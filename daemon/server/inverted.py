@@ -29,7 +29,7 @@ from ..invert.paste import PastePlan, paste_back
 from ..invert.pipeline import Inversion, InversionCancelled, InversionOptions, invert
 from ..invert.project import ProjectionOptions
 from ..invert.pti import TuningOptions
-from ..invert.region import Frame, InvertInputError, mask_to_model
+from ..invert.region import Frame, InvertInputError, check_inputs, mask_to_model
 from ..models.stylegan2 import Generator
 from .config import InversionSteps
 from .models import LoadedModel
@@ -154,6 +154,15 @@ def inversion_options(request: m.InversionOptions, defaults: InversionSteps) -> 
                                                                                        defaults.wplus)),
         TuningOptions(steps=pick(request.tuning_steps, defaults.tuning)), align=request.align,
         feather=request.feather, paste=request.paste)
+
+
+def check_layer(layer: np.ndarray, region: tuple[int, int, int, int] | None, mask: np.ndarray | None) -> None:
+    """What the layer's size alone tells (`region.check_inputs`), asked before the model is loaded: a layer
+    too small, or a mask that selects nothing, is `bad_request` at once."""
+    try:
+        check_inputs(layer.shape[1], layer.shape[0], region, mask)
+    except InvertInputError as exc:
+        raise DragdError(ErrorCode.BAD_REQUEST, str(exc)) from None
 
 
 def invert_layer(model: LoadedModel, layer: np.ndarray, region: tuple[int, int, int, int] | None,

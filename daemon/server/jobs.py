@@ -24,7 +24,7 @@ from ..engine.drag import DragInputError, DragOptions, DragRun, with_model_defau
 from ..invert.lpips import LpipsVgg, LpipsWeightsError, load_lpips
 from ..models.stylegan2 import Generator, to_uint8_image
 from .config import InversionSteps
-from .inverted import inversion_options, invert_layer
+from .inverted import check_layer, inversion_options, invert_layer
 from .logs import log, log_event
 from .models import ModelCache, ModelNotFound
 from .sessions import Session, SessionStore
@@ -150,6 +150,8 @@ class TorchWork:
     def open_session(self, job: Job, request: m.Request) -> None:
         body: m.OpenSessionRequest = request.body
         self.sessions.check_room(job.user)
+        layer, mask = layer_pixels(body.image), None if body.mask is None else mask_levels(body.mask)
+        check_layer(layer, body.region, mask)  # before the model loads (seconds, on a first use)
         model = self.models.get(body.model)
 
         def on_progress(stage: str, step: int, total: int) -> None:
@@ -157,8 +159,7 @@ class TorchWork:
             self.send(job.client, request.progress(m.InversionProgress(stage, step, total)))
 
         started = time.monotonic()
-        opened = invert_layer(model, layer_pixels(body.image), body.region,
-                              None if body.mask is None else mask_levels(body.mask),
+        opened = invert_layer(model, layer, body.region, mask,
                               inversion_options(body.options, self.inversion_steps), self.lpips(), on_progress,
                               lambda: job.cancelled)
         if job.cancelled:  # cancelled after the last step: as for generate, no session

@@ -37,7 +37,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from .inverted import LayerFrame
-from .models import ModelCache
+from .models import LoadedModel, ModelCache
 
 if TYPE_CHECKING:
     from .sessions import Session
@@ -76,6 +76,15 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         return tensors, file.metadata() or {}
 
 
+class UnusableSave(Exception):
+    """A saved session that exists but cannot be used; `reason` says why, for the user's `unknown_session`."""
+
+    def __init__(self, user: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.user = user  # whose it is, when the file says so (another user's id stays as unknown as any)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Restored:
     """A session read back from disk, for `SessionStore` to rebuild."""
@@ -94,9 +103,10 @@ class SessionArchive:
 
     def __init__(self, folder: Path, disk_budget_bytes: int, models: ModelCache) -> None:
         self.folder = folder / "sessions"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for path in (folder, self.folder):
-            os.chmod(path, 0o700)
+        if not folder.is_dir():
+            folder.mkdir(mode=0o700, parents=True)
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.folder, 0o700)  # a folder of the user's own given as the state folder keeps its permissions
         self.disk_budget_bytes = disk_budget_bytes
         self.models = models
         self._lock = threading.Lock()
@@ -112,7 +122,7 @@ class SessionArchive:
         try:
             with safe_open(str(self._path(session_id) / STATE_FILE), framework="pt") as file:
                 return (file.metadata() or {}).get("user")
-        except (OSError, ValueError, RuntimeError):
+        except Exception:  # missing, or damaged (safetensors raises its own error type)
             return None
 
     def count(self) -> int:
@@ -164,34 +174,58 @@ class SessionArchive:
     # --- reading ------------------------------------------------------------------------------------------
 
     def load(self, session_id: str) -> Restored | None:
-        """The saved session, or None when there is none (or it cannot be read: then it is removed, logged by
-        the caller as unknown). A running marker becomes `interrupted` and is removed."""
+        """The saved session, or None when nothing is saved under that id. A saved copy that exists but cannot
+        be used (cut short, damaged, another format, a model this daemon lacks or that has another shape) raises
+        `UnusableSave` saying why; the files stay, for a daemon that can read them. A running marker becomes
+        `interrupted` and is removed."""
         folder = self._path(session_id)
+        if not (folder / STATE_FILE).is_file():
+            return None
         try:
             tensors, metadata = _read(folder / STATE_FILE)
-            if metadata.get("format") != FORMAT:
-                return None
-            model = self.models.get(metadata["model"])
-            device = model.generator.mapping.w_avg.device
-            history = [ws[None].to(device) for ws in tensors["history"]]
-            values = json.loads(metadata["frame"])
-            frame = None
-            if values.pop("kind") == "layer":
-                generator = copy.deepcopy(model.generator)
-                changed, _ = _read(folder / GENERATOR_FILE)
-                state = generator.state_dict()
-                with torch.no_grad():
-                    for name, tensor in changed.items():
-                        state[name].copy_(tensor)
-                arrays = {name[len("frame."):]: tensors[name].numpy() for name in tensors if name.startswith("frame.")}
-                frame = LayerFrame.restored(generator, arrays, values)
-            interrupted = self._interrupted(folder)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, RuntimeError, LookupError):
-            return None
-        return Restored(metadata["user"], metadata["model"], history, int(metadata["index"]),
-                        tensors["image"].numpy(), frame, interrupted)
+        except Exception as exc:  # safetensors raises its own error type for a damaged file
+            raise UnusableSave(None, f"its saved copy cannot be read ({type(exc).__name__}: {exc})") from None
+        user = metadata.get("user")
+        if metadata.get("format") != FORMAT:
+            raise UnusableSave(user, f"its saved copy has the unknown format {metadata.get('format')!r}")
+        name = metadata.get("model")
+        try:
+            model = self.models.get(name)
+        except Exception as exc:  # not installed here, or its file cannot be loaded
+            raise UnusableSave(user, f"it was saved with the model {name!r}, which this daemon cannot load "
+                                     f"({exc}); serve with that model installed to get it back") from None
+        try:
+            restored = self._rebuild(folder, tensors, metadata, model)
+        except Exception as exc:
+            raise UnusableSave(user, f"its saved copy does not fit the model {name!r} ({type(exc).__name__}: "
+                                     f"{exc})") from None
+        return restored
+
+    def _rebuild(self, folder: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
+                 model: LoadedModel) -> Restored:
+        cfg = model.generator.cfg
+        history, image, index = tensors["history"], tensors["image"], int(metadata["index"])
+        if history.ndim != 3 or tuple(history.shape[1:]) != (cfg.num_ws, cfg.w_dim) or len(history) == 0:
+            raise ValueError(f"latents of shape {tuple(history.shape)}, the model takes [n, {cfg.num_ws}, "
+                             f"{cfg.w_dim}]")
+        if not 0 <= index < len(history):
+            raise ValueError(f"history index {index} of {len(history)} states")
+        if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"an image of shape {tuple(image.shape)} and type {image.dtype}")
+        device = model.generator.mapping.w_avg.device
+        values = json.loads(metadata["frame"])
+        frame = None
+        if values.pop("kind") == "layer":
+            generator = copy.deepcopy(model.generator)
+            changed, _ = _read(folder / GENERATOR_FILE)
+            state = generator.state_dict()
+            with torch.no_grad():
+                for name, tensor in changed.items():
+                    state[name].copy_(tensor)
+            arrays = {name[len("frame."):]: tensors[name].numpy() for name in tensors if name.startswith("frame.")}
+            frame = LayerFrame.restored(generator, arrays, values)
+        return Restored(metadata["user"], model.info.name, [ws[None].to(device) for ws in history], index,
+                        image.numpy(), frame, self._interrupted(folder))
 
     def _interrupted(self, folder: Path) -> str | None:
         marker = folder / RUNNING_FILE

@@ -23,6 +23,7 @@ model's picture is the frame), `inverted.LayerFrame` for sessions opened from a 
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -37,12 +38,12 @@ from ...protocol.errors import DragdError, ErrorCode
 from ..models.stylegan2 import Generator
 from .logs import log, log_event
 from .models import LoadedModel
-from .persist import SessionArchive, session_key
+from .persist import SessionArchive, UnusableSave, session_key
 
 SESSION_OVERHEAD_BYTES = 64 * 1024  # bookkeeping, optimiser-free; a rough floor per session
 MAX_HISTORY = 200  # latents kept for undo; the oldest go first
 RECENTLY_CLOSED = 1024  # closed session ids remembered, to say *why* a session is unknown
-INFO = 20
+INFO, WARNING, ERROR = 20, 30, 40
 SESSION_ID_BYTES = 18  # 144 random bits: an id is a capability, it must not be guessable
 
 Point = tuple[float, float]
@@ -97,6 +98,7 @@ class Session:
     orphaned_at: float | None = None  # when its connection went away
     restored: bool = False  # read back from disk
     interrupted: str | None = None  # what a daemon stop cut short, until the next completed operation
+    unsaved: bool = False  # its latest state could not be written to disk (full, unwritable): kept in memory
 
     @property
     def key(self) -> str:
@@ -174,7 +176,7 @@ class SessionStore:
 
     @staticmethod
     def _least_recent(sessions: list[Session], orphans_only: bool) -> Session | None:
-        idle = [s for s in sessions if not s.busy and (s.owner is None or not orphans_only)]
+        idle = [s for s in sessions if not s.busy and not s.unsaved and (s.owner is None or not orphans_only)]
         return min(idle, key=lambda s: (s.owner is not None, s.last_used), default=None)
 
     def _of_busiest_user(self) -> list[Session]:
@@ -226,7 +228,13 @@ class SessionStore:
             return session
 
     def _restore(self, user: str, session_id: str) -> Session:
-        restored = self.archive.load(session_id) if self.archive is not None else None
+        try:
+            restored = self.archive.load(session_id) if self.archive is not None else None
+        except UnusableSave as exc:
+            if exc.user is not None and exc.user != user:
+                raise _unknown(session_id, None) from None
+            log_event(log, WARNING, "session_unusable", session=session_key(session_id), why=exc.reason[:300])
+            raise _unknown(session_id, exc.reason) from None
         if restored is None or restored.user != user:
             raise _unknown(session_id, self._closed.get(session_id))
         model = self.archive.models.get(restored.model_name)
@@ -240,22 +248,37 @@ class SessionStore:
         return session
 
     def save(self, session: Session) -> None:
-        """After a completed operation: the session to disk (atomically), then the disk budget."""
+        """After a completed operation: the session to disk (atomically), then the disk budget.
+        A disk that is full or unwritable costs the copy, not the operation: the session stays in memory (never
+        set aside while its latest state is not on disk), the failure is logged, the next operation tries again.
+        """
         if self.archive is None:
             return
-        self.archive.save(session)
-        with self.lock:
-            resident = {s.key for s in self._sessions.values()}
-        for key in self.archive.enforce_budget(resident):
-            log_event(log, INFO, "session_evicted", session=key, why="the disk budget for saved sessions is full")
+        try:
+            self.archive.save(session)
+            with self.lock:
+                resident = {s.key for s in self._sessions.values()}
+            for key in self.archive.enforce_budget(resident):
+                log_event(log, INFO, "session_evicted", session=key, why="the disk budget for saved sessions is full")
+        except OSError as exc:
+            session.unsaved = True
+            log_event(log, ERROR, "session_not_saved", session=session.key, folder=str(self.archive.folder),
+                      error=exc.strerror or str(exc), why="kept in memory only until a save succeeds")
+            return
+        session.unsaved = False
 
     def mark_running(self, session: Session, what: str) -> None:
         if self.archive is not None:
-            self.archive.mark_running(session.id, what)
+            try:
+                self.archive.mark_running(session.id, what)
+            except OSError as exc:  # the drag runs anyway; a crash during it is then not reported as such
+                log_event(log, ERROR, "session_not_saved", session=session.key, folder=str(self.archive.folder),
+                          error=exc.strerror or str(exc), why="its running marker could not be written")
 
     def clear_running(self, session: Session) -> None:
         if self.archive is not None:
-            self.archive.clear_running(session.id)
+            with contextlib.suppress(OSError):
+                self.archive.clear_running(session.id)
 
     # --- closing --------------------------------------------------------------------------------------------
 
@@ -290,7 +313,7 @@ class SessionStore:
         with self.lock:
             stale = []
             for session in list(self._sessions.values()):
-                if session.busy:
+                if session.busy or session.unsaved:  # unsaved: memory holds its only copy
                     continue
                 if session.owner is None and session.orphaned_at is not None:
                     expired = now - max(session.orphaned_at, session.last_used) > self.orphan_timeout_s
@@ -311,7 +334,7 @@ class SessionStore:
             for session in sorted(self._sessions.values(), key=lambda s: s.last_used):
                 if total <= self.memory_budget_bytes:
                     break
-                if session is keep or session.busy:
+                if session is keep or session.busy or session.unsaved:
                     continue
                 total -= session.estimated_bytes()
                 self._set_aside(session, f"to keep the daemon within its memory budget ({self.memory_budget_bytes} "

@@ -16,6 +16,7 @@ import pytest
 from dragd.daemon.images import (
     ImageFileError,
     Photo,
+    Weight,
     is_grey,
     load_mask,
     luma,
@@ -177,15 +178,23 @@ def test_grey_photo_gives_grey_result(tmp_path):
         assert out.mode == "L"
 
 
-def test_grey_photo_stored_as_rgb_gets_a_neutral_result(tmp_path):
-    grey = np.asarray(astronaut().convert("L").convert("RGB"))
-    Image.fromarray(grey).save(tmp_path / "grey_rgb.jpg", quality=95)
-    photo = read_photo(tmp_path / "grey_rgb.jpg")
-    assert photo.grey and photo.pixels.shape == (60, 80, 3)
-    result = photo.result(edited(photo)).astype(int)
-    assert (result[BOX].max(axis=-1) - result[BOX].min(axis=-1)).max() <= 2  # as neutral as the input
-    colour = read_photo(PHOTOS / "chelsea.png")
-    assert not colour.grey
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_an_rgb_file_of_neutral_pixels_stays_rgb(tmp_path, suffix):
+    """The file's kind decides, not its pixels: an RGB file whose pixels are all neutral is RGB, its edit keeps
+    its colour, and it is written back as RGB."""
+    neutral = np.asarray(astronaut().convert("L").convert("RGB"))
+    Image.fromarray(neutral).save(tmp_path / f"neutral{suffix}", quality=95)
+    photo = read_photo(tmp_path / f"neutral{suffix}")
+    assert not photo.grey and photo.pixels.shape == (60, 80, 3) and photo.describe() == "80x60 8-bit RGB"
+    assert not any("grey" in note for note in photo.notes)
+    result = photo.result(edited(photo))
+    assert (result[BOX] == SKIN).all()  # the edit's colour, not its grey
+    keep = outside_box(result.shape)
+    assert np.array_equal(result[keep], photo.pixels[keep])
+    write_photo(result, tmp_path / "out.png")
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.mode == "RGB"
+    assert not read_photo(PHOTOS / "chelsea.png").grey
 
 
 def test_palette_is_expanded_and_written_as_rgb(tmp_path):
@@ -339,3 +348,47 @@ def test_wrong_size_is_refused(tmp_path):
     Image.new("L", (4, 4), 255).save(tmp_path / "m.png")
     with pytest.raises(ImageFileError, match="the image is 8x8"):
         load_mask(tmp_path / "m.png", 8, 8)
+
+
+def _shifted_by(photo: Photo, shift: tuple[int, int]) -> tuple[object, Weight]:
+    """A carry paste over the whole photo whose content moved by whole pixels (dx, dy): the sources, the
+    content the working copy got, full weight."""
+    from dragd.daemon.invert.motion import Carried, Motion
+    from dragd.daemon.invert.region import square_frame
+
+    height, width = photo.pixels.shape[:2]
+    dx, dy = shift
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    source_x, source_y = np.clip(xs - dx, 0, width - 1), np.clip(ys - dy, 0, height - 1)
+    content = photo.working[source_y.astype(int), source_x.astype(int), :3].astype(np.float32)
+    still = Motion(np.zeros((8, 8, 2), np.float32), np.zeros((8, 8), np.float32), np.zeros((8, 8, 3), np.float32))
+    box = (0, 0, width, height)
+    carried = Carried(box, source_x, source_y, (source_x != xs) | (source_y != ys), np.ones((height, width),
+                      np.float32), content, still, square_frame(box, width, height, 8))
+    return carried, (box, np.ones((height, width), np.float32))
+
+
+@pytest.mark.parametrize("make", [_grey16, _colour16])
+def test_carried_content_keeps_the_files_own_16_bit_samples(tmp_path, make):
+    """Content a carry paste moves is the file's own samples at the sources, all 16 bits of them."""
+    path, stored = make(tmp_path, ".png")
+    photo = read_photo(path)
+    carried, weight = _shifted_by(photo, (3, 2))
+    moved = photo.working.copy()
+    moved[..., :3] = np.rint(carried.content)
+    result = photo.result(moved, weight, carried)
+    assert np.array_equal(result[2:, 3:], stored[:-2, :-3])  # bit for bit
+    assert not np.array_equal(photo.result(moved, weight)[2:, 3:], stored[:-2, :-3])  # the 8-bit way: not so
+
+
+def test_carried_content_of_a_profiled_photo_is_its_own_samples_not_an_srgb_round_trip(tmp_path):
+    icc = matrix_profile("test Display P3, gamma 2.2")
+    stored = np.asarray(astronaut())
+    Image.fromarray(stored).save(tmp_path / "p3.png", icc_profile=icc)
+    photo = read_photo(tmp_path / "p3.png")
+    carried, weight = _shifted_by(photo, (-4, 1))
+    moved = photo.working.copy()
+    moved[..., :3] = np.rint(carried.content)
+    result = photo.result(moved, weight, carried)
+    assert np.array_equal(result[1:, :-4], stored[:-1, 4:])
+    assert np.abs(photo.result(moved, weight)[1:, :-4].astype(int) - stored[:-1, 4:]).max() > 0  # via sRGB: lossy

@@ -187,3 +187,12 @@ def test_exit_status_and_lines():
     ok, warn, fail = (doctor.Result(s, "t", "x") for s in (doctor.OK, doctor.WARN, doctor.FAIL))
     assert doctor.exit_status([ok, warn]) == 0 and doctor.exit_status([ok, fail]) == 1
     assert fail.line() == "FAIL  t: x" and ok.line() == "OK    t: x"
+
+
+def test_a_daemon_served_with_other_keys_is_named_not_reported_absent(tmp_path):
+    from server_fixtures import running_daemon
+
+    create_keys(tmp_path / "served")
+    with running_daemon(curve_keys=tmp_path / "served") as daemon:
+        result = doctor.check_daemon(daemon.endpoint, None, timeout_s=5.0)  # the user's own keys
+    assert result.status == doctor.FAIL and "started with other keys" in result.line()

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 from dragd.install import install as installer
+from dragd.install.editors import missing_modules
+from dragd.install.manifest import MANIFEST_NAME
+from install_fixtures import python_without_site_packages
 from platformdirs import macos, unix
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,13 +58,6 @@ def fake_wheels(folder: Path) -> Path:
                                             f"Tag: {py}-{py}-linux_x86_64\n")
             wheel.writestr(f"{info}/RECORD", "")
     return folder
-
-
-def python_without_site_packages(path: Path) -> Path:
-    """An editor's Python that lacks pyzmq and msgpack: this Python with its site-packages switched off."""
-    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
-    path.chmod(0o755)
-    return path
 
 
 def fake_home(root: Path) -> Path:
@@ -168,9 +164,9 @@ def test_install_places_everything_upgrades_in_place_and_uninstall_restores_the_
     assert (plugin / "lib" / "zmq" / "__init__.py").read_text() == "STAND_IN = True\n"
     assert (plugin / "lib" / "msgpack" / "__init__.py").read_text() == "STAND_IN = True\n"
     assert str(venv / "bin" / "dragd") in (gimp / "dragd.ini").read_text()  # the plug-in starts this daemon
-    assert installer.missing_modules(gimp_python) == {"zmq": "ModuleNotFoundError: No module named 'zmq'",
+    assert missing_modules(gimp_python) == {"zmq": "ModuleNotFoundError: No module named 'zmq'",
                                                       "msgpack": "ModuleNotFoundError: No module named 'msgpack'"}
-    assert installer.missing_modules(gimp_python, extra_paths=[plugin / "lib"]) == {}
+    assert missing_modules(gimp_python, extra_paths=[plugin / "lib"]) == {}
     assert "GIMP's Python" in done.stdout and "lacks zmq, msgpack" in done.stdout
     # and its settings file names this environment's daemon command (messages tell the user to look there).
     assert f"command = {venv / 'bin' / 'dragd'} serve --address {{address}}" in (gimp / "dragd.ini").read_text()
@@ -242,7 +238,7 @@ def test_no_editors_and_dry_run_touch_no_editor(tmp_path):
 
 
 def test_an_unreadable_manifest_is_one_clear_line(tmp_path, capsys):
-    (tmp_path / installer.MANIFEST_NAME).write_text("{not json")
+    (tmp_path / MANIFEST_NAME).write_text("{not json")
     assert installer.main(["--uninstall", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("dragd installer: the install manifest") and len(err.splitlines()) == 1
@@ -260,89 +256,3 @@ def test_data_dir_is_platformdirs_user_data_dir(monkeypatch, xdg, tmp_path):
     assert installer.default_data_dir(platform="darwin") == Path(macos.MacOS("dragd").user_data_dir)
     env = {"LOCALAPPDATA": "C:/Users/a/AppData/Local"}
     assert installer.default_data_dir(env, platform="win32") == Path("C:/Users/a/AppData/Local/dragd/dragd")
-
-
-@pytest.mark.parametrize(("requested", "system", "machine", "gpus", "variant"), [
-    ("auto", "Linux", "x86_64", ["GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)"], "cuda"),
-    ("auto", "Windows", "AMD64", ["GPU 0: NVIDIA GeForce RTX 4090"], "cuda"),
-    ("auto", "Linux", "x86_64", [], "cpu"),
-    ("auto", "Darwin", "arm64", [], "mps"),
-    ("auto", "Darwin", "x86_64", [], "cpu"),
-    ("cpu", "Linux", "x86_64", ["GPU 0: NVIDIA H100"], "cpu"),
-    ("skip", "Linux", "x86_64", [], "skip"),
-])
-def test_choose_torch(requested, system, machine, gpus, variant):
-    chosen, why = installer.choose_torch(requested, system, machine, gpus)
-    assert chosen == variant and why
-    if variant == "cuda":
-        assert gpus[0] in why
-
-
-def test_torch_pip_args_use_the_cuda_index_only_for_cuda():
-    assert installer.torch_pip_args("cuda", "torch==2.13.0", None) == ["torch==2.13.0", "--index-url",
-                                                                       installer.CUDA_INDEX_URL]
-    assert installer.torch_pip_args("cpu", "torch==2.13.0", None) == ["torch==2.13.0"]
-    assert installer.torch_pip_args("mps", "torch==2.13.0", None) == ["torch==2.13.0"]
-    assert installer.torch_pip_args("cpu", "torch==2.13.0", "https://x/cpu") == ["torch==2.13.0", "--index-url",
-                                                                                "https://x/cpu"]
-    assert installer.torch_pip_args("skip", "torch==2.13.0", None) == []
-
-
-def test_nvidia_gpus_reads_nvidia_smi(monkeypatch):
-    monkeypatch.setattr(installer.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
-
-    def smi(argv, **kwargs):
-        return subprocess.CompletedProcess(argv, 0, "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-x)\n", "")
-
-    def broken(argv, **kwargs):
-        return subprocess.CompletedProcess(argv, 9, "", "NVIDIA-SMI has failed: no driver")
-
-    assert installer.nvidia_gpus(smi) == ["GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-x)"]
-    assert installer.nvidia_gpus(broken) == []
-
-
-def test_pip_platforms():
-    linux = installer.pip_platforms("linux-x86_64", ("glibc", "2.31"))
-    assert linux[0] == "manylinux_2_31_x86_64" and linux[-2:] == ("manylinux_2_17_x86_64", "manylinux2014_x86_64")
-    assert installer.pip_platforms("linux-aarch64", ("", "")) == ("manylinux_2_17_aarch64", "manylinux2014_aarch64")
-    assert installer.pip_platforms("win-amd64") == ("win_amd64",)
-    assert installer.pip_platforms("macosx-11.0-arm64") == ("macosx_11_0_arm64", "macosx_11_0_universal2")
-
-
-def test_missing_modules_and_a_python_that_does_not_run(tmp_path):
-    assert installer.missing_modules(Path(sys.executable)) == {}
-    lacking = python_without_site_packages(tmp_path / "py")
-    assert set(installer.missing_modules(lacking)) == {"zmq", "msgpack"}
-    assert "cannot run" in installer.missing_modules(tmp_path / "absent")
-    broken = tmp_path / "broken"
-    broken.write_text("#!/bin/sh\necho oops >&2\nexit 3\n")
-    broken.chmod(0o755)
-    assert "exit status 3" in installer.missing_modules(broken)
-    assert installer.describe_python(broken).version is None
-    assert installer.installed_torch_build(Path(sys.executable)) in ("cpu", "cuda")
-    assert installer.installed_torch_build(lacking) is None  # no torch there
-
-
-def test_editor_pythons_found_from_interpreter_files_and_bundles(tmp_path):
-    interp = tmp_path / "pygimp.interp"
-    interp.write_text(f"python=/usr/bin/python\npython3={sys.executable}\n/usr/bin/python3=python3\n")
-    found = installer.gimp_python(tmp_path, env={}, platform="linux", interpreter_files=[interp])
-    assert found.executable == Path(sys.executable)
-    assert found.version == f"{sys.version_info.major}.{sys.version_info.minor}"
-    flatpak = installer.gimp_python(tmp_path / ".var/app/org.gimp.GIMP/config/GIMP/3.0", env={}, platform="linux")
-    assert flatpak.executable is None and "Flatpak" in flatpak.note
-
-    bin_dir = tmp_path / "Krita (x64)" / "bin"
-    bin_dir.mkdir(parents=True)
-    (bin_dir / "python310.dll").write_bytes(b"")
-    bundled = installer.krita_python(tmp_path, env={"ProgramFiles": str(tmp_path)}, platform="win32")
-    assert (bundled.executable, bundled.version, bundled.platforms) == (None, "3.10", ("win_amd64",))
-    assert installer.krita_python(tmp_path, env={"DRAGD_KRITA_PYTHON": "/x/py"}).executable == Path("/x/py")
-
-
-def test_missing_chain_lists_only_what_does_not_exist(tmp_path):
-    assert installer.missing_chain(tmp_path / "a" / "b" / "c") == [tmp_path / "a", tmp_path / "a" / "b",
-                                                                 tmp_path / "a" / "b" / "c"]
-    (tmp_path / "a").mkdir()
-    assert installer.missing_chain(tmp_path / "a" / "b") == [tmp_path / "a" / "b"]
-    assert installer.missing_chain(tmp_path / "a") == []

@@ -10,7 +10,7 @@ from dragd.protocol.errors import DragdError, ErrorCode
 from dragd.protocol.limits import DEFAULT_LIMITS, Limits
 
 
-@pytest.mark.parametrize("address", ["tcp://127.0.0.1:5557", "tcp://localhost:1", "tcp://[::1]:80",
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:5557", "tcp://localhost:1", "tcp://[::1]:80", "tcp://eth0:1",
                                      "ipc:///tmp/dragd.sock", "inproc://x"])
 def test_usable_addresses_have_no_problem(address):
     assert texts.address_problem(address) is None
@@ -20,6 +20,8 @@ def test_usable_addresses_have_no_problem(address):
     ("", "empty"), ("   ", "empty"), ("garbage", "no transport"), ("tcp://127.0.0.1", "host and a port"),
     ("tcp://h:99999", "not a number from 1 to 65535"), ("tcp://h:x", "not a number"),
     ("http://h:1", "'http' is not one dragd speaks"), (" tcp://h:1", "spaces"), ("ipc://", "needs a path"),
+    ("tcp://999.1.1.1:5557", "'999.1.1.1' is not an IPv4 address"), ("tcp://[::zz]:1", "not an IPv6 address"),
+    ("tcp://a b:1", "not a host name"),
 ])
 def test_unusable_addresses_say_what_is_wrong(address, problem):
     assert problem in texts.address_problem(address)

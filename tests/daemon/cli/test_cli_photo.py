@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -131,6 +132,11 @@ def test_16_bit_photo_gives_a_16_bit_result(tmp_path):
     keep = _outside(result.shape, record["inversion"]["edit_box"])
     assert np.array_equal(result[keep], pixels[keep])
     assert (result[~keep] != pixels[~keep]).any()
+    # Inside the region (full weight) the moved content is the file's own 16-bit samples, not 8-bit values x 257.
+    inside = result[40:140, 150:270].astype(int)
+    changed = (inside != pixels[40:140, 150:270]).any(axis=2)
+    assert changed.sum() > 100
+    assert ((inside[changed] % 257) == 0).all(axis=1).mean() < 0.05  # measured 0.0; at 8-bit precision 1.0
 
 
 @pytest.mark.parametrize("kind", ["RGBA", "P"])
@@ -148,3 +154,64 @@ def test_alpha_and_palette_photos_go_through(tmp_path, kind):
         assert result.mode == ("RGBA" if kind == "RGBA" else "RGB")
         if kind == "RGBA":
             assert np.array_equal(np.asarray(result)[..., 3], np.asarray(im)[..., 3])
+
+
+@pytest.mark.parametrize(("size", "extra", "message"), [
+    ((1, 1), ["--points", "0,0:0,0"], "the image is too small (1x1)"),
+    ((40, 5), ["--points", "1,1:2,2"], "the image is too small (40x5)"),
+    ((20, 20), ["--points", "30,5:10,5"], "point (30, 5) lies outside the 20x20 image"),
+    ((20, 20), ["--points", "5,5:5,-1"], "point (5, -1) lies outside the 20x20 image"),
+    ((20, 20), ["--points", "5,5:6,5", "--region", "10,10,20,5"], "reaches outside the 20x20 image"),
+])
+def test_a_tiny_photo_or_points_off_it_are_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, size,
+                                                                          extra, message):
+    from dragd.daemon.cli import photo as photo_command
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(photo_command, "load_model", no_model)
+    width, height = size
+    Image.fromarray(np.full((height, width, 3), 120, np.uint8)).save(tmp_path / "tiny.png")
+    rc = main(["drag", "--image", str(tmp_path / "tiny.png"), "--out", str(tmp_path / "out.png"), *TINY, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err and "starting torch" not in err, err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_the_report_and_the_picture_say_how_far_the_photos_content_moved_not_the_tracker(tmp_path, capsys,
+                                                                                         monkeypatch):
+    """A drag whose tracker claims its target while the picture moved only 4 model px: the CLI, OUT.json and the
+    before/after picture report the measured motion of the photo's content, and the tracker only as such."""
+    from dataclasses import replace
+
+    from dragd.daemon.cli import photo as photo_command
+    from dragd.daemon.images import HANDLE_COLOUR
+
+    real = photo_command.run_to_the_end
+
+    def overclaiming(run, max_steps, preview_every=0, on_preview=None):
+        start = real(run, max_steps, preview_every, on_preview)  # --steps 0: the reconstruction itself
+        return replace(start, image=np.roll(start.image, 4, axis=1), points=list(run.targets), reached=True,
+                       stopped="reached")
+
+    monkeypatch.setattr(photo_command, "run_to_the_end", overclaiming)
+    out = tmp_path / "cat.png"
+    handle, target = (200.0, 90.0), (212.0, 90.0)
+    rc = main(["drag", "--image", str(PHOTOS / "chelsea.png"), "--region", "150,40,120,100", "--points",
+               "200,90:212,90", "--feather", "3", "--out", str(out), *TINY, "--steps", "0"])
+    assert rc == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    a, b, _, d, e, _ = record["inversion"]["transform"]
+    photo_px = 4 / math.sqrt(abs(a * e - b * d))  # 4 model px in photo px
+    (mx, my), = record["final_points"]
+    assert abs(mx - (handle[0] + photo_px)) < 0.3 and abs(my - handle[1]) < 0.3
+    assert record["moved_px"] == pytest.approx([photo_px], abs=0.3) and record["asked_px"] == [12.0]
+    assert record["tracked_points"] == [pytest.approx(target, abs=1e-6)]  # what the tracker claimed
+    said = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"moved {photo_px:.1f} px of the 12.0 px asked" in said and "the drag's tracker" in said, said
+    # The result panel marks where the handle's content lies, not the target the tracker claimed.
+    picture = np.asarray(Image.open(tmp_path / "cat_before_after.png").convert("RGB"))
+    right = picture[:, picture.shape[1] - 451:]
+    ys, xs = np.nonzero((right == HANDLE_COLOUR).all(axis=2))
+    assert abs(xs.mean() - 0.5 - mx) < 1.0 and abs(ys.mean() - 0.5 - my) < 1.0

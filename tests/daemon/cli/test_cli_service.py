@@ -16,6 +16,7 @@ import pytest
 from conftest import free_tcp_address
 from dragd.daemon import cli
 from dragd.daemon.server.control import nothing_listens
+from dragd.daemon.server.security import client_keys
 from dragd.protocol.client import DragdClient
 from dragd.protocol.errors import DragdError
 from server_fixtures import connect, running_daemon
@@ -90,14 +91,15 @@ def test_keys_command(tmp_path, capsys):
     assert cli.main(["keys", str(tmp_path / "k"), "--client", "not a name"]) == cli.EXIT_USAGE
 
 
-def serve_fails(address: str, tmp_path: Path) -> tuple[int, str, bool]:
-    """`dragd serve --address ADDRESS` in a fresh interpreter: (exit status, stderr, whether torch was imported)."""
+def serve_fails(address: str, tmp_path: Path, *more: str) -> tuple[int, str, bool]:
+    """`dragd serve --address ADDRESS [MORE]` in a fresh interpreter: (exit status, stderr, whether torch was
+    imported)."""
     # The command's own function first, to see whether it got as far as torch; then main, for its one line.
     code = ("import sys; from dragd.daemon import cli; args = cli.build_parser().parse_args(sys.argv[1:])\n"
             "try:\n    args.func(args)\nexcept Exception:\n    pass\n"
             "print('torch' in sys.modules); sys.exit(cli.main(sys.argv[1:]))")
     done = subprocess.run([sys.executable, "-c", code, "serve", "--address", address, "--device", "cpu",
-                           "--state-dir", str(tmp_path / "state")], capture_output=True, text=True, timeout=60,
+                           "--state-dir", str(tmp_path / "state"), *more], capture_output=True, text=True, timeout=60,
                           env=os.environ | {"DRAGD_LOG_DIR": str(tmp_path / "logs")})
     return done.returncode, done.stderr, done.stdout.strip().endswith("True")
 
@@ -107,6 +109,7 @@ def serve_fails(address: str, tmp_path: Path) -> tuple[int, str, bool]:
     ("tcp://127.0.0.1", "needs a host and a port"),
     ("tcp://::1:5557", "brackets"),
     ("udp://127.0.0.1:5557", "must start with tcp:// or ipc://"),
+    ("tcp://999.1.1.1:5557", "'999.1.1.1' is not an IPv4 address"),  # not "other machines could reach it"
 ])
 def test_a_bad_address_fails_at_once_with_one_line_before_torch_loads(address, reason, tmp_path):
     status, err, torch_loaded = serve_fails(address, tmp_path)
@@ -121,6 +124,7 @@ def test_a_port_in_use_fails_at_once_and_says_so_in_the_log(tmp_path):
         address = f"tcp://127.0.0.1:{taken.getsockname()[1]}"
         status, err, torch_loaded = serve_fails(address, tmp_path)
     assert status == cli.EXIT_USAGE and "the address is in use" in err and not torch_loaded, err
+    assert len(err.strip().splitlines()) == 1, err  # the log line goes to the log only
     events = [json.loads(line) for line in (tmp_path / "logs" / "dragd.jsonl").read_text().splitlines()]
     assert {e["event"] for e in events} == {"bind_failed"} and events[0]["address"] == address  # ran twice
     assert stat.S_IMODE((tmp_path / "logs" / "dragd.jsonl").stat().st_mode) == 0o600
@@ -139,3 +143,47 @@ def test_a_second_daemon_on_a_live_ipc_path_is_refused_and_the_first_keeps_servi
 def test_ipv6_loopback_serves(tmp_path):
     with running_daemon(address="tcp://[::1]:*") as daemon, connect(daemon) as client:
         assert daemon.endpoint.startswith("tcp://[::1]:") and client.generate(seed=0).width == 32
+
+
+@pytest.mark.parametrize("where, says", [
+    (lambda tmp: ["--state-dir", str(tmp / "a-file")], "cannot keep sessions in"),  # a file, not a folder
+    (lambda tmp: ["--state-dir", str(tmp / "a-file" / "state")], "cannot keep sessions in"),
+    (lambda tmp: ["--state-dir", "/proc/dragd-state"], "cannot keep sessions in"),  # cannot be made
+    (lambda tmp: ["--log-file", str(tmp)], "cannot write the log file"),  # a folder
+    (lambda tmp: ["--log-file", "/proc/dragd/x.jsonl"], "cannot write the log file"),
+])
+def test_a_state_folder_or_log_file_it_cannot_write_fails_at_once_with_one_line(where, says, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    status, err, torch_loaded = serve_fails(free_tcp_address(), tmp_path, *where(tmp_path))
+    assert status == cli.EXIT_USAGE and says in err and len(err.strip().splitlines()) == 1, err
+    assert not torch_loaded
+
+
+def test_a_state_folder_of_the_users_own_keeps_its_permissions(tmp_path):
+    from dragd.daemon.server.control import prepare_state_dir
+
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o755)
+    os.chmod(mine, 0o755)
+    prepare_state_dir(mine)
+    prepare_state_dir(tmp_path / "new" / "state")
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o755 and stat.S_IMODE((mine / "sessions").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "new" / "state").stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("command", ["status", "stop"])
+def test_a_daemon_that_turns_the_users_keys_away_is_named_at_once_not_a_timeout(capsys, tmp_path, command):
+    served, stranger = tmp_path / "served", tmp_path / "stranger"
+    assert cli.main(["keys", str(served)]) == 0
+    assert cli.main(["keys", str(stranger)]) == 0
+    (stranger / "server.key").write_bytes((served / "server.key").read_bytes())  # right daemon, unlisted client
+    with running_daemon(curve_keys=served) as daemon:
+        for keys, says in ([], "was started with other keys"), (["--curve-keys", str(stranger)], "does not admit"):
+            capsys.readouterr()
+            started = time.monotonic()
+            assert cli.main([command, "--address", daemon.endpoint, "--timeout", "30", *keys]) == cli.EXIT_USAGE
+            err = capsys.readouterr().err
+            assert says in err and len(err.strip().splitlines()) == 1 and time.monotonic() - started < 10, err
+        assert cli.main(["status", "--address", daemon.endpoint, "--curve-keys", str(served)]) == 0
+        with connect(daemon, keys=client_keys(served, "client")) as client:
+            assert client.ping().uptime_s > 0  # still serving

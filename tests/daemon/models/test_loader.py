@@ -112,3 +112,30 @@ def test_safetensors_without_config_says_so(tmp_path):
     save_file({"mapping.fc0.weight": torch.zeros(2, 2)}, tmp_path / "weights.bin")
     with pytest.raises(CorruptCheckpointError, match="config"):
         load_generator(tmp_path / "weights.bin")
+
+
+@pytest.mark.parametrize("fmt", ["nvidia-pickle", "rosinality", "safetensors"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_that_are_not_finite_are_refused_when_read(files, tmp_path, fmt, value):
+    """A generator with one NaN or infinite weight draws only NaN: refused at load, in every format."""
+    from dragd.daemon.models.canonical import write_canonical
+
+    paths, generators = files
+    broken = random_generator(TINY if fmt != "rosinality" else TINY_UNCLAMPED, seed=4)
+    broken.load_state_dict(generators[fmt].state_dict())
+    with torch.no_grad():
+        broken.synthesis.b8.conv1.weight[0, 0, 0, 0] = value
+    if fmt == "nvidia-pickle":
+        path = write_nvidia_pickle(tmp_path / "m.pkl", broken)
+    elif fmt == "rosinality":
+        path = write_rosinality(tmp_path / "m.pt", broken)
+    else:
+        checkpoint = read_checkpoint(paths["safetensors"])
+        checkpoint.state_dict["synthesis.b8.conv1.weight"] = broken.synthesis.b8.conv1.weight.detach().clone()
+        path = tmp_path / "m.safetensors"
+        write_canonical(checkpoint, path)
+    with pytest.raises(CorruptCheckpointError, match=r"NaN or infinite values \(e.g. synthesis.b8.conv1.weight\)"):
+        load_generator(path)
+    with pytest.raises(CorruptCheckpointError):
+        convert(path, tmp_path / "converted.safetensors")
+    assert not (tmp_path / "converted.safetensors").exists()

@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from conftest import TINY3, make_stylegan3_generator
-from dragd.daemon.models.stylegan3 import (
-    StyleGAN3Config,
-    filtered_lrelu,
-    jinc_lowpass,
-    kaiser_lowpass,
-)
+from dragd.daemon.models.stylegan3 import StyleGAN3Config
+from dragd.daemon.models.stylegan3_ops import jinc_lowpass, kaiser_lowpass
 from sg3_fixtures import TINY3_R
 
 # What NVIDIA's own training/networks_stylegan3.py (NVlabs/stylegan3, run by hand from /tmp with its reference
@@ -53,36 +48,6 @@ def test_published_1024_config_t_layers_are_named_as_nvidia_names_them():
     r_names = [spec.name for spec in StyleGAN3Config(1024, channel_base=65536, channel_max=1024).layers]
     assert r_names[:3] == ["L0_36_1024", "L1_36_1024", "L2_52_1024"] and r_names[-1] == "L14_1024_3"
     assert StyleGAN3Config(512).layers[5].name == "L5_84_512" and StyleGAN3Config(512).num_ws == 16
-
-
-def _filtered_lrelu_2d(x, fu, fd, bias, up, down, padding, gain, slope, clamp):
-    """The same op written the plain way: full 2-D zero insertion and one 2-D convolution per filter."""
-    def conv(x, f, g):
-        f2 = f if f.ndim == 2 else torch.outer(f, f)
-        f2 = (f2 * g).flip([0, 1])
-        return F.conv2d(x, f2[None, None].expand(x.shape[1], 1, *f2.shape), groups=x.shape[1])
-    x = x + bias[None, :, None, None]
-    b, c, h, w = x.shape
-    z = torch.zeros(b, c, h * up, w * up)
-    z[:, :, ::up, ::up] = x
-    left, right, top, bottom = padding
-    z = F.pad(z, [max(left, 0), max(right, 0), max(top, 0), max(bottom, 0)])
-    z = z[:, :, max(-top, 0): z.shape[2] - max(-bottom, 0), max(-left, 0): z.shape[3] - max(-right, 0)]
-    z = conv(z, fu, up * up)
-    z = (F.leaky_relu(z, slope) * gain).clamp(-clamp, clamp)
-    return conv(z, fd, 1.0)[:, :, ::down, ::down]
-
-
-@pytest.mark.parametrize("up,down,padding,radial", [(2, 2, (9, 8, 9, 8), False), (4, 2, (-6, -9, -6, -9), False),
-                                                    (2, 2, (9, 8, 9, 8), True)])
-def test_filtered_lrelu_is_the_plain_upsample_lrelu_downsample(up, down, padding, radial):
-    torch.manual_seed(0)
-    x, bias = torch.randn(2, 3, 20, 20), torch.randn(3)
-    fu = kaiser_lowpass(6 * up, 2.0, 3.0, 8.0 * up)
-    fd = (jinc_lowpass if radial else kaiser_lowpass)(6 * down, 2.5, 3.0, 8.0 * up)
-    ours = filtered_lrelu(x, fu, fd, bias, up, down, padding, gain=2**0.5, slope=0.2, clamp=1.5)
-    plain = _filtered_lrelu_2d(x, fu, fd, bias, up, down, padding, gain=2**0.5, slope=0.2, clamp=1.5)
-    assert ours.shape == plain.shape and torch.allclose(ours, plain, atol=1e-5)
 
 
 def test_filters_have_unit_gain_and_the_published_tap_counts():

@@ -357,7 +357,9 @@ def test_a_cancelled_running_generate_opens_no_session():
         assert client.generate(seed=0).model == "slow"  # loaded once; works after the cancelled one
 
 
-def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone():
+@pytest.mark.parametrize("stop_by", ["shutdown", "signal SIGTERM"])
+def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone(caplog, stop_by):
+    caplog.set_level(logging.INFO, "dragd.server")
     with running_daemon() as daemon, connect(daemon) as dragger, connect(daemon) as other:
         session = dragger.generate(seed=0).session
         started, results = threading.Event(), {}
@@ -378,11 +380,19 @@ def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone():
         threads.append(threading.Thread(target=generate))
         threads[1].start()
         time.sleep(0.3)  # the generate is now waiting behind the drag
-        with connect(daemon) as admin:
-            admin.shutdown()
+        if stop_by == "shutdown":
+            with connect(daemon) as admin:
+                admin.shutdown()
+        else:
+            daemon.request_stop(stop_by)  # what `dragd serve`'s signal handler does
         for thread in threads:
             thread.join(20)
         assert results["drag"].stopped == "cancelled" and results["generate"] == ErrorCode.CANCELLED
+    cancels = {r.fields["type"]: r.fields for r in caplog.records if r.getMessage() == "job_cancelled"}
+    assert cancels.keys() == {"drag", "generate"}  # the running one too, and why
+    assert cancels["drag"]["state"] == "running" and cancels["generate"]["state"] == "waiting"
+    assert all("shutting down" in c["why"] and (stop_by in c["why"] or stop_by == "shutdown")
+               for c in cancels.values())
 
 
 def test_a_bad_model_file_and_an_empty_model_name_get_their_own_codes(tmp_path):
@@ -414,3 +424,22 @@ def test_a_stylegan3_model_generates_and_drags_through_the_daemon():
         assert (start.width, start.height) == (16, 16)
         dragged = client.drag(start.session, [((5.0, 8.0), (10.0, 8.0))], options=DragOptions(max_steps=40))
         assert dragged.stopped == "reached" and not np.array_equal(pixels(dragged.image), pixels(start.image))
+
+
+def test_a_model_with_nan_weights_is_bad_model_and_the_daemon_keeps_serving(tmp_path):
+    from dragd.daemon.models.canonical import write_canonical
+    from dragd.daemon.models.checkpoint import Checkpoint
+
+    generator = make_generator()
+    state = {key: value.detach().clone() for key, value in generator.state_dict().items()}
+    state["mapping.fc0.weight"][0, 0] = float("nan")
+    path = tmp_path / "nan.safetensors"
+    write_canonical(Checkpoint(generator.cfg, state, "test"), path)
+    catalogue = [ModelInfo("nan", path, resolution=(32, 32))]
+    models = ModelCache(torch.device("cpu"), catalogue=lambda: catalogue, default="tiny")
+    models.register(ModelInfo("tiny", Path("tiny.safetensors"), resolution=(32, 32)), generator)
+    with running_daemon(models) as daemon, connect(daemon) as client:
+        with pytest.raises(DragdError) as caught:
+            client.generate(seed=0, model="nan")
+        assert caught.value.code == ErrorCode.BAD_MODEL and "NaN or infinite" in caught.value.message
+        assert client.generate(seed=0).width == 32  # still serving

@@ -286,3 +286,28 @@ def test_a_grey_layer_gets_grey_patches(daemon, sample):
             assert np.array_equal(result[..., 3], grey[..., 3])
         assert (array(paste(rgba_image(grey), dragged.image, *dragged.offset)) != grey).any()
         client.close_session(opened.session)
+
+
+def test_a_layer_too_small_or_an_empty_mask_is_refused_before_the_model_loads(tmp_path):
+    """What the layer's size tells is checked before the model loads (seconds on a first use)."""
+    from conftest import make_generator
+    from dragd.daemon.models.registry import ModelInfo
+
+    loads: list[str] = []
+
+    def loader(info, device):
+        loads.append(info.name)
+        return make_generator()
+
+    catalogue = [ModelInfo("lazy", tmp_path / "lazy.safetensors", resolution=(32, 32))]
+    models = ModelCache(torch.device("cpu"), loader=loader, catalogue=lambda: catalogue, default="lazy")
+    tiny = rgba_image(np.full((4, 4, 4), 200, np.uint8))
+    layer = rgba_image(np.full((40, 40, 4), 200, np.uint8))
+    empty = Image.mask(40, 40, bytes(40 * 40))
+    with running_daemon(models) as running, connect(running) as client:
+        for image, mask, message in ((tiny, None, "too small (4x4)"), (layer, empty, "selects nothing")):
+            with pytest.raises(DragdError) as caught:
+                client.open_session(image, mask=mask, options=QUICK)
+            assert caught.value.code == ErrorCode.BAD_REQUEST and message in caught.value.message
+        assert loads == []  # refused before the model was loaded
+        assert client.ping().uptime_s > 0

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import copy
+import errno
 import stat
+import time
 
 import numpy as np
+import pytest
 import torch
 from conftest import make_generator
 from dragd.daemon.models.registry import ModelInfo
+from dragd.daemon.server import persist
 from dragd.daemon.server.inverted import LayerFrame
 from dragd.daemon.server.models import ModelCache
 from dragd.daemon.server.persist import GENERATOR_FILE, STATE_FILE, SessionArchive, session_key
 from dragd.daemon.server.sessions import SessionStore
+from dragd.protocol.errors import DragdError
+from safetensors.torch import save as safetensors_bytes
 
 
 def _models() -> ModelCache:
@@ -93,3 +99,78 @@ def test_the_disk_budget_drops_the_least_recently_saved_sessions_not_in_memory(t
     store.archive.disk_budget_bytes = int(2.5 * one)
     assert store.archive.enforce_budget({sessions[0].key}) == [sessions[1].key]  # [0] is in memory: kept
     assert not store.archive.has(sessions[1].id) and store.archive.has(sessions[0].id)
+
+
+def _saved_session(tmp_path):
+    models = _models()
+    model = models.get("tiny")
+    store = _store(tmp_path, models)
+    session = store.create("alice", b"c", model, model.generator.ws_for_seed(1, 0.7), np.zeros((32, 32, 3), np.uint8))
+    session.push(session.ws + 0.5, np.full((32, 32, 3), 9, np.uint8))
+    store.save(session)
+    return models, session, tmp_path / "state" / "sessions" / session.key / STATE_FILE
+
+
+def _rewrite(path, change) -> None:
+    """The saved state file with its tensors and metadata passed through `change`."""
+    tensors, metadata = persist._read(path)
+    change(tensors, metadata)
+    path.write_bytes(safetensors_bytes(tensors, metadata))
+
+
+@pytest.mark.parametrize(("damage", "says"), [
+    (lambda path: path.write_bytes(path.read_bytes()[:5000]), "cannot be read"),  # cut short (a full disk)
+    (lambda path: path.write_bytes(b"\0" * 64), "cannot be read"),
+    (lambda path: _rewrite(path, lambda t, m: m.update(format="dragd-session-99")), "unknown format"),
+    (lambda path: _rewrite(path, lambda t, m: m.update(model="faces-1024")), "model 'faces-1024'"),  # other models
+    (lambda path: _rewrite(path, lambda t, m: t.update(history=t["history"][:, :3].contiguous())), "does not fit"),
+    (lambda path: _rewrite(path, lambda t, m: m.update(index="7")), "does not fit"),
+    (lambda path: _rewrite(path, lambda t, m: m.update(frame="{}")), "does not fit"),
+])
+def test_a_saved_session_that_cannot_be_used_is_unknown_with_the_reason_and_kept(tmp_path, damage, says):
+    models, session, path = _saved_session(tmp_path)
+    damage(path)
+    before = path.read_bytes()
+    fresh = _store(tmp_path, models)  # a restarted daemon
+    with pytest.raises(DragdError) as caught:
+        fresh.get("alice", b"d", session.id)
+    assert caught.value.code == "unknown_session" and says in caught.value.message
+    assert path.read_bytes() == before  # kept for a daemon that can read it
+    assert fresh.alive("alice", b"d", [session.id]) in ([], [session.id])  # answers, never raises
+
+
+def test_another_users_id_of_an_unusable_save_says_nothing_about_it(tmp_path):
+    models, session, path = _saved_session(tmp_path)
+    _rewrite(path, lambda t, m: m.update(model="faces-1024"))
+    with pytest.raises(DragdError) as caught:
+        _store(tmp_path, models).get("mallory", b"d", session.id)
+    assert caught.value.code == "unknown_session" and "faces-1024" not in caught.value.message
+
+
+def test_a_disk_that_refuses_writes_costs_the_copy_not_the_session(tmp_path, monkeypatch):
+    models = _models()
+    model = models.get("tiny")
+    store = _store(tmp_path, models)
+    kept = store.create("alice", b"c", model, model.generator.ws_for_seed(1, 0.7), np.zeros((32, 32, 3), np.uint8))
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(persist, "write_atomic", full)
+    session = store.create("alice", b"c", model, model.generator.ws_for_seed(2, 0.7), np.zeros((32, 32, 3), np.uint8))
+    assert session.unsaved and not store.archive.has(session.id)  # created all the same
+    store.mark_running(kept, "drag")  # the drag runs all the same
+    kept.push(kept.ws + 0.5, np.full((32, 32, 3), 9, np.uint8))
+    store.save(kept)  # its copy on disk is now older than memory
+    assert kept.unsaved
+    store.clock = lambda: time.monotonic() + 1e10  # long idle: still never set aside while memory holds the only copy
+    assert store.expire_idle() == [] and store.enforce_budget() == []
+    store.max_per_user = 2
+    with pytest.raises(DragdError) as caught:
+        store.check_room("alice")
+    assert caught.value.code == "limit_exceeded"
+    assert store.get("alice", b"c", kept.id).index == 1
+
+    monkeypatch.undo()  # room on the disk again: the next save catches up
+    store.save(kept)
+    assert not kept.unsaved and _store(tmp_path, models).get("alice", b"d", kept.id).index == 1
