@@ -515,7 +515,7 @@ RESULTS: dict[str, type] = {
 
 @dataclass(frozen=True)
 class DragProgress:
-    step: int = wire(integer(1, 2**31))  # steps done so far
+    step: int = wire(COUNT)  # steps done so far (from 1; a live drag idle before its first step: 0)
     points: tuple[Point, ...] = wire(array(POINT, limit="max_points"))  # tracked handle positions now
     loss: float = wire(number())
     image: Image | None = wire(optional(RGBA), None)  # a preview, every options.preview_every steps
