@@ -60,6 +60,41 @@ class Document(Protocol):
     def binding(self) -> bytes | None: ...  # the layer's binding parasite (protocol.binding), if any
 
 
+@dataclass(frozen=True)
+class DocumentSnapshot:
+    """A `Document` read once, for a worker thread: GIMP's calls belong to the plug-in's main thread (read
+    from another while the dialog runs, a layer's width once came back as 0)."""
+
+    width: int
+    height: int
+    offsets: tuple[int, int]
+    source: Image
+    mask: Image | None
+    path_list: list[tuple[str, bool, list[Stroke]]]
+    names: list[str]
+    parasite: bytes | None
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentSnapshot:
+        return cls(document.width, document.height, document.offsets, document.pixels(), document.selection(),
+                   document.paths(), document.layer_names(), document.binding())
+
+    def pixels(self) -> Image:
+        return self.source
+
+    def selection(self) -> Image | None:
+        return self.mask
+
+    def paths(self) -> list[tuple[str, bool, list[Stroke]]]:
+        return self.path_list
+
+    def layer_names(self) -> list[str]:
+        return self.names
+
+    def binding(self) -> bytes | None:
+        return self.parasite
+
+
 class Feedback(Protocol):
     """Where progress shows: GIMP's progress bar, or the live-preview dialog."""
 

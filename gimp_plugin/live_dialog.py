@@ -35,7 +35,7 @@ from gi.repository import Gdk, GdkPixbuf, GimpUi, GLib, Gtk  # noqa: E402 - gi.r
 
 from ..protocol.errors import DragdError  # noqa: E402
 from .adapter import GimpFeedback  # noqa: E402
-from .drag import DragOutcome, Prepared, UserError, error_outcome, prepare_drag  # noqa: E402
+from .drag import DocumentSnapshot, DragOutcome, Prepared, UserError, error_outcome, prepare_drag  # noqa: E402
 from .live import TICK_S, Frame, LiveDrag  # noqa: E402
 from .live_view import ViewTransform, paint_points  # noqa: E402
 from .options import DragSettings  # noqa: E402
@@ -47,13 +47,14 @@ TRACE_ENV = "DRAGD_GIMP_LIVE_TRACE"
 
 
 def run_live_drag(document: Any, settings: DragSettings) -> DragOutcome:
-    """Shows the dialog until the live drag ends; the outcome, for the caller to add as the result layer."""
+    """Shows the dialog until the live drag ends; the outcome, for the caller to add as the result layer.
+    The document is read here, on GIMP's main thread; the worker and the dialog see only that snapshot."""
     GimpUi.init(sys.argv[0])
-    return _LiveDialog(document, settings).run()
+    return _LiveDialog(DocumentSnapshot.of(document), settings).run()
 
 
 class _LiveDialog:
-    def __init__(self, document: Any, settings: DragSettings) -> None:
+    def __init__(self, document: DocumentSnapshot, settings: DragSettings) -> None:
         self.document, self.settings = document, settings
         self.cancel_event = threading.Event()
         self.prepared: list[Prepared | DragOutcome] = []

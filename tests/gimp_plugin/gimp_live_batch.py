@@ -3,7 +3,7 @@
 Drives the installed plug-in's interactive "DragGAN drag..." twice on a generated 128x128 layer, with the real
 pointer and keyboard of the X server (xdotool, XTEST events: GTK takes them as a user's):
 1. Return accepts the options dialog; in the live dialog the target is pressed, moved in steps and dropped;
-   once a preview reflecting the move has been shown, Escape cancels. Nothing may be kept.
+   once the drag's progress reflects the last move, Escape cancels. Nothing may be kept.
 2. The same, then Return (OK) commits: the result layer, its tracked path and binding are recorded, then
    Ctrl+Z is pressed once in the image window (the whole drag must go at once).
 Where to press comes from the dialog's own trace ($DRAGD_GIMP_LIVE_TRACE: the targets' screen positions, the
@@ -29,6 +29,7 @@ TARGET = tuple(json.loads(os.environ["DRAGD_E2E_TARGET"]))
 MOVE = tuple(json.loads(os.environ["DRAGD_E2E_MOVE"]))  # layer pixels the target is dragged by
 MOVES = int(os.environ["DRAGD_E2E_MOVES"])  # in this many pointer moves
 SELECTION = tuple(json.loads(os.environ["DRAGD_E2E_SELECTION"]))
+MAX_STEPS = int(os.environ["DRAGD_E2E_STEPS"])
 TRACE = os.environ["DRAGD_GIMP_LIVE_TRACE"]  # set for GIMP (the plug-in inherits it): the dialog appends there
 
 report = {"calls": []}
@@ -72,9 +73,9 @@ for k in range(1, moves + 1):
     time.sleep(0.25)  # slow enough that previews show the way, not only the end
 x("mouseup", "1")
 print(f"dragged the target from {sx:.1f},{sy:.1f} by {move} layer px in {moves} moves", flush=True)
-wait_for(lambda r: r["event"] == "preview" and r["revision_sent"] >= 1
-         and r["revision_shown"] >= r["revision_sent"], 300, "a preview that reflects the last move")
-print("a preview reflects the move", flush=True)
+wait_for(lambda r: r["event"] in ("preview", "progress") and r["revision_sent"] >= 1
+         and r["revision_shown"] >= r["revision_sent"], 300, "the drag to reflect the last move")
+print("the drag reflects the move", flush=True)
 if finish == "commit":
     wait_for(lambda r: r["event"] == "preview" and r["idle"] and r["revision_shown"] >= r["revision_sent"],
              300, "the drag to idle on the final target")
@@ -97,12 +98,13 @@ def interactive_drag(image, source, finish):
     config.set_property("image", image)
     config.set_core_object_array("drawables", [source])
     config.set_property("address", ADDRESS)
-    config.set_property("max-steps", 200)
+    config.set_property("max-steps", MAX_STEPS)  # per set of targets: then it idles
     values = procedure.run(config)
     status = values.index(0)
     seconds = time.monotonic() - started
     try:
-        out, err = helper.communicate(timeout=120)
+        ended = status in (Gimp.PDBStatusType.SUCCESS, Gimp.PDBStatusType.CANCEL)
+        out, err = helper.communicate(timeout=120 if ended else 1)  # a failed call: the pointer waits in vain
     except subprocess.TimeoutExpired:
         helper.kill()
         out, err = helper.communicate()

@@ -498,3 +498,12 @@ def test_without_a_daemon_the_plugin_tries_to_start_one_and_says_why_it_could_no
     outcome = drag.drag_layer(FakeDocument(path_list=ONE_STROKE, layer_binding=GENERATED), DragSettings(),
                               RecordingFeedback(), threading.Event())
     assert "Cannot start the dragd daemon" in outcome.error and "/nonexistent/bin/dragd" in outcome.error
+
+
+def test_a_snapshot_reads_the_document_once_and_drags_like_it():
+    document = FakeDocument(path_list=ONE_STROKE, layer_binding=GENERATED, offsets=(3, 2))
+    snapshot = drag.DocumentSnapshot.of(document)
+    document.width, document.path_list, document.layer_binding = 0, [], None  # GIMP read later, from elsewhere
+    assert (snapshot.width, snapshot.height, snapshot.offsets) == (16, 12, (3, 2))
+    outcome, _ = run(snapshot, FakeDaemon())
+    assert outcome.error is None and outcome.binding.session == "s-gen-7"
