@@ -11,8 +11,9 @@ Python has no gi-cairo everywhere), inside an EventBox for the pointer. What a p
 `live_view`'s business; this module only wires Gtk to it.
 
 For the real-GIMP test only: with $DRAGD_GIMP_LIVE_TRACE set to a file, the dialog appends one JSON line per
-event worth knowing (live, each preview, the outcome) with the targets' screen positions, so that a test can
-press and move the real pointer (xdotool) on them. Without it, nothing is written.
+event worth knowing (live, each progress, the outcome) with the targets' screen positions, so that a test can
+press and move the real pointer (xdotool) on them, and keeps the picture of the last preview beside it (.png).
+Without it, nothing is written.
 """
 
 from __future__ import annotations
@@ -340,6 +341,8 @@ class _LiveDialog:
                 steps=live.steps)
         with open(self.trace_file, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if event == "preview":  # what the artist sees now, for a look by eye after the test
+            self.picture.get_pixbuf().savev(f"{self.trace_file}.png", "png", [], [])
 
 
 def _plus(origin: Any, point: tuple[float, float]) -> list[float]:

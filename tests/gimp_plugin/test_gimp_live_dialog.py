@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import PIL.Image
 import pytest
 from dragd.install.gimp import install_gimp_plugin
 from gimp_e2e_common import SIZE, failure, gimp_home, gimp_root, run_gimp, serve
@@ -103,6 +107,14 @@ def test_the_live_dialog_follows_the_dragged_target_commits_on_ok_and_keeps_noth
     result = (out / "result.rgba").read_bytes()
     assert outside(result) == outside(source)  # outside the selection: the layer exactly
     assert result != source
+
+    keep = Path(os.environ.get("DRAGD_GIMP_LIVE_KEEP", ""))  # a folder: keep the pictures to look at by eye
+    if keep.name:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "trace.jsonl.png", keep / "live_dialog_idle.png")
+        for name in ("source_before", "result"):
+            rgba = np.frombuffer((out / f"{name}.rgba").read_bytes(), np.uint8).reshape(SIZE, SIZE, 4)
+            PIL.Image.fromarray(rgba).save(keep / f"{name}.png")
 
     # One Ctrl+Z takes the whole committed drag back: the result layer and the tracked path together.
     assert report["undo_pressed"] is True
