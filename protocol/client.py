@@ -185,14 +185,16 @@ class DragdClient:
 
     def live_drag(self, session: str, points: PointsLike, mask: Image | None = None,
                   options: DragOptions | None = None) -> LiveDrag:
-        """Start a live drag (SPEC.md, "Live drags") and return at once; drive it with the `LiveDrag`'s
+        """Start a live drag (SPEC.md, "Live drags") and return once it is sent; drive it with the `LiveDrag`'s
         `poll`, `update`, `commit` and `cancel` (protocol/live.py). `points` as for `drag`; PointPairs may carry
         keys (default: the pair's index). `options.live` is set for you."""
         from .live import LiveDrag  # the helper builds on this class; imported here to keep one import direction
 
         options = dataclasses.replace(options or DragOptions(), live=True)
         request = DragRequest(session=session, points=to_point_pairs(points), mask=mask, options=options)
-        return LiveDrag(self, self._submit(request), request)
+        drag = LiveDrag(self, self._submit(request), request)
+        self._flush()  # sent now, not at the next poll
+        return drag
 
     def cancel(self, target: RequestId | None = None, timeout: float | None = None) -> bool:
         """Cancel request `target`, or with None every request of this client in flight. True when something

@@ -56,6 +56,7 @@ class LiveLoop:
         self.idle = False
         self.reached = False
         self.wake = threading.Event()
+        self.step_s = 0.0  # running estimate of one step (observe + optimise), seconds
         self._updates_seen = run.pair_updates
         self._latent_revision = 0  # of the pairs the last optimisation step used
         self._idle_image: np.ndarray | None = None  # rendered when it turned idle; the latent has not moved since
@@ -65,6 +66,7 @@ class LiveLoop:
         or take one optimisation step, rendering the latent it started from when `want_image`."""
         run = self.run
         self.wake.clear()
+        began = time.perf_counter()
         ws, feat, state = run.observe()
         if run.pair_updates != self._updates_seen:
             self._updates_seen = run.pair_updates
@@ -84,6 +86,8 @@ class LiveLoop:
         self._idle_image = None
         shown = self._latent_revision
         self.loss, _ = run.optimise(ws, feat, state, False)
+        took = time.perf_counter() - began
+        self.step_s = took if self.step_s == 0 else (1 - _SMOOTHING) * self.step_s + _SMOOTHING * took
         image, render_s = None, 0.0
         if want_image:  # the latent the handles were tracked on; optimise made a new one and left `ws` as it was
             started = time.perf_counter()
@@ -93,6 +97,11 @@ class LiveLoop:
         self.steps += 1
         self.steps_on_targets += 1
         return LiveFrame(self.steps, keys, points, distances, self.loss, shown, False, image, render_s)
+
+    @property
+    def next_revision(self) -> int:
+        """The revision the next stepping frame will show (the pairs the last step optimised for)."""
+        return self._latent_revision
 
     def finish(self, stopped: str) -> DragResult:
         """The current state as a finished drag's result (`stopped`: why it ended). Tracks the handles on the
@@ -108,8 +117,12 @@ class LiveLoop:
 
 
 class PreviewBudget:
-    """When a preview is due, so that rendering takes at most `share` of the wall time: after a preview that
-    cost c seconds, the next one is due c * (1 - share) / share seconds after it ended."""
+    """When a preview is due, so that rendering takes about `share` of the wall time: after a preview that cost
+    c seconds, the next one is due c * (1 - share) / share seconds after it ended, rounded to the nearest step
+    (a step that would end past the due time by less than half its length may render: else a step a little
+    shorter than a render would halve the preview rate)."""
+
+    rounding = True  # round the due time to the nearest step (False: the plain rule, for benchmarks/live.py)
 
     def __init__(self, share: float = RENDER_SHARE, clock: Callable[[], float] = time.monotonic) -> None:
         if not 0 < share <= 1:
@@ -119,8 +132,10 @@ class PreviewBudget:
         self.cost = 0.0  # running estimate of one preview's cost, seconds
         self._ended = -float("inf")
 
-    def due(self) -> bool:
-        return self.clock() - self._ended >= self.cost * (1 - self.share) / self.share
+    def due(self, step_s: float = 0.0) -> bool:
+        """`step_s`: how long a step takes (0: no rounding)."""
+        ahead = step_s / 2 if self.rounding else 0.0
+        return self.clock() - self._ended + ahead >= self.cost * (1 - self.share) / self.share
 
     def spent(self, seconds: float) -> None:
         """A preview was made (rendered, pasted, encoded) in `seconds`, ending now."""

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import torch
 
 from .errors import DragInputError
+from .points import Point
 
-Point = tuple[float, float]
 PairKey = str | int  # default: the pair's index in the drag request
 PairSpec = tuple[PairKey, Point | None, Point]  # key, handle (None: a known key's tracked one), target
 

@@ -18,8 +18,10 @@ from typing import Any
 from ...protocol import messages as m
 from ...protocol.errors import DragdError, ErrorCode
 from ...protocol.limits import DEFAULT_LIVE_TIMEOUT_S
-from ..engine.drag import DragInputError, PairKey, Point, inside_image
+from ..engine.drag import DragInputError, PairKey, Point
 from ..engine.live import LiveFrame, LiveLoop, PreviewBudget
+from ..engine.pairs import key_id
+from ..engine.points import inside_image
 from .jobs import TorchWork, drag_run, patch
 from .logs import log, log_event
 from .sessions import Session, SessionFrame
@@ -114,6 +116,8 @@ class LiveJobs:
 class LiveJob:
     """One live drag: `run` is its worker Job's work (every turn), `update` its `live_update` (socket thread)."""
 
+    render_fresh = True  # render the first frame that shows an update (False: budget only, for benchmarks/live.py)
+
     def __init__(self, work: TorchWork, worker: Worker, registry: LiveJobs, job: Job, request: m.Request,
                  frame: SessionFrame) -> None:
         self.work, self.worker, self.registry, self.job, self.request = work, worker, registry, job, request
@@ -126,6 +130,7 @@ class LiveJob:
         self.session: Session | None = None
         self.loop: LiveLoop | None = None
         self.revision = 0  # the highest accepted
+        self._shown_revision = 0  # the highest revision a preview showed
         self.idle = False
         self._lock = threading.Lock()
         self._last_change = time.monotonic()  # of the points (or a commit): the time-out counts from it
@@ -150,8 +155,7 @@ class LiveJob:
                     if self.loop is not None:
                         self.loop.run.set_pairs(pairs, body.revision or 0)
                     else:
-                        self._check_early(pairs)
-                        self._early = (pairs, body.revision or 0)
+                        self._early = (self._check_early(pairs), body.revision or 0)
                 except DragInputError as exc:
                     raise DragdError(ErrorCode.BAD_REQUEST, str(exc)) from None
                 self._last_change = time.monotonic()
@@ -176,12 +180,24 @@ class LiveJob:
         return [(point.key, None if point.handle is None else next(handles), target)
                 for point, target in zip(points, targets, strict=True)]
 
-    def _check_early(self, pairs: list[tuple[PairKey, Point | None, Point]]) -> None:
+    def _check_early(self, pairs: list[tuple[PairKey, Point | None, Point]]) -> list[tuple[PairKey, Point | None,
+                                                                                         Point]]:
+        """Pairs sent before the drag started, checked as the engine will (`DragRun.set_pairs`), with the handles
+        of new keys that an earlier such update gave."""
         height, width = self.frame.generator.img_shape
+        known = {key_id(key) for key in m.pair_keys(self.request.body.points)}
+        earlier = {} if self._early is None else {key_id(k): h for k, h, _ in self._early[0] if h is not None}
+        checked = []
         for key, handle, target in pairs:
+            if key_id(key) not in known:
+                handle = handle if handle is not None else earlier.get(key_id(key))
+                if handle is None:
+                    raise DragInputError(f"pair {key!r} is new and needs a handle")
             for point in (target,) if handle is None else (handle, target):
                 if not inside_image(point, width, height):
                     raise DragInputError(f"point ({point[0]:g}, {point[1]:g}) of pair {key!r} is outside the image")
+            checked.append((key, handle, target))
+        return checked
 
     def wake(self) -> None:
         """Something new (points, commit, cancel, time-out): a parked drag runs again."""
@@ -248,7 +264,12 @@ class LiveJob:
         return "timeout" if self.timed_out() else None
 
     def _step(self, job: Job, loop: LiveLoop) -> None:
-        frame = loop.advance(want_image=self.channel.clear and self.budget.due())
+        # A preview when the client can take one and it is due, or when it would be the first to show an update
+        # (the latency an artist feels); the budget counts that one too.
+        fresh = self.render_fresh and loop.next_revision > self._shown_revision
+        frame = loop.advance(want_image=self.channel.clear and (fresh or self.budget.due(loop.step_s)))
+        if frame.image is not None:
+            self._shown_revision = max(self._shown_revision, frame.revision)
         self.idle = frame.idle
         self.channel.offer(self._progress(frame))
         job.noticed_at = time.monotonic()

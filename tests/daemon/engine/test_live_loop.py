@@ -46,7 +46,8 @@ def test_a_frame_reflects_an_update_only_after_a_step_with_it(tiny_generator):
     loop.run.set_pairs([("a", None, (19, 20))], revision=5)
     first = loop.advance(False)
     assert first.revision == 0 and first.keys == ["a"]  # the latent shown was optimised for the old target
-    assert loop.advance(False).revision == 5
+    assert loop.next_revision == 5 and loop.advance(False).revision == 5
+    assert loop.step_s > 0
 
 
 def test_max_steps_bounds_the_steps_on_one_set_of_targets(tiny_generator):
@@ -105,5 +106,13 @@ def test_preview_budget_keeps_rendering_to_its_share_of_the_time():
     assert not budget.due()
     now[0] += 0.002
     assert budget.due()  # 20 ms rendering, then 20 ms for steps: half the time
+    budget.spent(0.02)
+    now[0] += 0.012
+    assert not budget.due() and budget.due(step_s=0.018)  # the next step ends nearer the due time than this one
+    PreviewBudget.rounding = False
+    try:
+        assert not budget.due(step_s=0.018)
+    finally:
+        PreviewBudget.rounding = True
     with pytest.raises(ValueError):
         PreviewBudget(0)

@@ -221,3 +221,28 @@ def test_shutdown_ends_a_parked_live_drag_with_cancelled():
         with pytest.raises(DragdError) as caught:
             drag.wait(timeout=10)
         assert caught.value.code == ErrorCode.CANCELLED
+
+
+def test_updates_sent_while_the_drag_waits_in_the_queue_are_checked_and_applied_when_it_starts():
+    with running_daemon() as daemon, connect(daemon) as artist, connect(daemon, user="other") as other:
+        theirs = other.generate(seed=3).session
+        session = artist.generate(seed=0).session
+        started = threading.Event()
+        blocker = threading.Thread(target=lambda: other.drag(theirs, [((5, 5), (27, 27))], options=SLOW,
+                                                             on_progress=lambda p: started.set()))
+        blocker.start()
+        assert started.wait(20)
+        drag = artist.live_drag(session, [PointPair((12, 16), (19, 16), "a")])
+        time.sleep(0.2)
+        assert daemon.live.all()[0].loop is None  # still waiting behind the other user's drag
+        for points, text in [([("a", (19, 16)), ("b", (6, 6))], "needs a handle"), ([("a", (40, 1))], "outside")]:
+            with pytest.raises(DragdError) as caught:
+                drag.update(points)
+            assert caught.value.code == ErrorCode.BAD_REQUEST and text in caught.value.message
+        assert drag.update([("a", (19, 16)), ("b", (6, 6), (6, 6))]).revision == 1
+        assert drag.update([("a", (19, 16)), ("b", (6, 6))]).revision == 2  # "b" keeps the handle it was given
+        other.cancel()
+        blocker.join(20)
+        both = poll_until(drag, lambda r: isinstance(r, DragProgress) and r.keys == ("a", "b") and r.revision == 2)
+        assert both.points[1] == (6.0, 6.0)
+        assert drag.cancel().stopped == "cancelled"
