@@ -36,7 +36,6 @@ Stroke = list[Point]
 TRACKED_PATH_NAME = "DragGAN tracked points"
 CLIENT_NAME = "gimp-plugin"
 PENDING_SESSION = "pending"  # stands in for the session id while a request is checked before connecting
-PREVIEW_EVERY = 10  # steps between live previews in the interactive dialog
 
 HOW_TO_DRAW_POINTS = (
     "In GIMP: draw the points with the Paths tool, one stroke per point, clicking first on the handle (what "
@@ -59,6 +58,41 @@ class Document(Protocol):
     def paths(self) -> list[tuple[str, bool, list[Stroke]]]: ...  # (name, selected?, anchors in image coords)
     def layer_names(self) -> list[str]: ...
     def binding(self) -> bytes | None: ...  # the layer's binding parasite (protocol.binding), if any
+
+
+@dataclass(frozen=True)
+class DocumentSnapshot:
+    """A `Document` read once, for a worker thread: GIMP's calls belong to the plug-in's main thread (read
+    from another while the dialog runs, a layer's width once came back as 0)."""
+
+    width: int
+    height: int
+    offsets: tuple[int, int]
+    source: Image
+    mask: Image | None
+    path_list: list[tuple[str, bool, list[Stroke]]]
+    names: list[str]
+    parasite: bytes | None
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentSnapshot:
+        return cls(document.width, document.height, document.offsets, document.pixels(), document.selection(),
+                   document.paths(), document.layer_names(), document.binding())
+
+    def pixels(self) -> Image:
+        return self.source
+
+    def selection(self) -> Image | None:
+        return self.mask
+
+    def paths(self) -> list[tuple[str, bool, list[Stroke]]]:
+        return self.path_list
+
+    def layer_names(self) -> list[str]:
+        return self.names
+
+    def binding(self) -> bytes | None:
+        return self.parasite
 
 
 class Feedback(Protocol):
@@ -155,44 +189,73 @@ def to_image(point: Point, offsets: tuple[int, int]) -> Point:
 # ---- the procedures ---------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Prepared:
+    """A drag ready to run: checked, connected, its session at the state the layer shows. The caller owns
+    `daemon` (closes it). `live.py` runs one live; `drag_layer` runs it to the end."""
+
+    daemon: Daemon
+    document: Document
+    request: messages.DragRequest  # its session is PENDING_SESSION: the one to use is `bound.session`
+    source: Image
+    bound: Bound
+
+
+def prepare_drag(document: Document, settings: DragSettings, feedback: Feedback, cancel: threading.Event,
+                 connect: Connect | None = None, preview_every: int = 0) -> Prepared:
+    """Checks the options, the path and the selection, connects and finds the session (`session.py`).
+    Raises UserError or DragdError (`error_outcome` words both); the daemon is closed when it raises."""
+    problem = settings.problem()
+    if problem:
+        raise UserError(problem)
+    _path_name, strokes = choose_path(document.paths())
+    source = document.pixels()
+    selection = document.selection()
+    if selection is not None and mask_bounds(selection) is None:
+        raise UserError("The selection does not touch this layer, so nothing on it may change. Select part "
+                        "of the layer (or Select > None to let the whole layer move), then drag again.")
+    # Built (and so checked) before any network talk; the session is filled in once there is one.
+    request = build_drag_request(PENDING_SESSION, layer_polylines(strokes, document.offsets), document.width,
+                                 document.height, selection, settings.protocol_options(preview_every))
+    binding = read_binding(document.binding())
+    feedback.progress(0.0, "DragGAN: connecting to the daemon")
+    daemon = (connect or partial(default_connect, settings_file=settings.settings_file))(settings.address)
+    try:
+        limits = getattr(daemon, "limits", None)  # this daemon's own (hello), maybe stricter than the defaults
+        problem = settings.problem(limits) if isinstance(limits, Limits) else None
+        if problem:
+            raise UserError(problem)
+        # The session is left open: the result's binding names it, and the next plug-in process resumes it.
+        bound = session_for(daemon, document.width, document.height, source, request.mask, settings.model,
+                            binding, feedback, cancel, settings.inversion_options())
+    except BaseException:
+        daemon.close()
+        raise
+    return Prepared(daemon, document, request, source, bound)
+
+
+def error_outcome(exc: UserError | DragdError, settings: DragSettings) -> DragOutcome:
+    """What a failed (or cancelled) drag tells the user."""
+    if isinstance(exc, UserError):
+        return DragOutcome(error=str(exc))
+    if exc.code == ErrorCode.CANCELLED:
+        return DragOutcome(cancelled=True)
+    if exc.code in (ErrorCode.BAD_REQUEST, ErrorCode.LIMIT_EXCEEDED) and "drag line" in exc.message.lower():
+        return DragOutcome(error=f"{exc.message}\n{HOW_TO_DRAW_POINTS}")  # the shared text, plus GIMP's way
+    return DragOutcome(error=describe_error(exc, settings.settings_file))
+
+
 def drag_layer(document: Document, settings: DragSettings, feedback: Feedback, cancel: threading.Event,
                connect: Connect | None = None, preview_every: int = 0) -> DragOutcome:
     """Runs one drag of the layer; never raises for anything the user or the daemon can cause."""
     try:
-        problem = settings.problem()
-        if problem:
-            raise UserError(problem)
-        path_name, strokes = choose_path(document.paths())
-        source = document.pixels()
-        selection = document.selection()
-        if selection is not None and mask_bounds(selection) is None:
-            raise UserError("The selection does not touch this layer, so nothing on it may change. Select part "
-                            "of the layer (or Select > None to let the whole layer move), then drag again.")
-        # Built (and so checked) before any network talk; the session is filled in once there is one.
-        request = build_drag_request(PENDING_SESSION, layer_polylines(strokes, document.offsets), document.width,
-                                     document.height, selection, settings.protocol_options(preview_every))
-        binding = read_binding(document.binding())
-        feedback.progress(0.0, "DragGAN: connecting to the daemon")
-        daemon = (connect or partial(default_connect, settings_file=settings.settings_file))(settings.address)
+        prepared = prepare_drag(document, settings, feedback, cancel, connect, preview_every)
         try:
-            limits = getattr(daemon, "limits", None)  # this daemon's own (hello), maybe stricter than the defaults
-            problem = settings.problem(limits) if isinstance(limits, Limits) else None
-            if problem:
-                raise UserError(problem)
-            bound = session_for(daemon, document.width, document.height, source, request.mask, settings.model,
-                                binding, feedback, cancel, settings.inversion_options())
-            # The session is left open: the result's binding names it, and the next plug-in process resumes it.
-            return _drag_session(daemon, document, feedback, cancel, request, source, bound)
+            return _drag_session(prepared, feedback, cancel)
         finally:
-            daemon.close()
-    except UserError as exc:
-        return DragOutcome(error=str(exc))
-    except DragdError as exc:
-        if exc.code == ErrorCode.CANCELLED:
-            return DragOutcome(cancelled=True)
-        if exc.code in (ErrorCode.BAD_REQUEST, ErrorCode.LIMIT_EXCEEDED) and "drag line" in exc.message.lower():
-            return DragOutcome(error=f"{exc.message}\n{HOW_TO_DRAW_POINTS}")  # the shared text, plus GIMP's way
-        return DragOutcome(error=describe_error(exc, settings.settings_file))
+            prepared.daemon.close()
+    except (UserError, DragdError) as exc:
+        return error_outcome(exc, settings)
 
 
 def edit_of(source: Image, patch: Image, offset: tuple[int, int], mask: Image | None, bound: Bound) -> Edit:
@@ -212,8 +275,8 @@ def edit_of(source: Image, patch: Image, offset: tuple[int, int], mask: Image | 
     return Edit(x0, y0, source.crop(x0, y0, x1 - x0, y1 - y0), after, weight)
 
 
-def _drag_session(daemon: Daemon, document: Document, feedback: Feedback, cancel: threading.Event,
-                  request: messages.DragRequest, source: Image, bound: Bound) -> DragOutcome:
+def _drag_session(prepared: Prepared, feedback: Feedback, cancel: threading.Event) -> DragOutcome:
+    daemon, request, source, bound = prepared.daemon, prepared.request, prepared.source, prepared.bound
     pairs, total = request.points, request.options.max_steps
     cancel_sent = False
 
@@ -238,18 +301,26 @@ def _drag_session(daemon: Daemon, document: Document, feedback: Feedback, cancel
     result = daemon.drag(bound.session, pairs, request.mask, request.options, on_progress)
     if result.stopped == "cancelled" or cancel.is_set():
         return DragOutcome(cancelled=True)  # Cancel keeps nothing
-    if len(result.points) != len(pairs):
-        return DragOutcome(error=f"DragGAN: the daemon sent {len(result.points)} tracked points for {len(pairs)} "
-                                 "point pairs; the daemon and the plug-in do not match, reinstall both.")
     feedback.progress(1.0, "DragGAN: done")
-    strokes = [[to_image(tracked, document.offsets), to_image(pair.target, document.offsets)]
-               for tracked, pair in zip(result.points, pairs, strict=True)]
-    edit = edit_of(source, result.image, result.offset, request.mask, bound)
+    return result_outcome(prepared, result, [pair.target for pair in pairs])
+
+
+def result_outcome(prepared: Prepared, result: messages.DragResult, targets: Sequence[Point]) -> DragOutcome:
+    """A finished drag's result layer, binding and tracked path (normal and live drags alike); `targets`:
+    the protocol targets of the pairs, in the order of `result.points`."""
+    daemon, document, source, bound = prepared.daemon, prepared.document, prepared.source, prepared.bound
+    if len(result.points) != len(targets):
+        return DragOutcome(error=f"DragGAN: the daemon sent {len(result.points)} tracked points for {len(targets)} "
+                                 "point pairs; the daemon and the plug-in do not match, reinstall both.")
+    strokes = [[to_image(tracked, document.offsets), to_image(target, document.offsets)]
+               for tracked, target in zip(result.points, targets, strict=True)]
+    edit = edit_of(source, result.image, result.offset, prepared.request.mask, bound)
     pixels = apply_8bit(source, edit)
     binding = Binding(bound.session, result.history_index, bound.model, bound.kind,
                       current_latent(daemon, bound.session), bound.frame, layer_digest(pixels), bound.seed,
                       bound.truncation)
-    how = "every handle reached its target" if result.reached else "stopped after the maximum number of steps"
+    how = ("every handle reached its target" if result.reached else
+           "committed" if result.stopped == "committed" else "stopped after the maximum number of steps")
     return DragOutcome(layer_name=next_result_name(document.layer_names()), edit=edit, pixels=pixels,
                        binding=binding, strokes=strokes, summary=f"{result.steps} steps, {how}")
 

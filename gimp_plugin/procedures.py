@@ -1,6 +1,6 @@
 """The plug-in's GIMP procedures: "DragGAN drag...", "DragGAN new from model..." and "DragGAN settings...";
-their registration, dialogs (options, live preview) and return values. The GIMP calls on images and layers are
-in `adapter.py`; what a procedure decides is in `drag.py`.
+their registration, options dialogs and return values. The live-drag dialog is `live_dialog.py`, the GIMP calls
+on images and layers are in `adapter.py`; what a procedure decides is in `drag.py`.
 
 Number arguments accept any value GIMP can hold, so that a script's out-of-range value reaches the plug-in and
 is refused with an error that names the range (`options`), instead of GIMP replacing it with the default.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import gi
 
@@ -19,9 +18,6 @@ gi.require_version("Gimp", "3.0")
 from gi.repository import Gimp, GLib, GObject  # noqa: E402 - gi.require_version must come first
 
 from .adapter import GimpDocument, GimpFeedback, new_image_with_layer, unsupported_drawable  # noqa: E402
-
-if TYPE_CHECKING:
-    from ..protocol.images import Image
 
 DRAG_PROCEDURE = "dragd-drag"
 NEW_PROCEDURE = "dragd-new-from-model"
@@ -92,8 +88,9 @@ def _drag(procedure, run_mode, image, drawables, config):  # noqa: ANN001
 
     document = GimpDocument(image, drawables[0])
     if run_mode == Gimp.RunMode.INTERACTIVE:
-        outcome = _run_with_live_preview(lambda feedback, cancel: drag.drag_layer(
-            document, settings, feedback, cancel, preview_every=drag.PREVIEW_EVERY))
+        from .live_dialog import run_live_drag
+
+        outcome = run_live_drag(document, settings)  # the live preview: OK commits, Cancel keeps nothing
     else:
         feedback = GimpFeedback()
         try:
@@ -223,77 +220,6 @@ def _options_dialog(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, tit
         Gimp.message(text)
 
 
-def _run_with_live_preview(work):  # noqa: ANN001, ANN202 - work(feedback, cancel) -> drag.DragOutcome
-    """Runs `work` on a thread while a dialog shows its progress and live previews.
-
-    The dialog's Cancel sets the event `work` watches (the drag stops within a step and keeps nothing). GIMP
-    calls and widgets are touched only here on the main thread; the worker posts to it with GLib.idle_add.
-    """
-    gi.require_version("GimpUi", "3.0")
-    gi.require_version("Gtk", "3.0")
-    gi.require_version("GdkPixbuf", "2.0")
-    from gi.repository import GdkPixbuf, GimpUi, Gtk
-
-    from .drag import DragOutcome
-
-    GimpUi.init(sys.argv[0])
-    dialog = GimpUi.Dialog(title="DragGAN drag: running", role="dragd-drag-progress")
-    dialog.add_button("_Cancel", Gtk.ResponseType.CANCEL)
-    box = dialog.get_content_area()
-    box.set_spacing(8)
-    picture = Gtk.Image()
-    bar = Gtk.ProgressBar(show_text=True)
-    box.pack_start(picture, True, True, 0)
-    box.pack_start(bar, False, False, 0)
-    dialog.show_all()
-    gimp_bar = GimpFeedback()
-    cancel = threading.Event()
-    finished: list[DragOutcome] = []
-
-    def show_progress(fraction: float, text: str) -> bool:
-        bar.set_fraction(min(max(fraction, 0.0), 1.0))
-        bar.set_text(text)
-        gimp_bar.progress(fraction, text)
-        return False  # run once
-
-    def show_preview(pixels: Image) -> bool:
-        data = GLib.Bytes.new(pixels.tight().data)
-        pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(data, GdkPixbuf.Colorspace.RGB, True, 8, pixels.width,
-                                                 pixels.height, pixels.width * 4)
-        scale = min(1.0, 384 / max(pixels.width, pixels.height))
-        if scale < 1.0:
-            pixbuf = pixbuf.scale_simple(max(1, round(pixels.width * scale)),
-                                         max(1, round(pixels.height * scale)), GdkPixbuf.InterpType.BILINEAR)
-        picture.set_from_pixbuf(pixbuf)
-        return False
-
-    class ThreadFeedback:
-        def progress(self, fraction: float, text: str) -> None:
-            GLib.idle_add(show_progress, fraction, text)
-
-        def preview(self, pixels: Image) -> None:
-            GLib.idle_add(show_preview, pixels)
-
-    def worker() -> None:
-        try:
-            finished.append(work(ThreadFeedback(), cancel))
-        except Exception as exc:  # noqa: BLE001 - reported as a message by the caller
-            finished.append(DragOutcome(error=f"DragGAN drag failed unexpectedly: {exc!r}"))
-        GLib.idle_add(dialog.response, Gtk.ResponseType.OK)
-
-    thread = threading.Thread(target=worker, name="dragd-drag", daemon=True)
-    thread.start()
-    response = dialog.run()
-    if response != Gtk.ResponseType.OK:
-        cancel.set()
-    dialog.destroy()
-    thread.join(timeout=30)
-    gimp_bar.done()
-    if cancel.is_set() or not finished:
-        return DragOutcome(cancelled=True)
-    return finished[0]
-
-
 class DragdPlugIn(Gimp.PlugIn):
     """Registers "DragGAN drag..." and "DragGAN settings..." (Filters > Distorts), and "DragGAN new from model..."
     (File > Create)."""
@@ -321,7 +247,8 @@ class DragdPlugIn(Gimp.PlugIn):
                 "anchor: target). The selection is the region allowed to move. A layer not made by DragGAN is "
                 "first inverted into the model (the selection's bounding box; nothing outside the selection "
                 "grown by a small feather changes). The result is a new layer above the source; the tracked "
-                "handles come back as a new path.", name)
+                "handles come back as a new path. Run interactively, a live preview shows the layer with its points: "
+                "drag a target and the image follows; OK keeps the result, Cancel nothing.", name)
             _common_options(procedure)
             # Every number argument takes any value GIMP can hold, so that a script's out-of-range value reaches
             # the plug-in, which refuses it with an error naming the range (options.DragSettings.problem),

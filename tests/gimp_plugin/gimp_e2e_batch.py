@@ -4,9 +4,9 @@ Drives the installed dragd plug-in through GIMP's procedure database exactly as 
 model" (a new 128x128 image), a path with one stroke (handle -> target), a rectangle selection, "DragGAN drag".
 Then it shows the image in a window and presses Ctrl+Z there once (xdotool): GIMP has no undo procedure, so
 this is the user's own undo. Last, it runs the drag interactively: Return accepts the options dialog, Escape
-cancels the running drag in the live-preview dialog, and nothing may be kept. It writes what it saw to
-$DRAGD_E2E_OUT (report.json and raw RGBA bytes of the layers) and raises at the end when a step failed, so the
-batch command exits non-zero. The test asserts.
+cancels the live drag dialog, and nothing may be kept (test_gimp_live_dialog.py drags in that dialog).
+It writes what it saw to $DRAGD_E2E_OUT (report.json and raw RGBA bytes of the layers) and raises at the end
+when a step failed, so the batch command exits non-zero. The test asserts.
 Finally a layer of the user's own (a photo, $DRAGD_E2E_PHOTO, without the plug-in's binding) is dragged: the
 plug-in opens it through the daemon's GAN inversion; then the result layer is dragged again, which resumes its
 session from this new plug-in process by the id in the result's binding (a parasite); last the photo layer is
@@ -16,9 +16,13 @@ opened again and dragged along a line whose handle is on its target (a drag that
 import json
 import os
 import subprocess
+import sys
 import time
 
 from gi.repository import Gegl, Gimp
+
+sys.path.insert(0, os.environ["HOME"])  # run_gimp puts gimp_batch_helpers.py there
+from gimp_batch_helpers import binding_of, describe, press_undo_once, rgba, save  # noqa: E402
 
 OUT = os.environ["DRAGD_E2E_OUT"]
 ADDRESS = os.environ["DRAGD_ADDRESS"]
@@ -56,49 +60,6 @@ def call(name, **arguments):
     return values if status == Gimp.PDBStatusType.SUCCESS else None
 
 
-def rgba(drawable):
-    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
-    return bytes(drawable.get_buffer().get(rect, 1.0, "R'G'B'A u8", Gegl.AbyssPolicy.CLAMP))
-
-
-def save(name, data):
-    with open(os.path.join(OUT, name), "wb") as f:
-        f.write(data)
-
-
-def describe(image):
-    return {
-        "layers": [{"name": layer.get_name(), "size": [layer.get_width(), layer.get_height()],
-                    "offsets": list(layer.get_offsets()[1:])} for layer in image.get_layers()],
-        "paths": [{"name": path.get_name(),
-                   "strokes": [list(path.stroke_get_points(s)[1]) for s in path.get_strokes()]}
-                  for path in image.get_paths()],
-    }
-
-
-def press_undo_once(image):
-    """Shows `image` in a window, sends it one Ctrl+Z, waits for the layer count to change (at most 10 s)."""
-    Gimp.Display.new(image)
-    Gimp.displays_flush()
-    layers = len(image.get_layers())
-    found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "Untitled"],
-                           capture_output=True, text=True, timeout=30)
-    windows = found.stdout.split()
-    if not windows:
-        failed.append(f"undo: no GIMP image window found ({found.stderr.strip()})")
-        return {"pressed": False}
-    for command in (["windowfocus", "--sync", windows[-1]], ["key", "--clearmodifiers", "ctrl+z"]):
-        done = subprocess.run(["xdotool", *command], capture_output=True, text=True, timeout=30)
-        if done.returncode != 0:
-            failed.append(f"undo: xdotool {' '.join(command)} failed: {done.stderr.strip()}")
-            return {"pressed": False}
-    deadline = time.monotonic() + 10
-    while len(image.get_layers()) == layers and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)  # a second undo step, if the plug-in had made one, must not be mistaken for this one
-    return {"pressed": True, "windows": windows}
-
-
 def plain_layer(image, pixels):
     """A new layer holding `pixels`, with no dragd binding: to the plug-in, a user's own layer."""
     layer = Gimp.Layer.new(image, "plain", image.get_width(), image.get_height(), Gimp.ImageType.RGBA_IMAGE,
@@ -108,11 +69,6 @@ def plain_layer(image, pixels):
     buffer.set(Gegl.Rectangle.new(0, 0, image.get_width(), image.get_height()), "R'G'B'A u8", pixels)
     buffer.flush()
     return layer
-
-
-def binding_of(layer):
-    parasite = layer.get_parasite("dragd-binding")
-    return json.loads(bytes(parasite.get_data())) if parasite else None
 
 
 def drag_plain_layer_then_its_result(image, pixels, points):
@@ -156,8 +112,8 @@ def drag_interactively_then_cancel(image, source):
             w=$(xdotool search --sync --onlyvisible --name "^$2\\$" | tail -n 1)
             xdotool windowfocus --sync "$w" && xdotool key --clearmodifiers "$1" && echo "pressed $1 in $2"
         }
-        press Return 'DragGAN drag' && xdotool search --sync --onlyvisible --name '^DragGAN drag: running$' \\
-            >/dev/null && sleep 2 && press Escape 'DragGAN drag: running'
+        press Return 'DragGAN drag' && xdotool search --sync --onlyvisible --name '^DragGAN drag: live$' \\
+            >/dev/null && sleep 2 && press Escape 'DragGAN drag: live'
     """
     helper = subprocess.Popen(["timeout", "60", "sh", "-c", keys], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
@@ -203,6 +159,8 @@ try:
             report["result_above_source"] = image.get_item_position(result) < image.get_item_position(source)
             save("result.rgba", rgba(result))
             report["undo"] = press_undo_once(image)
+            if "error" in report["undo"]:
+                failed.append(report["undo"]["error"])
             report["after_undo"] = describe(image)
             save("source_after_undo.rgba", rgba(source))
             report["interactive"] = drag_interactively_then_cancel(image, source)

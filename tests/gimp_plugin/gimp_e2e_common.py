@@ -93,6 +93,7 @@ def run_gimp(root: Path, home: Path, batch: Path, env: dict[str, str],
     DRAGD_E2E_OUT is set to the output folder, `home / "out"`."""
     inside = "/" + str(home.relative_to(root))  # the same folder, as seen from inside the root
     shutil.copyfile(batch, home / "batch.py")
+    shutil.copyfile(Path(__file__).with_name("gimp_batch_helpers.py"), home / "gimp_batch_helpers.py")
     (home / "out").mkdir(exist_ok=True)
     # Every connection is CurveZMQ with the user's client keys; the root does not see the host's folders, so
     # the run's keys folder (conftest; the host daemon's) is copied in, as a user's GIMP on the host reads it.

@@ -6,7 +6,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from dragd.gimp_plugin.session import layer_digest
 from dragd.protocol import messages
+from dragd.protocol.binding import Binding, Latent, encode
 from dragd.protocol.errors import DragdError, ErrorCode
 from dragd.protocol.images import Image
 
@@ -18,6 +20,17 @@ def gradient(width: int, height: int) -> Image:
 
 
 LATENT_SHAPE = (2, 3)  # num_ws, w_dim of the fake daemon's latents
+
+
+def bind(session: str, state: int, kind: str = "generated", seed: int | None = 7, latent: bytes | None = None,
+         pixels: Image | None = None, frame: tuple[int, int, int, int] = (0, 0, 16, 12)) -> bytes:
+    """A binding parasite's data for a layer showing `pixels` (default: the fake layer's gradient)."""
+    latent_value = None if latent is None else Latent.from_rows(latent, *LATENT_SHAPE)
+    return encode(Binding(session, state, "faces-128", kind, latent_value, frame,
+                          layer_digest(pixels or gradient(16, 12)), seed, 0.5 if seed is not None else None))
+
+
+GENERATED = bind("s-old", 0)  # a generated layer, untouched: seed 7 is generated again for a drag
 
 
 def latent_of(session: str, index: int, how: str = "") -> bytes:
@@ -223,3 +236,54 @@ class FakeDaemon:
 
     def close(self) -> None:
         self.closed = True
+
+
+class FakeLive:
+    """A live drag as `protocol.client`'s helper answers it: `update`, `commit`, `cancel`, `poll` (which hands
+    out what the test queued with `send`, newest last). `update_error` / `poll_error`: raised once, then None."""
+
+    def __init__(self, session: str, points: Any, mask: Image | None, options: Any) -> None:
+        self.session, self.points, self.mask, self.options = session, list(points), mask, options
+        self.updates: list[list[Any]] = []
+        self.committed = False
+        self.cancelled = False
+        self.queue: list[Any] = []
+        self.update_error: DragdError | None = None
+        self.poll_error: DragdError | None = None
+        self.commit_result: Any = None  # what `commit` answers (the test sets it)
+
+    def update(self, points: Any) -> int:
+        if self.update_error is not None:
+            error, self.update_error = self.update_error, None
+            raise error
+        self.updates.append(list(points))
+        return len(self.updates)
+
+    def commit(self) -> Any:
+        self.committed = True
+        return self.commit_result
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def poll(self, timeout: float = 0.0) -> Any:
+        if self.poll_error is not None:
+            error, self.poll_error = self.poll_error, None
+            raise error
+        return self.queue.pop(0) if self.queue else None
+
+    def send(self, message: Any) -> None:
+        self.queue.append(message)
+
+
+class FakeLiveDaemon(FakeDaemon):
+    """A FakeDaemon whose `live_drag` starts a FakeLive (kept in `.live`)."""
+
+    live: FakeLive | None = None
+
+    def live_drag(self, session: str, points: Any, mask: Image | None = None, options: Any = None) -> FakeLive:
+        self.calls.append(("live_drag", (session, list(points), mask, options)))
+        if session not in self.sessions:
+            raise DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session!r}")
+        self.live = FakeLive(session, points, mask, options)
+        return self.live

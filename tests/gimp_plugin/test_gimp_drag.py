@@ -10,21 +10,11 @@ from conftest import free_tcp_address
 from dragd.gimp_plugin import drag
 from dragd.gimp_plugin.options import DragSettings, GenerateSettings
 from dragd.gimp_plugin.session import layer_digest
-from dragd.protocol.binding import Binding, Latent, decode, encode
+from dragd.protocol.binding import decode, encode
 from dragd.protocol.errors import DragdError, DragdTimeout, ErrorCode
 from dragd.protocol.images import Image
-from gimp_fakes import LATENT_SHAPE, FakeDaemon, FakeDocument, RecordingFeedback, gradient, latent_of
+from gimp_fakes import GENERATED, FakeDaemon, FakeDocument, RecordingFeedback, bind, gradient, latent_of
 
-
-def bind(session: str, state: int, kind: str = "generated", seed: int | None = 7, latent: bytes | None = None,
-         pixels: Image | None = None, frame: tuple[int, int, int, int] = (0, 0, 16, 12)) -> bytes:
-    """A binding parasite's data for a layer showing `pixels` (default: the fake layer's gradient)."""
-    latent_value = None if latent is None else Latent.from_rows(latent, *LATENT_SHAPE)
-    return encode(Binding(session, state, "faces-128", kind, latent_value, frame,
-                          layer_digest(pixels or gradient(16, 12)), seed, 0.5 if seed is not None else None))
-
-
-GENERATED = bind("s-old", 0)
 ONE_STROKE = [("Points", True, [[(3.5, 4.5), (5.0, 5.0), (9.5, 2.5)]])]  # handle, a middle anchor, target
 
 
@@ -508,3 +498,12 @@ def test_without_a_daemon_the_plugin_tries_to_start_one_and_says_why_it_could_no
     outcome = drag.drag_layer(FakeDocument(path_list=ONE_STROKE, layer_binding=GENERATED), DragSettings(),
                               RecordingFeedback(), threading.Event())
     assert "Cannot start the dragd daemon" in outcome.error and "/nonexistent/bin/dragd" in outcome.error
+
+
+def test_a_snapshot_reads_the_document_once_and_drags_like_it():
+    document = FakeDocument(path_list=ONE_STROKE, layer_binding=GENERATED, offsets=(3, 2))
+    snapshot = drag.DocumentSnapshot.of(document)
+    document.width, document.path_list, document.layer_binding = 0, [], None  # GIMP read later, from elsewhere
+    assert (snapshot.width, snapshot.height, snapshot.offsets) == (16, 12, (3, 2))
+    outcome, _ = run(snapshot, FakeDaemon())
+    assert outcome.error is None and outcome.binding.session == "s-gen-7"

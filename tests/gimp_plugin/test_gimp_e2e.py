@@ -106,14 +106,14 @@ def test_drag_in_real_gimp(gimp_root: Path, gimp_home: Path, daemon_address: str
     assert [path["name"] for path in report["after_undo"]["paths"]] == ["points"]
     assert (out / "source_after_undo.rgba").read_bytes() == source_before
 
-    # Interactive: the options dialog, then the live-preview dialog whose Cancel (Escape) stops the drag and
-    # keeps nothing: no new layer, no new path, the source as it was.
+    # Interactive: the options dialog, then the live drag dialog whose Cancel (Escape) stops the drag and keeps
+    # nothing: no new layer, no new path, the source as it was.
     interactive = report["interactive"]
     assert interactive["helper_rc"] == 0, f"the dialogs did not appear as expected: {interactive}"
     assert interactive["helper_out"].split("\n")[:2] == ["pressed Return in DragGAN drag",
-                                                          "pressed Escape in DragGAN drag: running"], interactive
+                                                          "pressed Escape in DragGAN drag: live"], interactive
     assert interactive["status"] == "cancel", interactive
-    assert interactive["seconds"] >= 2, interactive  # the drag ran until Escape, it did not fail at once
+    assert interactive["seconds"] >= 2, interactive  # the dialog stayed until Escape, it did not fail at once
     print(f"interactive drag, from the call to its cancelled return: {interactive['seconds']:.1f} s")
     assert report["after_cancel"] == report["after_undo"]
     assert (out / "source_after_cancel.rgba").read_bytes() == source_before
