@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from dragd.daemon.server.config import ServerConfig
 from dragd.daemon.server.jobs import engine_options
 from dragd.daemon.server.models import ModelCache
 from dragd.daemon.server.security import client_keys
-from dragd.protocol import DragOptions
+from dragd.protocol import DragOptions, DragProgress
 from dragd.protocol.client import DragdClient
 from dragd.protocol.limits import Limits
 from dragd.protocol.transport import dealer_socket, keys_folder, local_client_keys
@@ -73,3 +74,9 @@ def expected_drag(seed: int, handles, targets, options: DragOptions) -> DragResu
     run = DragRun(generator, generator.ws_for_seed(seed, 0.7), handles, targets, None,
                   with_model_defaults(engine_options(options), 0.02, None))
     return run.run()
+
+
+def when_stepping(event: threading.Event):
+    """An on_progress callback that sets `event` at a drag's first step, not at a `waiting` keepalive (which
+    may come first: the worker can still be finishing the previous job whose reply was already sent)."""
+    return lambda update: isinstance(update, DragProgress) and event.set()

@@ -20,7 +20,7 @@ from dragd.daemon.server.models import ModelCache
 from dragd.daemon.server.persist import session_key
 from dragd.protocol import DragOptions, DragProgress, Image, codec, messages
 from dragd.protocol.errors import DragdError, ErrorCode
-from server_fixtures import connect, expected_drag, raw_dealer, running_daemon
+from server_fixtures import connect, expected_drag, raw_dealer, running_daemon, when_stepping
 
 
 def pixels(image: Image) -> np.ndarray:
@@ -132,7 +132,7 @@ def test_ping_and_status_answer_while_a_drag_runs():
         started = threading.Event()
         thread = threading.Thread(target=lambda: dragger.drag(
             session, [((5.0, 5.0), (28.0, 28.0))], options=DragOptions(max_steps=2000, stop_distance=0.0),
-            on_progress=lambda update: isinstance(update, DragProgress) and started.set()))
+            on_progress=when_stepping(started)))
         thread.start()
         assert started.wait(20)  # a step ran (a `waiting` notice may come first, while generate winds up)
         before = time.perf_counter()
@@ -149,7 +149,7 @@ def test_cancel_of_a_waiting_request_fails_it_with_cancelled():
         started = threading.Event()
         drag = threading.Thread(target=lambda: first.drag(
             session, [((5.0, 5.0), (28.0, 28.0))], options=DragOptions(max_steps=2000, stop_distance=0.0),
-            on_progress=lambda update: started.set()))
+            on_progress=when_stepping(started)))
         drag.start()
         assert started.wait(20)
         waiting: list = []
@@ -368,7 +368,7 @@ def test_shutdown_cancels_running_and_waiting_requests_and_answers_everyone(capl
 
         def drag() -> None:
             results["drag"] = dragger.drag(session, [((5.0, 5.0), (28.0, 28.0))], options=DragOptions(
-                max_steps=2000, stop_distance=0.0), on_progress=lambda update: started.set())
+                max_steps=2000, stop_distance=0.0), on_progress=when_stepping(started))
 
         def generate() -> None:
             try:

@@ -12,7 +12,7 @@ import zmq
 from dragd.daemon.server.sessions import SESSION_OVERHEAD_BYTES
 from dragd.protocol import DragOptions, Image
 from dragd.protocol.errors import DragdError, ErrorCode
-from server_fixtures import connect, limits, raw_dealer, running_daemon
+from server_fixtures import connect, limits, raw_dealer, running_daemon, when_stepping
 
 LONG_DRAG = DragOptions(max_steps=2000, stop_distance=0.0)
 
@@ -38,7 +38,7 @@ def busy_worker(daemon, client):
     session = client.generate(seed=0).session
     started = threading.Event()
     thread = threading.Thread(target=lambda: client.drag(session, [((5.0, 5.0), (28.0, 28.0))], options=LONG_DRAG,
-                                                         on_progress=lambda update: started.set()))
+                                                         on_progress=when_stepping(started)))
     thread.start()
     assert started.wait(20)
     return thread

@@ -16,6 +16,7 @@ from conftest import free_tcp_address
 from dragd.protocol import DragOptions
 from dragd.protocol.client import DragdClient
 from dragd.protocol.errors import DragdError
+from server_fixtures import when_stepping
 
 pytestmark = pytest.mark.slow  # two daemon start-ups with the embedded model
 
@@ -52,7 +53,7 @@ def test_kill_9_mid_drag_restart_resume_undo(tmp_path):
                 try:
                     client.drag(opened.session, [(TARGET, HANDLE)],
                                 options=DragOptions(max_steps=2000, stop_distance=0.0),
-                                on_progress=lambda update: running.set(), timeout=5)
+                                on_progress=when_stepping(running), timeout=5)
                 except DragdError as exc:
                     outcome.append(exc)
 
