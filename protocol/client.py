@@ -8,12 +8,8 @@
 Every call raises `DragdError` (error replies, invalid input), or its subclass `DragdTimeout` when the daemon
 stays silent for `timeout` seconds: a dead daemon gives a timeout, never a hang.
 
-Threads: `cancel()` may be called from any thread (or from inside `on_progress`) while `drag()` blocks.
-ZeroMQ sockets are not thread-safe, so exactly one thread at a time, the *pump leader*, touches the socket:
-it sends what other threads queued in the outbox, polls for at most _SLICE_S, and sorts the replies it reads
-into per-request inboxes by request id. Any thread waiting for a reply becomes the leader when no one else
-is; the others wait on a condition variable that the leader signals after each pump. So there is no
-background thread to start or leak inside an editor, and a send from another thread waits at most _SLICE_S.
+Threads: `cancel()` may be called from any thread (or from inside `on_progress`) while `drag()` blocks; the
+socket is shared as protocol/pump.py describes (no background thread).
 """
 
 from __future__ import annotations
@@ -21,17 +17,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from .codec import decode, encode
-from .errors import DragdError, DragdTimeout, ErrorCode, ProtocolError
+from .codec import encode
+from .errors import DragdError, ErrorCode, ProtocolError
 from .images import Image
 from .limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SUPPORTED_PROTOCOLS, Limits
 from .messages import (
@@ -55,7 +48,6 @@ from .messages import (
     PingResult,
     PointPair,
     RedoRequest,
-    Reply,
     RequestBody,
     RequestId,
     RestoreRequest,
@@ -69,28 +61,19 @@ from .messages import (
     StatusResult,
     UndoRequest,
     request_message,
-    validate_reply,
     validate_request,
 )
+from .pump import Pending, SocketPump
 from .transport import AddressError, ClientKeys, KeysError, dealer_socket, local_client_keys, resolve_address
 
 if TYPE_CHECKING:
     from .live import LiveDrag
 
-_SLICE_S = 0.05  # the longest one pump polls, so queued sends and other threads are never held up longer
-
 ProgressCallback = Callable[[Any], None]  # receives DragProgress / InversionProgress / Waiting
 PointsLike = Iterable[PointPair | tuple[Sequence[float], Sequence[float]]]
 
 
-@dataclass
-class _Pending:
-    request_type: str
-    replies: deque[Reply | DragdError] = field(default_factory=deque)
-    discard: bool = False  # sent without waiting (a live drag's acknowledgement): its replies are dropped
-
-
-class DragdClient:
+class DragdClient(SocketPump):
     """One connection to a daemon (one DEALER socket). Safe to share between threads."""
 
     def __init__(
@@ -130,11 +113,7 @@ class DragdClient:
             raise DragdError(ErrorCode.BAD_REQUEST, str(exc)) from None
         except KeysError as exc:
             raise DragdError(ErrorCode.UNAVAILABLE, str(exc)) from None
-        self._cond = threading.Condition()
-        self._outbox: deque[tuple[RequestId, bytes]] = deque()
-        self._pending: dict[RequestId, _Pending] = {}
-        self._pumping = False
-        self._closed = False
+        self._start_pump()
         self._ids = itertools.count(1)
 
     @property
@@ -295,13 +274,9 @@ class DragdClient:
         with self._cond:
             if self._closed:
                 raise DragdError(ErrorCode.UNAVAILABLE, "this client is closed")
-            self._pending[rid] = _Pending(body.TYPE, discard=discard)
+            self._pending[rid] = Pending(body.TYPE, discard=discard)
             self._outbox.append((rid, frame))
         return rid
-
-    def _forget(self, rid: RequestId) -> None:
-        with self._cond:
-            self._pending.pop(rid, None)
 
     def _await(self, rid: RequestId, request_type: str, silence: float,
                on_progress: ProgressCallback | None) -> Any:
@@ -326,100 +301,6 @@ class DragdClient:
     def _cancel_quietly(self, rid: RequestId) -> None:
         with contextlib.suppress(DragdError):  # the daemon may be gone; the original exception matters more
             self.cancel(rid, timeout=min(self.timeout, 2.0))
-
-    def _next_reply(self, rid: RequestId, deadline: float, silence: float,
-                    quiet: bool = False) -> Reply | DragdError | None:
-        """The next message for `rid`, pumping the socket while no other thread does. At the deadline: a
-        DragdTimeout, or with `quiet` None (after at least one pump, so a deadline of now still reads the socket)."""
-        pumped = False
-        while True:
-            with self._cond:
-                while True:
-                    if self._closed:
-                        return DragdError(ErrorCode.UNAVAILABLE, "the client was closed")
-                    pending = self._pending[rid]
-                    if pending.replies:
-                        return pending.replies.popleft()
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 and (pumped or not quiet):
-                        return None if quiet else DragdTimeout(
-                            f"no answer from the dragd daemon at {self.address} within {silence:g} s "
-                            "(is it running? `dragd serve` starts it)")
-                    if not self._pumping:
-                        self._pumping = True  # this thread leads the next pump
-                        break
-                    self._cond.wait(min(max(remaining, 0.0), _SLICE_S))
-                    pumped = True  # another thread pumped meanwhile
-            try:
-                pumped = True
-                self._pump(min(max(remaining, 0.0), _SLICE_S))
-            finally:
-                with self._cond:
-                    self._pumping = False
-                    self._cond.notify_all()
-
-    def _flush(self) -> None:
-        """Send what is queued now, unless another thread is pumping (it sends it within _SLICE_S)."""
-        with self._cond:
-            if self._pumping or self._closed or not self._outbox:
-                return
-            self._pumping = True
-        try:
-            self._pump(0.0)
-        finally:
-            with self._cond:
-                self._pumping = False
-                self._cond.notify_all()
-
-    def _pump(self, wait_s: float) -> None:
-        """Leader only: send the outbox, wait up to `wait_s` for input, sort what arrived into inboxes."""
-        with self._cond:
-            outgoing = list(self._outbox)
-            self._outbox.clear()
-        for rid, frame in outgoing:
-            try:
-                # Large frames are handed over without a copy; NOBLOCK so a full queue cannot hang us.
-                self._socket.send(frame, zmq.NOBLOCK, copy=len(frame) < 65536)
-            except zmq.ZMQError as exc:
-                self._deliver(rid, DragdError(ErrorCode.UNAVAILABLE, f"cannot send to {self.address}: {exc}"))
-        if not self._socket.poll(int(wait_s * 1000), zmq.POLLIN):
-            return
-        while True:
-            try:
-                frames = self._socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self._dispatch(frames)
-
-    def _dispatch(self, frames: list[bytes]) -> None:
-        if len(frames) != 1:
-            return  # not a dragd reply (SPEC: one frame per message); nobody to tell
-        try:
-            reply = validate_reply(decode(frames[0], self.max_reply_bytes), self.limits)
-        except ProtocolError as exc:
-            if exc.request_id is not None:
-                self._deliver(exc.request_id, DragdError(ErrorCode.BAD_REPLY,
-                                                         f"the daemon sent an invalid reply: {exc.message}"))
-            return
-        if reply.id is None:  # an error about a frame the daemon could not read at all
-            with self._cond:
-                ids = list(self._pending)
-            if len(ids) == 1:  # unambiguous: it can only be about our one request
-                self._deliver(ids[0], reply)
-            return
-        self._deliver(reply.id, reply)
-
-    def _deliver(self, rid: RequestId, item: Reply | DragdError) -> None:
-        with self._cond:
-            pending = self._pending.get(rid)
-            if pending is None:  # replies to abandoned (timed-out) requests are dropped
-                return
-            if pending.discard:
-                if isinstance(item, DragdError) or item.kind in ("result", "error"):
-                    del self._pending[rid]
-                return
-            pending.replies.append(item)
-            self._cond.notify_all()
 
 
 def to_point_pairs(points: PointsLike) -> tuple[PointPair, ...]:
