@@ -30,6 +30,7 @@ POINTS_LAYER_NAME = "DragGAN points"  # == controller.POINTS_LAYER_NAME (the con
 PREVIEW_LAYER_NAME = "DragGAN preview"
 BINDINGS_ANNOTATION = "dragd-bindings"  # the document annotation holding protocol.binding's map (saved in .kra)
 LINE_NAME_PREFIX = "dragd line "  # drag lines are told apart by their shape name, which the plugin gives them
+RESTORE_ACTIVE_MS = (0, 150, 600)  # after adding a layer, when the layer the user was on is made active again
 
 # ---- documents -----------------------------------------------------------------------------------------------
 
@@ -273,7 +274,7 @@ class KritaCanvas:
             at = ids.index(_node_id(points)) if points is not None and _node_id(points) in ids else len(children)
             root.addChildNode(node, children[at - 1] if at > 0 else None)
         if active is None or above is None or _node_id(active) != above:
-            self._restore_active(active)  # the user keeps drawing lines; one who selected the layer goes on up
+            self._restore_active(active, node)  # the user keeps drawing lines; one who selected it goes on up
         return node
 
     def remove_layer(self, layer: LayerId) -> None:
@@ -291,7 +292,7 @@ class KritaCanvas:
             anchor = self._node(above)
             parent = anchor.parentNode() if anchor is not None else self.document.rootNode()
             parent.addChildNode(node, anchor)
-            self._restore_active(active)
+            self._restore_active(active, node)
         self._write(node, pixels)
         self.document.refreshProjection()
 
@@ -303,19 +304,26 @@ class KritaCanvas:
         if nodes:
             self.document.refreshProjection()
 
-    def _restore_active(self, node: object | None) -> None:
-        """Krita makes a new layer the active one; the user keeps working where they were (on the lines).
-        Krita activates the new layer from a queued signal, so this waits for the event loop to deliver it."""
+    def _restore_active(self, node: object | None, added: object | None = None) -> None:
+        """Krita makes a new layer (`added`) the active one; the user keeps working where they were (on the lines).
+        Krita activates the new layer from a queued signal, which on a loaded machine can come after the event
+        loop's next turn: so this activates again a little later while the new layer is still the active one
+        (never overriding a layer the user picked meanwhile)."""
         if node is None:
             return
-        layer = _node_id(node)
+        layer, new = _node_id(node), _node_id(added) if added is not None else None
+        for delay in RESTORE_ACTIVE_MS:
+            QTimer.singleShot(delay, lambda first=delay == 0: UI.run(lambda: self._activate(layer, new, first)))
 
-        QTimer.singleShot(0, lambda: UI.run(lambda: self._activate(layer)))
-
-    def _activate(self, layer: LayerId) -> None:
-        """Make the layer the active one, if it is still there and the active window shows this document."""
+    def _activate(self, layer: LayerId, added: LayerId | None = None, first: bool = True) -> None:
+        """Make the layer the active one, if it is still there and the active window shows this document; after
+        the first time only while Krita still shows `added` as the active layer."""
         node = self._node(layer)
-        if node is not None and self._shown():
+        if node is None or not self._shown():
+            return
+        active = self.document.activeNode()
+        active_id = _node_id(active) if active is not None else None
+        if active_id != layer and (first or (added is not None and active_id == added)):
             self.document.setActiveNode(node)
 
     def _shown(self) -> bool:

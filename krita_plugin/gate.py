@@ -12,8 +12,9 @@ such a loop, under the call still using it (SAFE ASSERT `!sanityCheckPointer.isV
 then a segfault). With this gate (and writes only into the document in front, controller._write_in_front):
 no re-entry and no crash.
 
-`UI.run(work)` runs `work` now, or, when called from inside another piece of work (a nested event loop), queues it
-to run right after that one, in order. Pure Python (no Qt), so the unit tests drive it.
+`UI.run(work)` runs `work` now, or, when called from inside another piece of work (a nested event loop) or while
+others wait, after them, in order. Pure Python (no Qt), so the unit tests drive it; the runner gives it Qt's
+event loop to continue on (`post`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ from collections.abc import Callable
 
 
 class OneAtATime:
-    """Runs UI-thread work so that no piece starts while another is still running."""
+    """Runs UI-thread work in the order it came, one piece at a time, never one inside another.
 
-    def __init__(self) -> None:
+    `post(step)` runs `step` on a later turn of the event loop (the runner sets a Qt zero-delay timer): pieces
+    that waited then run one per turn, so timers and the user's clicks get their turns between them. Without
+    `post` (the tests) they run right away, one after another."""
+
+    def __init__(self, post: Callable[[Callable[[], None]], None] | None = None) -> None:
+        self.post = post
         self._running = False
         self._waiting: deque[Callable[[], None]] = deque()
 
@@ -37,22 +43,26 @@ class OneAtATime:
         return self._running
 
     def run(self, work: Callable[[], None]) -> None:
-        """`work()` now, or right after the piece that is running (in the order they came)."""
-        if self._running:
-            self._waiting.append(work)
-            return
-        self._running = True
-        try:
-            _call(work)
-            while self._waiting:
-                _call(self._waiting.popleft())
-        finally:
-            self._running = False
+        """`work()` now, or after the pieces that came before it (one is running, or some wait their turn)."""
+        self._waiting.append(work)
+        if not self._running:
+            self._step()
 
     def run_unless_busy(self, work: Callable[[], None]) -> None:
         """For a timer's tick: skipped while other work runs (the next tick does it)."""
         if not self._running:
             self.run(work)
+
+    def _step(self) -> None:
+        while self._waiting and not self._running:
+            self._running = True
+            try:
+                _call(self._waiting.popleft())
+            finally:
+                self._running = False
+            if self._waiting and self.post is not None:
+                self.post(self._step)  # the rest on later turns: the event loop breathes in between
+                return
 
 
 def _call(work: Callable[[], None]) -> None:

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PyQt5.QtCore import QObject, pyqtSignal
+from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from .gate import UI
 
@@ -38,15 +38,33 @@ class QtRunner:
 
     def __init__(self) -> None:
         self._bridge = _UiThreadBridge()
+        if UI.post is None:
+            UI.post = lambda step: QTimer.singleShot(0, step)  # pieces that waited: one per turn of the loop
 
     def submit(self, work: Callable[[Callable[[Any], None]], Any], done: Callable[[Any], None],
                failed: Callable[[BaseException], None],
                progress: Callable[[Any], None] | None = None) -> None:
         post = self._bridge.call.emit
+        latest: list[Any] = []  # the newest progress not yet shown; [] when none waits
+        lock = threading.Lock()
 
         def report(item: Any) -> None:
-            if progress is not None:
-                post(lambda: _guarded(progress, item, failed))
+            """Progress is a picture of now: while one waits for the UI thread, a newer one replaces it (a drag on a
+            busy machine makes steps faster than Krita redraws the lines)."""
+            if progress is None:
+                return
+            with lock:
+                waiting = bool(latest)
+                latest[:] = [item]
+            if not waiting:
+                post(show)
+
+        def show() -> None:
+            with lock:
+                items = latest[:]
+                latest.clear()
+            if items:
+                _guarded(progress, items[0], failed)
 
         def run() -> None:
             try:

@@ -104,6 +104,10 @@ def run_krita(home: Path, address: str, out: Path, extra: dict[str, str] | None 
     command = ["xvfb-run", "-a", "-s", "-screen 0 1280x900x24", "krita", "--nosplash"]
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
+    if "could not connect to display" in done.stderr and not (out / "report.json").exists():
+        # xvfb-run -a picks a display number another xvfb-run on this shared machine took a moment before; Krita
+        # never started (exit 134, seen once in 5 runs). Start again, once.
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
     return done, time.monotonic() - started
 
 
@@ -312,13 +316,14 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
 
     # A generated layer two groups deep with a transparency mask, opacity 200 and blend mode multiply: the docker
     # names it from the points layer above the groups; the result lands beside it in the inner group and is a
-    # copy of it (its mask with the same pixels, opacity, blend mode), so what the mask hid stays hidden.
+    # copy of it (its mask with the same pixels, opacity, blend mode), so what the mask hid stays hidden. (The
+    # mask comes from Krita's own Add Transparency Mask on a selection of the right half: its left half is 0.)
     nested = report["after_nested"]
     assert 'Drag edits "DragGAN faces-128-cpu seed' in report["nested_named"], report["nested_named"]
     assert nested["error"] == "" and nested["message"].startswith("Done"), nested
     assert nested["tree"][-2:] == [["Outer", [["Inner", [label, "DragGAN result 1"]]]], "DragGAN points"], nested
-    assert nested["result"] == {"opacity": 200, "blend": "multiply", "masks": [["Hide left", "transparencymask"]],
-                                "mask_kept": True}, nested["result"]
+    assert nested["result"] == {"opacity": 200, "blend": "multiply", "masks": ["transparencymask"],
+                                "mask_kept": True, "mask_hides_left": [[0]]}, nested["result"]
     nested_source = (out / "nested_source.bgra").read_bytes()
     assert (out / "nested_source_after.bgra").read_bytes() == nested_source
     assert pixels_at((out / "nested_result.bgra").read_bytes(), width, height, False, SELECTION) == \

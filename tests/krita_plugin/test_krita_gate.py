@@ -45,3 +45,20 @@ def test_a_timer_tick_inside_other_work_is_skipped() -> None:
     assert seen == []
     gate.run_unless_busy(lambda: seen.append("tick"))
     assert seen == ["tick"]
+
+
+def test_with_an_event_loop_waiting_pieces_run_one_per_turn_and_newcomers_queue_behind() -> None:
+    turns: list = []  # what the event loop would run on its next turns
+    gate, seen = OneAtATime(post=turns.append), []
+
+    def outer() -> None:
+        gate.run(lambda: seen.append("progress 1"))
+        gate.run(lambda: seen.append("done"))
+
+    gate.run(outer)
+    assert seen == [] and len(turns) == 1  # the loop breathes (timers, the user's clicks) before the next piece
+    gate.run(lambda: seen.append("a newer callback"))  # arrives at top level while others wait: behind them
+    assert seen == ["progress 1"] and len(turns) == 2
+    while turns:
+        turns.pop(0)()
+    assert seen == ["progress 1", "done", "a newer callback"] and not gate.busy
