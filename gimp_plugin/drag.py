@@ -26,7 +26,7 @@ from ..protocol.editor import build_drag_request, centre_to_corner
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image, mask_bounds
 from ..protocol.limits import DEFAULT_TRUNCATION, Limits
-from ..protocol.texts import next_result_name, waiting
+from ..protocol.texts import BAD_MODEL_ADVICE, next_result_name, waiting
 from .options import DragSettings, GenerateSettings
 from .session import GENERATED, Bound, close_quietly, current_latent, layer_digest, read_binding, session_for
 from .settings import SettingsError, read_settings, where
@@ -295,6 +295,7 @@ def describe_error(exc: DragdError, settings_file: str = "") -> str:
                            f"address in {place}.",
         ErrorCode.UNAVAILABLE: f"No DragGAN daemon answers and none could be started. Start one with "
                                f"`dragd serve`, or set its address and start command in {place}.",
+        ErrorCode.BAD_MODEL: BAD_MODEL_ADVICE,
     }.get(exc.code, "")
     if advice and place in exc.message:
         advice = advice.split(". ")[0] + "."  # the message already says where to fix it

@@ -18,6 +18,7 @@ from PyQt5.QtCore import QByteArray, QTimer
 from . import depth as depth_of
 from . import geometry
 from .errors import CanvasError
+from .gate import UI
 
 if TYPE_CHECKING:
     from ..protocol.binding import Binding
@@ -223,13 +224,15 @@ class KritaCanvas:
     def add_layer(self, name: str, pixels: Image, above: LayerId | None, source: LayerId | None = None,
                   edit: object = None) -> LayerId:
         """A new paint layer holding `pixels` (8-bit, placed at the top-left corner): right above `above` (in
-        its group), or, with None, below the points layer (else at the top). In a 16-bit or float document with
-        `source` and `edit` (protocol.blend.Edit), the layer is the source at its own precision with the edit's
-        change added, so pixels the drag did not change keep the source's exact values."""
+        its group), or, with None, below the points layer (else at the top). With `source` it is a copy of that
+        layer (its masks, opacity and blend mode: what a transparency mask hid stays hidden) holding the new
+        pixels. In a 16-bit or float document with `source` and `edit` (protocol.blend.Edit), the layer is the
+        source at its own precision with the edit's change added, so pixels the drag did not change keep the
+        source's exact values."""
         self._check()
         depth, linear = self._depth()
         origin = self._node(source) if source is not None else None
-        node = self._new_node(name, above)
+        node = self._new_node(name, above, origin)
         if depth != "U8" and origin is not None and edit is not None:
             width, height = self.size()
             raw = bytes(origin.pixelData(0, 0, width, height))
@@ -239,23 +242,26 @@ class KritaCanvas:
         self.document.refreshProjection()
         return _node_id(node)
 
-    def copy_layer(self, layer: LayerId) -> bytes:
-        """The layer's pixels at its own precision (document-sized), for `add_copy`."""
+    def copy_layer(self, layer: LayerId) -> object | None:
+        """A copy of the layer outside the document (pixels at their precision, masks, opacity, blend mode), for
+        `add_copy`."""
         node = self._node(layer)
-        width, height = self.size()
-        return bytes(node.pixelData(0, 0, width, height)) if node is not None else b""
+        return node.duplicate() if node is not None else None
 
-    def add_copy(self, name: str, copy: bytes, above: LayerId | None) -> LayerId:
-        node = self._new_node(name, above)
-        width, height = self.size()
-        node.setPixelData(copy, 0, 0, width, height)
+    def add_copy(self, name: str, copy: object | None, above: LayerId | None) -> LayerId:
+        node = self._new_node(name, above, copy)
         self.document.refreshProjection()
         return _node_id(node)
 
-    def _new_node(self, name: str, above: LayerId | None) -> object:
-        """An empty paint layer right above `above` (in its group), or, with None, below the points layer."""
+    def _new_node(self, name: str, above: LayerId | None, like: object | None = None) -> object:
+        """A paint layer right above `above` (in its group), or, with None, below the points layer: empty, or a
+        copy of `like` (a node), which keeps its masks, opacity, blend mode and pixels, as a result must."""
         active = self.document.activeNode()
-        node = self.document.createNode(name, "paintlayer")
+        if like is not None:
+            node = like.duplicate()
+            node.setName(name)
+        else:
+            node = self.document.createNode(name, "paintlayer")
         anchor = self._node(above) if above is not None else None
         if anchor is not None:
             anchor.parentNode().addChildNode(node, anchor)
@@ -304,7 +310,7 @@ class KritaCanvas:
             return
         layer = _node_id(node)
 
-        QTimer.singleShot(0, lambda: self._activate(layer))
+        QTimer.singleShot(0, lambda: UI.run(lambda: self._activate(layer)))
 
     def _activate(self, layer: LayerId) -> None:
         """Make the layer the active one, if it is still there and the active window shows this document."""
@@ -342,8 +348,9 @@ class KritaCanvas:
             layer = self.document.createVectorLayer(POINTS_LAYER_NAME)
             children = self.document.rootNode().childNodes()
             self.document.rootNode().addChildNode(layer, children[-1] if children else None)
-        if self._shown():
-            self.document.setActiveNode(layer)
+        # Later, like _restore_active: activated at once, a just-added layer is not yet known to Krita's layer
+        # manager (SAFE ASSERT "shape", kis_node_manager.cpp:165, seen in every real-Krita run before).
+        self._restore_active(layer)
 
     def _line_shapes(self) -> list[tuple[str, object, str, list[geometry.Point]]]:
         """(line id, shape, its SVG, its nodes in pixels) for every path of two or more nodes on the points

@@ -81,6 +81,7 @@ class DragController:
         self._connecting = False
         self._after_connect: list[Callable[[], None]] = []
         self._job_canvas: Canvas | None = None  # the document the running job writes into
+        self._held: list[tuple[Canvas, Callable[[], None]]] = []  # writes waiting for their document in front
         self._stop_requested = False
         self.live = Live(self)  # the Live toggle (live.py)
 
@@ -260,11 +261,34 @@ class DragController:
         return active
 
     def poll(self) -> None:
-        """Once a second (the docker's timer): notice a closed document, re-read the lines and the target."""
+        """Once a second (the docker's timer): notice a closed document, write what waited for a document to be
+        in front again, re-read the lines and the target."""
         if self._job_canvas is not None and not self._job_canvas.is_open():
             self._job_canvas = None
             self.stop(reason="The document was closed: its drag was stopped and nothing was written.")
+        self._write_held()
         self.refresh_points()
+
+    def _write_in_front(self, canvas: Canvas, write: Callable[[], None]) -> bool:
+        """Run `write` (it changes `canvas`) now when that document is the one in front, else keep it until it is
+        (`poll`), or drop it once the document is closed. True when it ran now.
+
+        Krita 5.1 writes some changes through the document in front, whatever document they are for (libkis
+        `Shape.remove` runs its delete command on the active document's image and undo stack), and a document
+        being closed leaves the front at once while its view lingers a moment; writing into it then crashed Krita.
+        So the plugin writes into a document only while it is the active one."""
+        if canvas.is_open() and _is_active(self.workspace, canvas):
+            write()
+            return True
+        if canvas.is_open():
+            self._held.append((canvas, write))
+        return False
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, []
+        for canvas, write in held:
+            if not self._write_in_front(canvas, write) and not canvas.is_open():
+                self._show(message="The document was closed before its drag's result could be written.")
 
     def refresh_points(self) -> None:
         """Re-read the drag lines and the layer Drag would edit into the panel."""
@@ -304,6 +328,7 @@ class DragController:
     def drag(self, options: DragOptions, inversion: InversionOptions | None = None) -> None:
         """Drag the layer the docker names so every line's handle reaches its target; a new result layer.
         `inversion`: how a layer of the user's own is opened (the paste-back mode), when it must be."""
+        self._write_held()  # a result that waited for this document first: the drag goes on from it
         if not self._ready(lambda: self.drag(options, inversion)):
             return
         canvas = self.workspace.active_canvas()
@@ -333,6 +358,8 @@ class DragController:
                 total = start.options.max_steps
                 self._show(progress=min(item.step / total, 1.0),
                            message=f"Step {item.step} of at most {total}, loss {item.loss:.3g}")
+                if not _is_active(self.workspace, canvas):
+                    return  # live updates go only into the document in front (see _write_in_front)
                 canvas.move_handles(resume.line_handles([i for i, _ in start.lines], item.points, frame))
                 pixels = resume.preview_pixels(start, item)
                 if pixels is not None and canvas.layer_exists(start.layer):
@@ -340,16 +367,18 @@ class DragController:
 
         def done(outcome: resume.Outcome) -> None:
             self._job_canvas = None
-            if not canvas.is_open():
-                self._show(busy=False, dragging=False, message="The document was closed: its drag was stopped "
-                                                               "and nothing was written.")
-                return
-            canvas.remove_preview()
-            self._write_result(canvas, start, outcome)
+
+            def write() -> None:
+                canvas.remove_preview()
+                self._write_result(canvas, start, outcome)
+
+            if not self._write_in_front(canvas, write):
+                message = (_HELD if canvas.is_open() else
+                           "The document was closed: its drag was stopped and nothing was written.")
+                self._show(busy=False, dragging=False, message=message)
 
         def failed(exc: BaseException) -> None:
-            if canvas.is_open():
-                canvas.remove_preview()
+            self._write_in_front(canvas, canvas.remove_preview)
             self.sessions.pop(start.binding.session if start.binding else "", None)  # its state is unknown now
             self._fail_with(exc)
 
@@ -442,6 +471,10 @@ class DragController:
         message, error = step(canvas)
         self._show(message=message, error=error)
         self.refresh_points()
+
+
+_HELD = ("The drag ended while another document was in front: its result is written into its document when "
+         "you show that document again.")
 
 
 def _is_active(workspace: Workspace, canvas: Canvas) -> bool:

@@ -15,6 +15,7 @@ from PyQt5.QtWidgets import QScrollArea
 
 from .adapter import KritaWorkspace
 from .dependencies import missing_dependencies
+from .gate import UI
 from .panel import DragPanel
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class DragGANDocker(DockWidget):
         self.controller = DragController(KritaWorkspace(Krita.instance()), self.panel, QtRunner())
         self.panel.attach(self.controller)
         self._poll_timer = QTimer(self)
-        self._poll_timer.timeout.connect(self.controller.poll)
+        self._poll_timer.timeout.connect(lambda: UI.run_unless_busy(self.controller.poll))
         self._poll_timer.start(POLL_MS)
         self._live_timer = QTimer(self)  # reads the lines while Live is on (Krita has no signal for a shape edit)
         self._live_timer.timeout.connect(self.controller.live.tick)
@@ -80,7 +81,7 @@ class DragGANDocker(DockWidget):
 
     def canvasChanged(self, canvas: object) -> None:  # noqa: N802 - Krita's name
         if self.controller is not None:
-            self.controller.refresh_points()
+            UI.run(self.controller.refresh_points)
 
 
 def docker_for_active_window() -> DragGANDocker | None:
@@ -122,7 +123,7 @@ def _run_on_docker(handler: object) -> None:
     docker = docker_for_active_window()
     if docker is None or docker.controller is None:
         return  # no docker (closed, or it explains a missing dependency)
-    handler(docker.controller, docker.panel)
+    UI.run(lambda: handler(docker.controller, docker.panel))
 
 
 def register() -> None:

@@ -1,8 +1,9 @@
 """The docker's Undo drag / Redo drag: result layers out of the document and back, per document.
 
-Undo takes the result layer Drag would edit out (its pixels, at their own precision, and its binding kept for
-Redo); the next Drag then starts from the layer below, whose binding says which state it shows. Redo puts the
-layer back, unless Krita's own undo already did (then nothing is added: never two layers of one state).
+Undo takes the result layer Drag would edit out (a copy of it, with its pixels at their own precision and its
+masks, and its binding kept for Redo); the next Drag then starts from the layer below, whose binding says which
+state it shows. Redo puts the layer back, unless Krita's own undo already did (then nothing is added: never two
+layers of one state).
 Returns sentences for the panel: (message, error), one of them empty.
 """
 

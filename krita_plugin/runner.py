@@ -4,6 +4,7 @@ Krita's API and widgets may only be touched from the UI thread, and a drag block
 to the daemon runs on its own Python thread; what it reports travels back through a queued Qt signal (a signal
 emitted from another thread is delivered in the receiver's thread, here the UI thread). The client is
 thread-safe (`protocol.client`), so Stop can cancel while the drag's thread waits for its result.
+Callbacks pass through `gate.UI`: one never starts inside another (Krita's busy waits deliver queued signals).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from PyQt5.QtCore import QObject, pyqtSignal
 
+from .gate import UI
+
 
 class _UiThreadBridge(QObject):
     """Lives in the UI thread; `call` carries a function to run there."""
@@ -27,7 +30,7 @@ class _UiThreadBridge(QObject):
         self.call.connect(self._run)
 
     def _run(self, function: Callable[[], None]) -> None:
-        function()
+        UI.run(function)  # after the callback still running, when this one arrived inside Krita's busy wait
 
 
 class QtRunner:

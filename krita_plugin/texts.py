@@ -4,6 +4,7 @@ drag, how to draw; result layer names are protocol.texts.next_result_name). Plai
 from __future__ import annotations
 
 from ..protocol.errors import DragdError, ErrorCode
+from ..protocol.texts import BAD_MODEL_ADVICE
 
 POINTS_LAYER_NAME = "DragGAN points"
 HOW_TO_DRAW = (f"Draw each drag as a line on the \"{POINTS_LAYER_NAME}\" layer with Krita's line or path tool: "
@@ -40,6 +41,7 @@ def describe_error(exc: DragdError) -> str:
                                    "session expired). Drag again: the layer's saved state is used.",
         ErrorCode.UNSUPPORTED: "This daemon cannot do that; update dragd (run its installer again).",
         ErrorCode.UNKNOWN_MODEL: "Pick another model, or install it with `dragd models download NAME`.",
+        ErrorCode.BAD_MODEL: BAD_MODEL_ADVICE,
         ErrorCode.TIMEOUT: "The dragd daemon stopped answering (it may have been stopped or crashed). Press Drag "
                            "again: a daemon on this computer is started again by itself.",
         ErrorCode.UNAVAILABLE: "Start the daemon with `dragd serve` (or run the dragd installer again), then "

@@ -15,6 +15,9 @@ from .limits import DEFAULT_ADDRESS, Limits
 from .transport import host_problem
 
 RESULT_LAYER_NAME = "DragGAN result"  # result layers are named "DragGAN result N"
+# What to do about the daemon's `bad_model` (the model's file cannot be used; its message says why).
+BAD_MODEL_ADVICE = ("Pick another model, or fetch this one again with `dragd models download NAME`; "
+                    "`dragd models` lists the models the daemon can use.")
 ADDRESS_FORMS = "tcp://HOST:PORT, or ipc:///PATH for a socket file"
 
 

@@ -9,6 +9,7 @@ from dragd.gimp_plugin import drag
 from dragd.gimp_plugin.options import DragSettings
 from dragd.gimp_plugin.settings import DEFAULT_COMMAND, SettingsError, read_settings, where, write_settings
 from dragd.protocol.errors import DragdError, ErrorCode
+from dragd.protocol.texts import BAD_MODEL_ADVICE
 from gimp_fakes import FakeDocument, RecordingFeedback
 
 
@@ -41,6 +42,11 @@ def test_messages_name_the_settings_file_as_the_fix(tmp_path):
                               DragSettings(settings_file=str(path)), RecordingFeedback(), threading.Event())
     assert "'garbage' cannot be used" in outcome.error and str(path) in outcome.error
     assert "ZMQ" not in outcome.error
+
+
+def test_a_model_file_that_cannot_be_used_gets_the_shared_advice():
+    text = drag.describe_error(DragdError(ErrorCode.BAD_MODEL, "the model file cannot be used: damaged"))
+    assert "damaged" in text and text.endswith(BAD_MODEL_ADVICE)
 
 
 def test_the_unavailable_advice_names_the_settings_file():

@@ -229,7 +229,8 @@ class FakeWorkspace:
     settings: dict[str, str] = field(default_factory=dict)
 
     def active_canvas(self) -> Canvas | None:
-        return self.canvases[-1] if self.canvases else None
+        shown = [canvas for canvas in self.canvases if canvas.open]  # a closed document is never in front
+        return shown[-1] if shown else None
 
     def new_canvas(self, width: int, height: int, name: str) -> FakeCanvas:
         canvas = FakeCanvas(width, height, name=f"new-{len(self.canvases)}")

@@ -11,6 +11,7 @@ from dragd.krita_plugin.texts import describe_error
 from dragd.protocol import Capability, DragdError, DragdTimeout, DragOptions, ErrorCode, GenerateRequest, Image
 from dragd.protocol.editor import DEFAULT_DAEMON_COMMAND
 from dragd.protocol.messages import InversionOptions, Waiting
+from dragd.protocol.texts import BAD_MODEL_ADVICE
 from krita_fakes import (
     MODEL,
     SIZE,
@@ -380,6 +381,43 @@ def test_closing_the_document_mid_drag_cancels_it_and_writes_nothing() -> None:
     assert canvas.names() == ["Background", SOURCE, "DragGAN points"]
 
 
+def test_a_document_not_in_front_gets_no_writes_until_it_is_shown_again() -> None:
+    # Krita writes some changes through the document in front (libkis Shape.remove), and a document being
+    # closed leaves the front at once: the job's document gets no preview, no handle move and no result while
+    # another document is in front; the result is written once it is back in front.
+    controller, canvas, daemon, _ = generated(daemon=FakeDaemon(steps=4))
+    workspace = controller.workspace
+    controller.runner.hold_next = True
+    controller.drag(DragOptions(max_steps=4))
+    other = FakeCanvas(name="other")
+    workspace.canvases.append(other)  # the user switched to another document mid-drag
+    controller.runner.release()
+    assert canvas.handle_moves == [] and canvas.previews == [] and other.handle_moves == [] == other.previews
+    assert canvas.names() == ["Background", SOURCE, "DragGAN points"] and other.names() == ["Background"]
+    state = controller.state
+    assert not state.busy and state.error == "" and "when you show that document again" in state.message
+    controller.poll()  # still behind: still nothing
+    assert canvas.names() == ["Background", SOURCE, "DragGAN points"]
+    workspace.canvases.remove(other)  # back in front
+    controller.poll()
+    assert canvas.names() == ["Background", SOURCE, "DragGAN result 1", "DragGAN points"]
+    assert canvas.layer("DragGAN result 1").pixels == dragged_image(seed_image(7), 4)
+    assert canvas.lines["a"][0] != LINE["a"][0] and "Result: \"DragGAN result 1\"" in controller.state.message
+
+
+def test_a_held_result_of_a_document_closed_behind_is_dropped() -> None:
+    controller, canvas, daemon, _ = generated()
+    controller.runner.hold_next = True
+    controller.drag(DragOptions(max_steps=3))
+    controller.workspace.canvases.append(FakeCanvas(name="other"))
+    controller.runner.release()
+    canvas.open = False
+    controller.poll()
+    controller.poll()
+    assert canvas.names() == ["Background", SOURCE, "DragGAN points"] and controller._held == []
+    assert "closed before its drag's result" in controller.state.message
+
+
 def test_stop_cancels_and_keeps_the_state_reached() -> None:
     class StopAtStepTwo(RecordingView):
         def render(self, state: PanelState) -> None:
@@ -447,3 +485,5 @@ def test_heartbeat_keeps_sessions_and_close_frees_them() -> None:
 def test_error_messages_are_sentences_with_advice() -> None:
     text = describe_error(DragdError(ErrorCode.TIMEOUT, "no answer"))
     assert text.startswith("No answer") and "Press Drag again" in text
+    text = describe_error(DragdError(ErrorCode.BAD_MODEL, "the model file cannot be used: not a generator"))
+    assert text.startswith("The model file cannot be used") and text.endswith(BAD_MODEL_ADVICE)

@@ -109,6 +109,7 @@ def run_krita(home: Path, address: str, out: Path, extra: dict[str, str] | None 
 
 def finished_report(out: Path, done: subprocess.CompletedProcess[str], seconds: float) -> dict[str, Any]:
     """The self-test's report, asserted to exist, to hold no error and to have reached its end."""
+    (out / "krita.stderr").write_text(done.stderr)  # whole, for a look after a failure (Krita's SAFE ASSERTs)
     report_file = out / "report.json"
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
     context = (f"krita exited with {done.returncode} after {seconds:.1f} s\nreport: {json.dumps(report)[-8000:]}"
@@ -178,7 +179,7 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     done, seconds = run_krita(krita_home, address, out)
     report = finished_report(out, done, seconds)
     print(f"Krita run (daemon started by the plugin, new from model, drags, undo/redo, Krita's undo, point "
-          f"identity, a group, the daemon killed): {seconds:.1f} s; steps: {report['steps']}")
+          f"identity, a group, the daemon killed, a document closed): {seconds:.1f} s; steps: {report['steps']}")
     width, height = DOC[0], DOC[1]
 
     # The docker started the daemon itself and said so.
@@ -308,6 +309,20 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     difference = np.abs(still - np.frombuffer(before, np.uint8).astype(int)).max()
     assert difference <= 1, f"a drag that moves nothing changed the photo by {difference} levels"
 
+    # A generated layer two groups deep with a transparency mask, opacity 200 and blend mode multiply: the docker
+    # names it from the points layer above the groups; the result lands beside it in the inner group and is a
+    # copy of it (its mask with the same pixels, opacity, blend mode), so what the mask hid stays hidden.
+    nested = report["after_nested"]
+    assert 'Drag edits "DragGAN faces-128-cpu seed' in report["nested_named"], report["nested_named"]
+    assert nested["error"] == "" and nested["message"].startswith("Done"), nested
+    assert nested["tree"][-2:] == [["Outer", [["Inner", [label, "DragGAN result 1"]]]], "DragGAN points"], nested
+    assert nested["result"] == {"opacity": 200, "blend": "multiply", "masks": [["Hide left", "transparencymask"]],
+                                "mask_kept": True}, nested["result"]
+    nested_source = (out / "nested_source.bgra").read_bytes()
+    assert (out / "nested_source_after.bgra").read_bytes() == nested_source
+    assert pixels_at((out / "nested_result.bgra").read_bytes(), width, height, False, SELECTION) == \
+        pixels_at(nested_source, width, height, False, SELECTION)
+
     # A float document (linear profile) with HDR values: the layer is opened and dragged; outside the selection
     # grown by the feather every float stays as it was, bit for bit (HDR values above 1.0 too); inside it changes.
     floats = report["after_float"]
@@ -351,6 +366,10 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     assert report["saved"] and 'Drag edits "DragGAN result 1" (a DragGAN layer' in report["reopen_named"]
     assert reopened["error"] == "" and reopened["message"].startswith("Done"), reopened
     assert not any(m.startswith("Opening") for m in panel_messages(reopened["panel"])), reopened
+
+    # A document closed mid-drag: the drag is stopped, nothing is written, no plugin error.
+    closed = report["after_close"]
+    assert closed["error"] == "" and "document was closed" in closed["message"], closed
 
     # A greyscale document is explained.
     assert "GRAYA" in report["grey"]["error"] and "RGB" in report["grey"]["error"], report["grey"]

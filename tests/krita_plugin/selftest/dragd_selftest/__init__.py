@@ -10,6 +10,7 @@ This file holds the helpers; scenario.py the steps.
 
 import json
 import os
+import sys
 import time
 
 from krita import Extension, Krita
@@ -38,6 +39,7 @@ started = time.monotonic()
 
 def note(step, **details):
     report["steps"].append({"step": step, "t": round(time.monotonic() - started, 2), **details})
+    print(f"dragd selftest: {step}", file=sys.stderr, flush=True)  # between Krita's own lines (SAFE ASSERTs)
 
 
 def write_report():
@@ -59,6 +61,14 @@ def plugin():
     from dragd_krita.dragd.krita_plugin import adapter
 
     return adapter
+
+
+def plugin_busy():
+    """True while the installed plugin's UI work runs: this tick came from inside Krita's busy wait (a nested
+    event loop that runs timers), where a user's clicks are not delivered either (ExcludeUserInputEvents)."""
+    from dragd_krita.dragd.krita_plugin.gate import UI
+
+    return UI.busy
 
 
 def docker():

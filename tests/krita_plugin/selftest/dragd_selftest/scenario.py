@@ -35,6 +35,7 @@ from . import (
     nodes,
     note,
     plugin,
+    plugin_busy,
     report,
     save,
     screenshot,
@@ -66,6 +67,8 @@ class Scenario:
         self.timer.start(POLL_MS)
 
     def tick(self):
+        if plugin_busy():
+            return  # acts as a user does: never from inside the plugin's work (see plugin_busy)
         try:
             if time.monotonic() - started > DEADLINE_S:
                 finish(f"deadline passed at stage {self.stage}")
@@ -102,7 +105,8 @@ class Scenario:
         trigger("dragd_drag")
 
     def idle(self):
-        return not self.state().busy
+        # Connecting (a Drag waits for it, e.g. after a heartbeat timed out on a loaded machine) is not idle.
+        return not self.state().busy and not docker().controller._connecting
 
     def lines(self):
         return plugin().KritaCanvas(self.document).point_lines()
@@ -393,6 +397,61 @@ class Scenario:
         report["after_plain_again"] = self.snapshot(panel=self.panel_since(), new=new)
         if len(new) == 1:
             save("plain_still.bgra", layer_bytes(self.document, node_by_name(self.document, new[0])))
+        self.go("start_nested")
+
+    # ---- a generated layer two groups deep, with a transparency mask, opacity and a blend mode ------------
+
+    def start_nested(self):
+        self.generate_in_new_document("nested", "U8")
+        self.go("wait_nested_generated")
+
+    def wait_nested_generated(self):
+        if not self.generated():
+            return
+        document, root = self.document, self.document.rootNode()
+        source = node_by_name(document, f"DragGAN faces-128-cpu seed {SEED}")
+        outer, inner = document.createGroupLayer("Outer"), document.createGroupLayer("Inner")
+        root.addChildNode(outer, source)
+        outer.addChildNode(inner, None)
+        source.remove()  # moved into Inner: the same node (its id, so its DragGAN state, stays)
+        inner.addChildNode(source, None)
+        mask = document.createNode("Hide left", "transparencymask")
+        source.addChildNode(mask, None)
+        width, height = document.width(), document.height()
+        mask.setPixelData(bytes(([0] * (width // 2) + [255] * (width - width // 2)) * height), 0, 0, width, height)
+        source.setOpacity(200)
+        source.setBlendingMode("multiply")
+        document.waitForDone()
+        self.nested_source = source
+        save("nested_source.bgra", layer_bytes(document, source))
+        draw_lines(document, [[HANDLE, TARGET]])
+        select_rect(document, SELECTION)
+        document.setActiveNode(node_by_name(document, "DragGAN points"))
+        self.go("wait_nested_pairs")
+
+    def wait_nested_pairs(self):
+        s = self.state()
+        if len(s.pairs) != 1 or "seed" not in s.session:
+            return  # the docker names the layer under the points layer, two groups down
+        report["nested_named"] = s.session
+        self.drag(PLAIN_STEPS)
+        self.go("wait_nested")
+
+    def wait_nested(self):
+        if not self.idle():
+            return
+        document = self.document
+        result = node_by_name(document, "DragGAN result 1")
+        masks = [(c.name(), c.type(), layer_bytes(document, c)) for c in result.childNodes()] if result else []
+        report["after_nested"] = self.snapshot(
+            panel=self.panel_since(), result=None if result is None else {
+                "opacity": result.opacity(), "blend": result.blendingMode(),
+                "masks": [(name, kind) for name, kind, _ in masks],
+                "mask_kept": [data for _, _, data in masks] == [layer_bytes(document, c) for c in
+                                                                 self.nested_source.childNodes()]})
+        save("nested_source_after.bgra", layer_bytes(document, self.nested_source))
+        if result is not None:
+            save("nested_result.bgra", layer_bytes(document, result))
         self.go("start_float")
 
     # ---- a float document with HDR values: opened, dragged, every value outside the edit kept -------------
@@ -532,14 +591,41 @@ class Scenario:
         self.go("wait_reopened")
 
     def wait_reopened(self):
-        self.record_when_idle("after_reopen", "start_grey")
+        self.record_when_idle("after_reopen", "start_close")
 
-    # A document closed mid-drag is not driven here: in 3 of 7 headless runs Krita 5.1.5 itself segfaulted while
-    # closing (SAFE ASSERTs in kis_node_manager.cpp:165 and KisDocument.cpp:678), which the plugin's guards did
-    # not prevent; the plugin's side (the job cancelled, nothing written) is tested on the fake Krita. See the
-    # README's known limits.
+    # ---- a document closed mid-drag -----------------------------------------------------------------------
 
-    def start_grey(self):
+    def start_close(self):
+        self.generate_in_new_document("closing", "U8")
+        self.go("wait_close_generated")
+
+    def wait_close_generated(self):
+        if not self.generated():
+            return
+        draw_lines(self.document, [[HANDLE, TARGET]])
+        self.go("wait_close_pairs")
+
+    def wait_close_pairs(self):
+        if len(self.state().pairs) != 1:
+            return
+        self.drag(LONG_STEPS)
+        self.go("wait_to_close")
+
+    def wait_to_close(self):
+        s = self.state()
+        if s.dragging and s.progress * LONG_STEPS >= 3:
+            self.document.setModified(False)  # as a user answering "No" to Krita's "save it?" question
+            trigger("file_close")  # File > Close, as a user closes it
+            self.document = None
+            self.mark = time.monotonic()
+            self.go("wait_closed")
+
+    def wait_closed(self):
+        if not self.idle():
+            return
+        s = self.state()
+        report["after_close"] = {"message": s.message, "error": s.error,
+                                 "seconds": round(time.monotonic() - self.mark, 1)}
         # A greyscale document: explained, not greyed out.
         self.document = Krita.instance().createDocument(64, 64, "grey", "GRAYA", "U8", "", 72.0)
         Krita.instance().activeWindow().addView(self.document)
