@@ -71,7 +71,7 @@ class DragGANDocker(DockWidget):
         self._poll_timer.timeout.connect(lambda: UI.run_unless_busy(self.controller.poll))
         self._poll_timer.start(POLL_MS)
         self._live_timer = QTimer(self)  # reads the lines while Live is on (Krita has no signal for a shape edit)
-        self._live_timer.timeout.connect(self.controller.live.tick)
+        self._live_timer.timeout.connect(lambda: UI.run_unless_busy(self.controller.live.tick))
         self._live_timer.start(TICK_MS)
         self._heartbeat_timer = QTimer(self)
         self._heartbeat_timer.timeout.connect(self.controller.heartbeat)

@@ -8,10 +8,11 @@ the job. The job (`run_live`, a worker thread) owns the daemon's live drag (prot
 sends the newest points (an older set not yet sent is dropped), and reads the next preview only once the UI
 thread showed the last one (`Channel`), so nothing queues anywhere: a slow UI sees fewer frames, never older ones.
 
-Commit (or Live off) ends the drag with a new session state, written exactly as a normal drag's result (the
-controller's `_write_result`: one new layer, its binding, the selection and precision rules of `resume.compose`);
-Stop (Cancel) ends it with no new state and nothing written. Plain Python: the unit tests drive it on the fake
-Krita (tests/krita_plugin/krita_fakes.py), the real-Krita test through the docker.
+Commit (or Live off) ends the drag with a new session state, written exactly as a normal drag's result
+(`document.write_result`: one new layer, its binding, the selection and precision rules of `resume.compose`);
+Stop (Cancel) ends it with no new state and nothing written. Like Drag, it reads and writes only the document in
+front (`document.in_front`; a result waits for its document to be in front again). Plain Python: the unit tests
+drive it on the fake Krita (tests/krita_plugin/krita_fakes.py), the real-Krita test through the docker.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from ..protocol.messages import (
     InversionOptions,
     PointPair,
 )
-from . import resume
+from . import document, resume
 from .errors import CanvasError
-from .texts import LIVE_HOW, LIVE_UNSUPPORTED, describe_error
+from .texts import LIVE_HOW, LIVE_UNSUPPORTED, WRITE_HELD, describe_error
 
 if TYPE_CHECKING:
     from .controller import DragController
@@ -255,21 +256,24 @@ class Live:
 
         def done(outcome: resume.Outcome | None) -> None:
             self._ended()
-            if not canvas.is_open():
-                c._show(busy=False, dragging=False, live=False,
-                        message="The document was closed: its live drag was stopped and nothing was written.")
-                return
-            canvas.remove_preview()
-            if outcome is None:
-                c._show(busy=False, dragging=False, live=False, progress=0.0, message=ENDED)
-                return
             c._show(live=False)
-            c._write_result(canvas, start, outcome)
+
+            def write() -> None:
+                canvas.remove_preview()
+                if outcome is not None:
+                    c._write_result(canvas, start, outcome)
+
+            written = c._write_in_front(canvas, write)  # else when its document is in front again
+            if not canvas.is_open():
+                message = "The document was closed: its live drag was stopped and nothing was written."
+            else:
+                message = ENDED if outcome is None else "" if written else WRITE_HELD
+            if message:
+                c._show(busy=False, dragging=False, progress=0.0, message=message)
 
         def failed(exc: BaseException) -> None:
             self._ended()
-            if canvas.is_open():
-                canvas.remove_preview()
+            c._write_in_front(canvas, canvas.remove_preview)
             c.sessions.pop(start.binding.session if start.binding else "", None)  # its state is unknown now
             c._show(live=False)
             c._fail_with(exc)
@@ -283,7 +287,8 @@ class Live:
 
     def _show_progress(self, canvas: Canvas, start: resume.Start, item: DragProgress) -> None:
         pixels = resume.preview_pixels(start, item)
-        if pixels is not None and canvas.layer_exists(start.layer):
+        shown = document.in_front(self.controller.workspace, canvas)  # writes go only into the document in front
+        if pixels is not None and shown and canvas.layer_exists(start.layer):
             canvas.show_preview(pixels, start.layer)
             self.previews += 1
             self.first_shown.setdefault(item.revision or 0, time.monotonic())
@@ -299,8 +304,8 @@ class Live:
         if self.channel is None or self.channel.ending or self.canvas is None or self.start_ is None:
             return
         canvas, c = self.canvas, self.controller
-        if not canvas.is_open():
-            return  # the controller's poll cancels it
+        if not canvas.is_open() or not document.in_front(c.workspace, canvas):
+            return  # closed: the controller's poll cancels it; behind another: its lines are not being edited
         lines = canvas.point_lines()
         if lines == self.read:
             return  # most ticks: nothing was edited

@@ -9,6 +9,7 @@ import pytest
 from dragd.krita_plugin.connection import Connection
 from dragd.krita_plugin.controller import DragController
 from dragd.krita_plugin.live import ENDED, Channel, keyed_points, targets_changed
+from dragd.krita_plugin.texts import WRITE_HELD
 from dragd.protocol import Capability, DragdError, DragOptions, ErrorCode, GenerateRequest, Image, PointPair
 from krita_fakes import SIZE, FakeCanvas, FakeDaemon, FakeWorkspace, RecordingView, ThreadRunner, seed_image
 from test_krita_controller import SOURCE, make
@@ -316,3 +317,18 @@ def test_live_against_a_real_daemon_follows_commits_and_cancels() -> None:
         pump(controller, runner, lambda: not controller.state.busy, timeout=60)
         assert controller.state.message == ENDED and "DragGAN result 2" not in canvas.names()
         client.close()
+
+
+def test_live_writes_only_into_the_document_in_front() -> None:
+    controller, canvas, daemon, runner = idle_live()
+    controller.workspace.canvases.append(FakeCanvas(name="other"))  # the user looks at another document
+    canvas.lines["dragd line a"][-1] = (2.5, 2.5)
+    for _ in range(5):
+        controller.live.tick()
+    assert daemon.live.updates == [], "lines were read from a document behind another"
+    controller.live.commit()
+    pump(controller, runner, lambda: not controller.state.busy)
+    assert controller.state.message == WRITE_HELD and "DragGAN result 1" not in canvas.names()
+    controller.workspace.canvases.pop()  # its document in front again: the docker's poll writes the result
+    controller.poll()
+    assert canvas.names() == ["Background", SOURCE, "DragGAN result 1", "DragGAN points"]

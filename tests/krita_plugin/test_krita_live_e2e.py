@@ -65,6 +65,7 @@ def test_live_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path)
     print(f"from a moved target node to the first preview of it in the layer: {latency} s; to the update handed "
           f"to the job: {[step['sent_s'] for step in steps[1:]]} s")
     assert all(seconds is not None for seconds in latency), steps
+    print(f"the docker's side of each frame (the job hands it over -> drawn, and the drawing): {report['frames']}")
     lags = [math.dist(step["tracked"], step["target"]) for step in steps]
     print(f"largest lag of the tracked handle after a move: {max(lags):.2f} px; last {lags[-1]:.2f} px")
     for move, step in enumerate(steps):

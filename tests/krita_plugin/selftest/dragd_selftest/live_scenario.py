@@ -84,6 +84,7 @@ class LiveScenario(Scenario):
         report["live"] = []
         self.panel_from = len(report["panel"])
         trigger("dragd_live")
+        self.timing = time_frames(docker().controller.live)
         self.go("wait_following")
 
     def followed(self):
@@ -124,6 +125,7 @@ class LiveScenario(Scenario):
         if SHOT:
             report["live_screenshot"] = screenshot()
         report["panel_while_live"] = widgets()
+        report["frames"] = self.timing()
         docker().panel.live.click()  # the toggle off, as the user clicks it: keeps the picture as a result layer
         self.go("wait_committed")
 
@@ -184,3 +186,31 @@ def widgets():
     panel = docker().panel
     return {"live_checked": panel.live.isChecked(), "live_text": panel.live.text(), "stop_text": panel.stop.text(),
             "commit_enabled": panel.commit.isEnabled(), "drag_enabled": panel.drag.isEnabled()}
+
+
+def time_frames(live):
+    """Wraps the running live drag's hand-over points to time each frame on the docker's side: from the job
+    handing it over (its thread) to the UI thread drawing it, and the drawing itself. Returns a summary function."""
+    handed, drawn = [], []
+    channel, show = live.channel, live._show_progress
+
+    def reported():
+        handed.append(time.monotonic())
+        type(channel).reported(channel)
+
+    def show_progress(canvas, start, item):
+        began = time.monotonic()
+        show(canvas, start, item)
+        drawn.append((began, time.monotonic()))
+
+    channel.reported, live._show_progress = reported, show_progress
+
+    def summary():
+        # the last frame handed over may still be on its way to the UI thread
+        waits = sorted(1000 * (began - at) for at, (began, _) in zip(handed, drawn, strict=False))
+        draws = sorted(1000 * (end - began) for began, end in drawn)
+        middle = len(waits) // 2
+        return {"frames": len(drawn), "queue_ms_median": round(waits[middle], 1), "queue_ms_max": round(waits[-1], 1),
+                "draw_ms_median": round(draws[middle], 1), "draw_ms_max": round(draws[-1], 1)}
+
+    return summary
