@@ -7,7 +7,8 @@ pointer and keyboard of the X server (xdotool, XTEST events: GTK takes them as a
 2. The same, then Return (OK) commits: the result layer, its tracked path and binding are recorded, then
    Ctrl+Z is pressed once in the image window (the whole drag must go at once).
 3. Ctrl+click on an empty spot adds a pair whose target the same press drags; a right click on the path's target
-   removes the path's pair; Return commits the one pair left.
+   removes the path's pair; once idle, a wheel notch zooms in and the pair's handle is dragged 4 px right (it is
+   re-anchored there); Return commits the one pair left.
 Where to press comes from the dialog's own trace ($DRAGD_GIMP_LIVE_TRACE: the targets' screen positions, the
 revisions sent and shown). Writes report.json and raw RGBA bytes to $DRAGD_E2E_OUT; the test asserts.
 """
@@ -95,6 +96,20 @@ if finish == "edit":  # a right click on the path's own target removes that pair
     print("right-clicked the first pair's target", flush=True)
     wait_for(lambda r: r["event"] in ("preview", "progress") and [p["key"] for p in r["pairs"]] == [1], 60,
              "the first pair to go")
+    # Once idle (the handle still): one wheel notch zooms in about the pointer; then the red handle of the pair
+    # left is dragged 4 px right, which re-anchors it (a new key, 2).
+    wait_for(lambda r: r["event"] == "preview" and r["idle"] and len(r["pairs"]) == 1, 300, "idle on one pair")
+    x("click", "4")
+    zoomed = wait_for(lambda r: r["event"] == "view" and r["scale"] > scale, 60, "the zoom")
+    hx, hy = zoomed["pairs"][0]["handle_screen"]
+    x("mousemove", "--sync", round(hx), round(hy))
+    x("mousedown", "1")
+    x("mousemove", "--sync", round(hx + 2 * zoomed["scale"]), round(hy))
+    x("mousemove", "--sync", round(hx + 4 * zoomed["scale"]), round(hy))
+    x("mouseup", "1")
+    print(f"zoomed to {zoomed['scale']:g}x and moved the handle 4 px right", flush=True)
+    wait_for(lambda r: r["event"] == "preview" and r["idle"] and [p["key"] for p in r["pairs"]] == [2]
+             and r["revision_shown"] >= r["revision_sent"], 300, "idle on the re-anchored pair")
 if finish in ("commit", "edit"):
     wait_for(lambda r: r["event"] == "preview" and r["idle"] and r["revision_shown"] >= r["revision_sent"]
              and len(r["pairs"]) == 1, 300, "the drag to idle on the final target")

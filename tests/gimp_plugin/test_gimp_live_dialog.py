@@ -127,14 +127,17 @@ def test_the_live_dialog_follows_the_dragged_target_commits_on_ok_and_keeps_noth
     assert report["after_undo"] == report["before"]
 
     # Edit: Ctrl+click added a pair (a new key: the daemon read its feature where it was clicked) and dragged its
-    # target; a right click removed the path's own pair; OK committed the one pair left.
+    # target; a right click removed the path's own pair; a wheel notch zoomed in (4x -> 5x) and the handle was
+    # dragged, which re-anchored it (another key); OK committed the one pair left.
     edited = report["edited"]
     assert edited["status"] == "success", f"{edited.get('error')}; pointer: {edited['helper_err']}"
     assert "right-clicked the first pair's target" in edited["helper_out"], edited
     keys = [[p["key"] for p in r["pairs"]] for r in edited["trace"] if r["event"] in ("preview", "progress")]
-    assert [0, 1] in keys and keys[-1] == [1], keys[:3] + keys[-3:]
+    assert [0, 1] in keys and [1] in keys and keys[-1] == [2], keys[:3] + keys[-3:]  # added, removed, re-anchored
+    assert "zoomed to 5x and moved the handle 4 px right" in edited["helper_out"], edited
     final = edited["trace"][-2]  # the idle preview before the outcome
     assert final["idle"] and final["pairs"][0]["target"] == [ADDED[0] + MOVE[0], ADDED[1] + MOVE[1]], final
+    assert final["scale"] == 5.0 and final["revision_shown"] == final["revision_sent"], final
     strokes = {p["name"]: p["strokes"] for p in report["after_edit"]["paths"]}[
         report["edited_result"]["tracked_path"]]
     assert len(strokes) == 1 and (strokes[0][-4], strokes[0][-3]) == (ADDED[0] + MOVE[0], ADDED[1] + MOVE[1])
