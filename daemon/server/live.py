@@ -33,7 +33,11 @@ LIVE_SLICE_S = 0.25  # a stepping live drag lets other users' waiting jobs run a
 
 class LiveChannel:
     """Latest-wins progress of one live drag: at most one message sent and not acknowledged (`seen`); newer
-    progress meanwhile replaces the one waiting here, which goes out when the acknowledgement comes."""
+    progress meanwhile replaces the one waiting here, which goes out when the acknowledgement comes.
+
+    Images have a credit of their own: a preview is worth rendering while no image is on its way (sent and not
+    acknowledged, or waiting here). A client that polls slower than the drag steps still gets previews: a
+    points-only progress outstanding does not hold them back. One that does not read at all gets one image."""
 
     def __init__(self, request: m.Request, send: Callable[[dict[str, Any]], None]) -> None:
         self._request = request
@@ -41,6 +45,7 @@ class LiveChannel:
         self._lock = threading.Lock()
         self._seq = 0
         self._outstanding: int | None = None  # seq of the message sent and not acknowledged
+        self._outstanding_image = False  # whether that message has an image
         self._waiting: m.DragProgress | None = None
         self._closed = False
 
@@ -50,17 +55,27 @@ class LiveChannel:
         with self._lock:
             return self._outstanding is None
 
+    @property
+    def image_credit(self) -> bool:
+        """No image on its way: a preview rendered now is the next one the client sees."""
+        with self._lock:
+            outstanding = self._outstanding is not None and self._outstanding_image
+            return not outstanding and (self._waiting is None or self._waiting.image is None)
+
     def offer(self, progress: m.DragProgress) -> None:
         """Send `progress` (its `seq` is set here), or keep it as the one waiting. A waiting preview the newer
-        progress lacks stays with it: the newest points, and the newest image rendered."""
+        progress lacks stays with it: the newest points, the newest image rendered, and that image's revision
+        (what the preview shows)."""
         with self._lock:
             if self._closed:
                 return
             if self._outstanding is None:
                 self._send(progress)
                 return
-            if progress.image is None and self._waiting is not None and self._waiting.image is not None:
-                progress = dataclasses.replace(progress, image=self._waiting.image, offset=self._waiting.offset)
+            waiting = self._waiting
+            if progress.image is None and waiting is not None and waiting.image is not None:
+                progress = dataclasses.replace(progress, image=waiting.image, offset=waiting.offset,
+                                               revision=waiting.revision)
             self._waiting = progress
 
     def acknowledge(self, seen: int) -> None:
@@ -81,6 +96,7 @@ class LiveChannel:
     def _send(self, progress: m.DragProgress) -> None:
         self._seq += 1
         self._outstanding = self._seq
+        self._outstanding_image = progress.image is not None
         self._send_message(self._request.progress(dataclasses.replace(progress, seq=self._seq)))
 
 
@@ -267,7 +283,7 @@ class LiveJob:
         # A preview when the client can take one and it is due, or when it would be the first to show an update
         # (the latency an artist feels); the budget counts that one too.
         fresh = self.render_fresh and loop.next_revision > self._shown_revision
-        frame = loop.advance(want_image=self.channel.clear and (fresh or self.budget.due(loop.step_s)))
+        frame = loop.advance(want_image=self.channel.image_credit and (fresh or self.budget.due(loop.step_s)))
         if frame.image is not None:
             self._shown_revision = max(self._shown_revision, frame.revision)
         self.idle = frame.idle

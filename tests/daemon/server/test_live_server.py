@@ -246,3 +246,20 @@ def test_updates_sent_while_the_drag_waits_in_the_queue_are_checked_and_applied_
         both = poll_until(drag, lambda r: isinstance(r, DragProgress) and r.keys == ("a", "b") and r.revision == 2)
         assert both.points[1] == (6.0, 6.0)
         assert drag.cancel().stopped == "cancelled"
+
+
+def test_a_client_polling_slower_than_the_steps_still_gets_previews_while_the_drag_moves():
+    with running_daemon() as daemon, connect(daemon) as client:
+        session = client.generate(seed=0).session
+        drag = client.live_drag(session, [((5, 5), (27, 27))], options=SLOW)
+        seen: list[DragProgress] = []
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            time.sleep(0.06)  # an editor timer, slower than a step of the tiny model
+            reply = drag.poll(0)
+            if isinstance(reply, DragProgress):
+                seen.append(reply)
+        previews = [p for p in seen if p.image is not None and not p.idle]
+        assert len(seen) >= 5 and len(previews) >= len(seen) // 3, [(p.step, p.image is not None) for p in seen]
+        assert [p.seq for p in seen] == sorted(p.seq for p in seen)
+        drag.cancel()
