@@ -61,8 +61,8 @@ def test_the_live_dialog_follows_the_dragged_target_commits_on_ok_and_keeps_noth
     done, seconds, report = run_gimp(gimp_root, gimp_home, BATCH, env)
     out = gimp_home / "out"
     assert done.returncode == 0, failure(done, report)
-    print(f"GIMP run (start, new from model, live drag cancelled, committed, undone, a pair added and one "
-          f"removed then committed, quit): {seconds:.1f} s")
+    print(f"GIMP run (start, new from model, live drag cancelled, committed, undone, a pair added, one removed, "
+          f"zoom, a handle re-anchored, committed, quit): {seconds:.1f} s")
     source = (out / "source_before.rgba").read_bytes()
 
     # Cancel: the dialog went live, the pointer moved the target, the drag's progress reflected the last move
@@ -74,9 +74,9 @@ def test_the_live_dialog_follows_the_dragged_target_commits_on_ok_and_keeps_noth
     assert (out / "source_after_cancel.rgba").read_bytes() == source
     assert cancelled["trace"][-1]["event"] == "outcome" and cancelled["trace"][-1]["cancelled"] is True
 
-    # Commit: the target was dropped where the pointer left it, the tracked handle followed while it moved (the
-    # progress reflected more than one of the updates on the way), the drag idled with a preview, and OK made
-    # the result layer as a normal drag does.
+    # Commit: the target was dropped where the pointer left it, the tracked handle and the picture followed while
+    # it moved (progress and preview images reflected more than one of the updates on the way), the drag idled
+    # with a preview, and OK made the result layer as a normal drag does.
     committed = report["committed"]
     assert committed["status"] == "success", f"{committed.get('error')}; pointer: {committed['helper_err']}"
     assert committed["helper_rc"] == 0, committed
@@ -89,11 +89,15 @@ def test_the_live_dialog_follows_the_dragged_target_commits_on_ok_and_keeps_noth
     last = previews[-1]
     assert last["pairs"][0]["target"] == list(FINAL), last
     assert len([r for r in shown if r > 0]) >= 2, f"the drag did not follow the move: revisions shown {shown}"
+    # The picture itself followed: preview images on the way (before idle) showed more than one of the updates.
+    pictured = sorted({r["revision_shown"] for r in previews if not r["idle"] and r["revision_shown"] > 0})
+    assert len(pictured) >= 2, f"the picture did not follow the move: previews showed revisions {pictured}"
     assert last["idle"] and last["revision_shown"] == last["revision_sent"], last
     span = last["time"] - live["time"]
     print(f"live dialog: {len(steps)} progress messages shown in {span:.1f} s from going live to idle, "
           f"{len(previews)} of them with a preview image; {last['revision_sent']} updates sent for {MOVES} pointer "
-          f"moves; revisions reflected on the way {shown} (shared machine, a CPU daemon)")
+          f"moves; revisions reflected on the way {shown}, pictured on the way {pictured} (shared machine, a CPU "
+          "daemon)")
 
     assert report["after_commit"]["layers"][0]["name"] == "DragGAN result 1"
     assert report["result"]["above_source"] is True
