@@ -158,7 +158,7 @@ class _LiveDialog:
             return False
         try:
             self.live = LiveDrag.start(found)
-        except DragdError as exc:
+        except (UserError, DragdError) as exc:
             self._end(error_outcome(exc, self.settings))
             return False
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, never a traceback
