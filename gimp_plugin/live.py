@@ -25,7 +25,7 @@ from ..protocol.editor import centre_to_corner, corner_to_centre
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image
 from ..protocol.limits import DEFAULT_LIVE_TIMEOUT_S
-from .drag import DragOutcome, Prepared, describe_error, edit_of, result_outcome
+from .drag import DragOutcome, Prepared, UserError, describe_error, edit_of, result_outcome
 from .live_view import LivePair, LivePoints, UpdateThrottle
 
 TICK_S = 0.03  # the dialog's timer: how often it sends and takes (s); well under a preview's time
@@ -62,7 +62,12 @@ class LiveDrag:
 
     @classmethod
     def start(cls, prepared: Prepared) -> LiveDrag:
-        """Starts the live drag of the prepared pairs (keys 0..n-1, as the protocol's default keys)."""
+        """Starts the live drag of the prepared pairs (keys 0..n-1, as the protocol's default keys). Raises
+        UserError for a daemon without live drags, DragdError for what the daemon refuses."""
+        hello = getattr(prepared.daemon, "daemon", None)  # what the client's `hello` learned, if it ran
+        if hello is not None and messages.Capability.LIVE not in hello.capabilities:
+            raise UserError("This DragGAN daemon cannot drag live (it is older than the plug-in). Update dragd and "
+                            "restart its daemon (`dragd stop`), or run the drag from a script (non-interactive).")
         request = prepared.request
         pairs = [LivePair(i, centre_to_corner(p.handle), centre_to_corner(p.target))
                  for i, p in enumerate(request.points)]

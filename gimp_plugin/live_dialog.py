@@ -11,9 +11,9 @@ Python has no gi-cairo everywhere), inside an EventBox for the pointer. What a p
 `live_view`'s business; this module only wires Gtk to it.
 
 For the real-GIMP test only: with $DRAGD_GIMP_LIVE_TRACE set to a file, the dialog appends one JSON line per
-event worth knowing (live, each progress, the outcome) with the targets' screen positions, so that a test can
-press and move the real pointer (xdotool) on them, and keeps the picture of the last preview beside it (.png).
-Without it, nothing is written.
+event worth knowing (live, each progress, each gesture, the outcome) with the points' screen positions, so that a
+test can press and move the real pointer (xdotool) on them, and keeps the picture of the last preview beside it
+(.png). Without it, nothing is written.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ class _LiveDialog:
             return False
         try:
             self.live = LiveDrag.start(found)
-        except DragdError as exc:
+        except (UserError, DragdError) as exc:
             self._end(error_outcome(exc, self.settings))
             return False
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, never a traceback
@@ -291,6 +291,7 @@ class _LiveDialog:
             self.transform = self.live.points.scroll(event.direction == Gdk.ScrollDirection.UP,
                                                      (event.x, event.y), self.transform)
             self._render()
+            self._trace("view")
         return True
 
     def _on_leave(self, widget: Any, event: Any) -> bool:
@@ -307,6 +308,7 @@ class _LiveDialog:
         if name == "0":
             self.transform = ViewTransform.fit((self.document.width, self.document.height), self.view_size)
             self._render()
+            self._trace("view")
             return True
         before = self.transform
         changed, self.transform = self.live.points.key(name, self.pointer, self.transform)
@@ -320,6 +322,7 @@ class _LiveDialog:
         self._render()
         if self.live is not None and self.live.points.message:
             self.bar.set_text(self.live.points.message)
+        self._trace("view")
 
     # ---- the test trace ----
 

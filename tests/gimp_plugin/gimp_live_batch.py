@@ -6,6 +6,9 @@ pointer and keyboard of the X server (xdotool, XTEST events: GTK takes them as a
    once the drag's progress reflects the last move, Escape cancels. Nothing may be kept.
 2. The same, then Return (OK) commits: the result layer, its tracked path and binding are recorded, then
    Ctrl+Z is pressed once in the image window (the whole drag must go at once).
+3. Ctrl+click on an empty spot adds a pair whose target the same press drags; a right click on the path's target
+   removes the path's pair; once idle, a wheel notch zooms in and the pair's handle is dragged 4 px right (it is
+   re-anchored there); Return commits the one pair left.
 Where to press comes from the dialog's own trace ($DRAGD_GIMP_LIVE_TRACE: the targets' screen positions, the
 revisions sent and shown). Writes report.json and raw RGBA bytes to $DRAGD_E2E_OUT; the test asserts.
 """
@@ -30,6 +33,7 @@ MOVE = tuple(json.loads(os.environ["DRAGD_E2E_MOVE"]))  # layer pixels the targe
 MOVES = int(os.environ["DRAGD_E2E_MOVES"])  # in this many pointer moves
 SELECTION = tuple(json.loads(os.environ["DRAGD_E2E_SELECTION"]))
 MAX_STEPS = int(os.environ["DRAGD_E2E_STEPS"])
+ADDED = json.loads(os.environ["DRAGD_E2E_ADDED"])  # run 3: the handle of the pair added in the dialog
 TRACE = os.environ["DRAGD_GIMP_LIVE_TRACE"]  # set for GIMP (the plug-in inherits it): the dialog appends there
 
 report = {"calls": []}
@@ -41,6 +45,7 @@ POINTER = r'''
 import json, os, subprocess, sys, time
 trace, move, moves, finish = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 skip = int(sys.argv[5])  # the lines of earlier runs
+added = json.loads(sys.argv[6])  # edit: where (layer coordinates) a new pair's handle is Ctrl+clicked
 def x(*args):
     subprocess.run(["xdotool", *map(str, args)], check=True, timeout=30)
 def records():
@@ -66,8 +71,16 @@ press("Return", "DragGAN drag")
 live = wait_for(lambda r: r["event"] == "live", 300, "the live dialog")
 sx, sy = live["pairs"][0]["target_screen"]
 scale = live["scale"]
-x("mousemove", "--sync", round(sx), round(sy))
-x("mousedown", "1")
+if finish == "edit":  # Ctrl+click an empty spot: a new pair, whose target the same press drags
+    sx = live["origin"][0] + live["offset"][0] + scale * added[0]
+    sy = live["origin"][1] + live["offset"][1] + scale * added[1]
+    x("mousemove", "--sync", round(sx), round(sy))
+    x("keydown", "ctrl")
+    x("mousedown", "1")
+    x("keyup", "ctrl")
+else:
+    x("mousemove", "--sync", round(sx), round(sy))
+    x("mousedown", "1")
 for k in range(1, moves + 1):
     x("mousemove", "--sync", round(sx + move[0] * scale * k / moves), round(sy + move[1] * scale * k / moves))
     time.sleep(0.25)  # slow enough that previews show the way, not only the end
@@ -76,9 +89,30 @@ print(f"dragged the target from {sx:.1f},{sy:.1f} by {move} layer px in {moves} 
 wait_for(lambda r: r["event"] in ("preview", "progress") and r["revision_sent"] >= 1
          and r["revision_shown"] >= r["revision_sent"], 300, "the drag to reflect the last move")
 print("the drag reflects the move", flush=True)
-if finish == "commit":
-    wait_for(lambda r: r["event"] == "preview" and r["idle"] and r["revision_shown"] >= r["revision_sent"],
-             300, "the drag to idle on the final target")
+if finish == "edit":  # a right click on the path's own target removes that pair
+    tx, ty = live["pairs"][0]["target_screen"]
+    x("mousemove", "--sync", round(tx), round(ty))
+    x("click", "3")
+    print("right-clicked the first pair's target", flush=True)
+    wait_for(lambda r: r["event"] in ("preview", "progress") and [p["key"] for p in r["pairs"]] == [1], 60,
+             "the first pair to go")
+    # Once idle (the handle still): one wheel notch zooms in about the pointer; then the red handle of the pair
+    # left is dragged 4 px right, which re-anchors it (a new key, 2).
+    wait_for(lambda r: r["event"] == "preview" and r["idle"] and len(r["pairs"]) == 1, 300, "idle on one pair")
+    x("click", "4")
+    zoomed = wait_for(lambda r: r["event"] == "view" and r["scale"] > scale, 60, "the zoom")
+    hx, hy = zoomed["pairs"][0]["handle_screen"]
+    x("mousemove", "--sync", round(hx), round(hy))
+    x("mousedown", "1")
+    x("mousemove", "--sync", round(hx + 2 * zoomed["scale"]), round(hy))
+    x("mousemove", "--sync", round(hx + 4 * zoomed["scale"]), round(hy))
+    x("mouseup", "1")
+    print(f"zoomed to {zoomed['scale']:g}x and moved the handle 4 px right", flush=True)
+    wait_for(lambda r: r["event"] == "preview" and r["idle"] and [p["key"] for p in r["pairs"]] == [2]
+             and r["revision_shown"] >= r["revision_sent"], 300, "idle on the re-anchored pair")
+if finish in ("commit", "edit"):
+    wait_for(lambda r: r["event"] == "preview" and r["idle"] and r["revision_shown"] >= r["revision_sent"]
+             and len(r["pairs"]) == 1, 300, "the drag to idle on the final target")
     print("idle on the final target", flush=True)
     press("Return", "DragGAN drag: live")
 else:
@@ -86,10 +120,13 @@ else:
 '''
 
 
-def interactive_drag(image, source, finish):
-    """The interactive procedure, with the pointer script acting as the artist; `finish`: commit or cancel."""
+def interactive_drag(image, source, finish, added=None):
+    """The interactive procedure, with the pointer script acting as the artist. `finish`: "cancel", "commit",
+    or "edit" (a pair added at `added` with Ctrl+click and its target dragged, the first pair removed with a
+    right click, then commit)."""
     skip = trace_lines()
-    helper = subprocess.Popen(["python3", "-c", POINTER, TRACE, json.dumps(MOVE), str(MOVES), finish, str(skip)],
+    helper = subprocess.Popen(["python3", "-c", POINTER, TRACE, json.dumps(MOVE), str(MOVES), finish, str(skip),
+                               json.dumps(added)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
     procedure = Gimp.get_pdb().lookup_procedure("dragd-drag")
@@ -164,6 +201,15 @@ try:
         if "error" in undo:
             failed.append(undo["error"])
         report["after_undo"] = describe(image)
+
+        image.set_selected_paths([path])
+        edited = interactive_drag(image, source, "edit", ADDED)
+        result, tracked = edited.pop("result", None), edited.pop("tracked", None)
+        report["edited"] = edited
+        report["after_edit"] = describe(image)
+        if result is not None:
+            report["edited_result"] = {"name": result.get_name(), "binding": binding_of(result),
+                                       "tracked_path": tracked.get_name()}
 finally:
     with open(os.path.join(OUT, "report.json"), "w") as f:
         json.dump(report, f, indent=1)

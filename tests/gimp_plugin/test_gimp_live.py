@@ -13,6 +13,7 @@ from dragd.gimp_plugin.session import layer_digest
 from dragd.protocol import messages
 from dragd.protocol.errors import DragdError, ErrorCode
 from dragd.protocol.images import Image
+from dragd.protocol.limits import DEFAULT_LIMITS
 from gimp_fakes import GENERATED, FakeDocument, FakeLiveDaemon, RecordingFeedback
 
 ONE_STROKE = [("Points", True, [[(3.5, 4.5), (9.5, 2.5)]])]  # handle -> target, GIMP image coordinates
@@ -192,3 +193,13 @@ def test_a_handle_may_only_be_added_inside_the_selection():
     live, _ = start(FakeDocument(path_list=ONE_STROKE, layer_binding=GENERATED, mask=mask))
     assert live.points.press(at(12.5, 8.5), VIEW, add=True) is False and "selection" in live.points.message
     assert live.points.press(at(5.5, 8.5), VIEW, add=True) is True
+
+
+def test_a_daemon_without_live_drags_is_told_in_one_sentence_before_anything_starts():
+    daemon = FakeLiveDaemon()
+    daemon.daemon = messages.HelloResult(1, "0.1", "cpu", (), DEFAULT_LIMITS, ("generate", "drag"))  # no "live"
+    prepared = drag.prepare_drag(FakeDocument(path_list=ONE_STROKE, layer_binding=GENERATED), DragSettings(),
+                                 RecordingFeedback(), threading.Event(), connect=lambda address: daemon)
+    with pytest.raises(drag.UserError, match="cannot drag live"):
+        LiveDrag.start(prepared)
+    assert daemon.live is None
