@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -252,3 +253,16 @@ def test_a_daemon_that_listens_but_does_not_answer_yet_is_not_called_absent(caps
         listener.context.term()
     err = capsys.readouterr().err
     assert "may still be starting" in err and "is it running" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_state_folder_is_claimed_once_its_stopping_holder_lets_go(tmp_path):
+    """`dragd stop` then `dragd serve` at once: the old daemon frees its address a moment before its folder."""
+    state = tmp_path / "state"
+    state.mkdir()
+    held = lock_state_dir(state, "the stopping daemon")
+    assert held is not None
+    threading.Timer(0.5, held.close).start()
+    started = time.monotonic()
+    claimed = lock_state_dir(state, "the new daemon")
+    assert claimed is not None and 0.4 < time.monotonic() - started < 3
+    claimed.close()
