@@ -103,6 +103,13 @@ def parse_address(address: str) -> Endpoint:
     if scheme == "ipc":
         if not rest or rest == "@":
             raise AddressError(f"address {address!r} needs a path after ipc://")
+        limit = getattr(zmq, "IPC_PATH_MAX_LEN", 0)  # sockaddr_un's sun_path; 0 where libzmq does not say
+        if limit and len(rest.encode()) > limit:
+            raise AddressError(f"address {address!r}: an ipc path may be at most {limit} bytes long (this one has "
+                               f"{len(rest.encode())}); choose a shorter one")
+        if not rest.startswith("@") and os.path.isdir(rest):
+            raise AddressError(f"address {address!r} is a folder; name a socket file in it, e.g. "
+                               f"ipc://{os.path.join(rest, 'dragd.sock')}")
         return Endpoint("ipc", rest, None)
     host, colon, port_text = rest.rpartition(":")
     if not colon or not host or not port_text:

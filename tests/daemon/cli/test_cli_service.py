@@ -191,7 +191,9 @@ def test_a_daemon_that_turns_the_users_keys_away_is_named_at_once_not_a_timeout(
 
 
 @pytest.mark.parametrize("address", ["garbage", " tcp://127.0.0.1:5557", "tcp://127.0.0.1:5557 ", "ipc://", "ipc://@",
-                                     "tcp://localhost:65536", "tcp://[::1]"])
+                                     "tcp://localhost:65536", "tcp://[::1]",
+                                     "ipc:///tmp",  # a folder: serve said "in use", status "nothing listens"
+                                     "ipc:///tmp/" + "d" * 120 + ".sock"])  # over sun_path: status was internal
 def test_status_stop_and_serve_give_one_address_one_verdict(capsys, tmp_path, monkeypatch, address):
     monkeypatch.setenv("DRAGD_ADDRESS", address)  # found as every command finds it
     status, served, _ = serve_fails(address, tmp_path)
