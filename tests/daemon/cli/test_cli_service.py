@@ -268,3 +268,12 @@ def test_a_state_folder_is_claimed_once_its_stopping_holder_lets_go(tmp_path):
     claimed = lock_state_dir(state, "the new daemon")
     assert claimed is not None and 0.4 < time.monotonic() - started < 3
     claimed.close()
+
+
+def test_serve_on_an_ipc_path_that_is_a_users_file_refuses_and_keeps_the_file(tmp_path):
+    socket_dir = Path(tempfile.mkdtemp(prefix="dragd-", dir="/tmp"))  # ipc paths must be short
+    precious = socket_dir / "notes.txt"
+    precious.write_text("the user's own words")
+    status, err, torch_loaded = serve_fails(f"ipc://{precious}", tmp_path)
+    assert status == cli.EXIT_USAGE and "is a file, not a socket" in err and not torch_loaded, err
+    assert precious.read_text() == "the user's own words"  # libzmq would have unlinked it
