@@ -277,3 +277,17 @@ def test_serve_on_an_ipc_path_that_is_a_users_file_refuses_and_keeps_the_file(tm
     status, err, torch_loaded = serve_fails(f"ipc://{precious}", tmp_path)
     assert status == cli.EXIT_USAGE and "is a file, not a socket" in err and not torch_loaded, err
     assert precious.read_text() == "the user's own words"  # libzmq would have unlinked it
+
+
+@pytest.mark.parametrize("keys", ["a-file", "a-folder-of-other-things", "a-file/keys"])
+def test_a_keys_folder_that_cannot_be_made_is_one_line_not_an_internal_error(tmp_path, keys):
+    (tmp_path / "a-file").write_text("not keys")
+    (tmp_path / "a-folder-of-other-things").mkdir()
+    (tmp_path / "a-folder-of-other-things" / "notes.txt").write_text("mine")
+    env = os.environ | {"DRAGD_KEYS": str(tmp_path / keys), "DRAGD_LOG_DIR": str(tmp_path / "logs")}
+    done = subprocess.run([*DRAGD, "serve", "--address", free_tcp_address(), "--state-dir", str(tmp_path / "state")],
+                          capture_output=True, text=True, timeout=60, env=env)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == cli.EXIT_USAGE and len(lines) == 1, done.stderr
+    assert f"cannot create the keys folder {tmp_path / keys}: " in lines[0] and "DRAGD_KEYS" in lines[0]
+    assert (tmp_path / "a-folder-of-other-things" / "notes.txt").read_text() == "mine"
