@@ -291,3 +291,12 @@ def test_a_keys_folder_that_cannot_be_made_is_one_line_not_an_internal_error(tmp
     assert done.returncode == cli.EXIT_USAGE and len(lines) == 1, done.stderr
     assert f"cannot create the keys folder {tmp_path / keys}: " in lines[0] and "DRAGD_KEYS" in lines[0]
     assert (tmp_path / "a-folder-of-other-things" / "notes.txt").read_text() == "mine"
+
+
+def test_a_damaged_client_key_stops_serve_instead_of_shutting_every_client_out(tmp_path):
+    """pyzmq's authenticator loads clients/*.key all or nothing: one bad file and the daemon admitted nobody."""
+    assert cli.main(["keys", str(tmp_path / "k")]) == 0
+    (tmp_path / "k" / "clients" / "half-copied.key").write_text("garbage")
+    status, err, torch_loaded = serve_fails(free_tcp_address(), tmp_path, "--curve-keys", str(tmp_path / "k"))
+    assert status == cli.EXIT_USAGE and len(err.strip().splitlines()) == 1 and not torch_loaded, err
+    assert "cannot read the client key" in err and "half-copied.key" in err
