@@ -97,6 +97,7 @@ MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
     (["generate", "--seed", "7", "--trunc", "-0.5", "--out", "x.png"], "argument --trunc: must be in [0, 2]"),
     ([*DRAG, "--seed", "0", "--trunc", "2.5"], "argument --trunc: must be in [0, 2], got '2.5'"),  # as the wire
     (["status", "--timeout", "0"], "argument --timeout: must be a number > 0"),
+    (["keys", ""], "the keys folder name is empty"),  # was the current folder, made 0700 with secrets in it
     (["status", "--address", "ipc:///nonexistent/dragd.sock"], "no dragd daemon at ipc:///nonexistent/dragd.sock"),
 ]
 
