@@ -77,6 +77,13 @@ def parse_address(address: str) -> Endpoint:
     if scheme == "ipc":
         if not rest or rest == "@":
             raise AddressError(f"address {address!r} needs a path after ipc://")
+        limit = getattr(zmq, "IPC_PATH_MAX_LEN", 0)  # sockaddr_un's sun_path; 0 where libzmq does not say
+        if limit and len(rest.encode()) > limit:
+            raise AddressError(f"address {address!r}: an ipc path may be at most {limit} bytes long (this one has "
+                               f"{len(rest.encode())}); choose a shorter one")
+        if not rest.startswith("@") and os.path.isdir(rest):
+            raise AddressError(f"address {address!r} is a folder; name a socket file in it, e.g. "
+                               f"ipc://{os.path.join(rest, 'dragd.sock')}")
         return Endpoint("ipc", rest, None)
     host, colon, port_text = rest.rpartition(":")
     if not colon or not host or not port_text:
@@ -168,8 +175,12 @@ def ensure_keys_folder(folder: Path | None = None) -> Path:
     folder = folder or keys_folder()
     if (folder / f"{SERVER_KEY_NAME}.key").is_file():
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".dragd-keys-", dir=folder.parent))  # mode 0700
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".dragd-keys-", dir=folder.parent))  # mode 0700
+    except OSError as exc:
+        raise KeysError(f"cannot create the keys folder {folder}: {exc.strerror or exc} (set {KEYS_ENV} to a "
+                        "folder of your own)") from None
     try:
         make_key_pair(scratch, SERVER_KEY_NAME)
         (scratch / CLIENTS_DIR_NAME).mkdir(mode=0o700)
@@ -177,9 +188,12 @@ def ensure_keys_folder(folder: Path | None = None) -> Path:
         public.replace(scratch / CLIENTS_DIR_NAME / public.name)
         try:
             os.rename(scratch, folder)  # fails when another process made the folder first: theirs is used
-        except OSError:
+        except OSError as exc:
             if not (folder / f"{SERVER_KEY_NAME}.key").is_file():
-                raise KeysError(f"cannot create the keys folder {folder}") from None
+                why = "a file is there" if folder.is_file() else (
+                    "it holds other files and no dragd keys" if folder.is_dir() else exc.strerror or str(exc))
+                raise KeysError(f"cannot create the keys folder {folder}: {why} (set {KEYS_ENV} to a folder "
+                                "of its own)") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return folder

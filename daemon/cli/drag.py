@@ -113,6 +113,8 @@ def check_drag_arguments(args: argparse.Namespace) -> None:
     """Refuses, in one line, options that the chosen source (--seed, --latent or --image) would ignore."""
     if args.trunc is not None and args.seed is None:
         raise CliError("--trunc applies to --seed only (a latent or a photo has no truncation)")
+    if args.latent_key is not None and args.latent is None:
+        raise CliError("--latent-key applies to --latent only (it names an array in a .npz or torch file)")
     if not args.image:
         given = [option for dest, option in args.photo_only if getattr(args, dest) is not None]
         if given:

@@ -34,6 +34,7 @@ USER_ERRORS: tuple[tuple[str, str], ...] = (
     ("daemon.server.security", "SecurityError"),
     ("daemon.server.listen", "StartError"),
     ("protocol.errors", "DragdError"),
+    ("protocol.transport", "KeysError"),
 )
 ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EISDIR, errno.ENOTDIR, errno.EFBIG,
                                 errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOENT})

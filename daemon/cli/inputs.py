@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...protocol.limits import MAX_SEED, TRUNCATION_MAX
+from ...protocol.limits import DEFAULT_LIMITS, MAX_SEED, TRUNCATION_MAX
 from .errors import CliError
 
 
@@ -28,6 +28,8 @@ def parse_points(text: str) -> tuple[list[tuple[float, float]], list[tuple[float
         targets.append((tx, ty))
     if not handles:
         raise CliError("no point pairs given; expected 'hx,hy:tx,ty'")
+    if len(handles) > DEFAULT_LIMITS.max_points:
+        raise CliError(f"{len(handles)} point pairs: at most {DEFAULT_LIMITS.max_points}, as the daemon takes")
     return handles, targets
 
 

@@ -79,6 +79,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     from ..server.control import keys
 
+    if not args.folder.strip():  # Path("") is the current folder: its files would sit among the secrets
+        raise CliError("the keys folder name is empty; name a folder of its own, e.g. `dragd keys ~/dragd-keys`")
     print("\n".join(keys(Path(args.folder), args.client)))
     return 0
 

@@ -7,6 +7,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
@@ -55,17 +56,28 @@ def prepare_state_dir(folder: Path | None) -> None:
                          "--state-dir)") from None
 
 
+# `dragd stop` then `dragd serve` at once: the stopping daemon frees its address a moment before its state folder.
+STATE_LOCK_WAIT_S = 3.0
+
+
 def lock_state_dir(folder: Path | None, address: str) -> IO[str] | None:
     """Claims the state folder for this daemon (an exclusive advisory lock on `daemon.lock`, released when the
     process ends, however it ends). Two daemons on one folder would read back and overwrite each other's
-    sessions and delete them under their disk budgets, so a second is refused with who holds it. None without a
-    folder, or where the platform has no flock (Windows)."""
+    sessions and delete them under their disk budgets, so a second is refused with who holds it, after waiting
+    STATE_LOCK_WAIT_S for one that is stopping. None without a folder, or where the platform has no flock
+    (Windows)."""
     if folder is None or fcntl is None:
         return None
     handle = os.fdopen(os.open(folder / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600), "r+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    deadline = time.monotonic() + STATE_LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
         holder = handle.read().strip() or "another process"
         handle.close()
         raise StartError(f"another dragd daemon ({holder}) keeps its sessions in {folder}: stop it, or give this "

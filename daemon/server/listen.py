@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +63,17 @@ def ipc_in_use(endpoint: Endpoint) -> bool:
     return True
 
 
+def not_a_socket(endpoint: Endpoint) -> bool:
+    """True when the ipc path names something other than a socket (a user's file): binding there unlinks it."""
+    if endpoint.scheme != "ipc" or endpoint.abstract:
+        return False
+    try:
+        mode = os.lstat(endpoint.host).st_mode
+    except OSError:  # nothing there (or unreachable: the bind says why)
+        return False
+    return not stat.S_ISSOCK(mode)
+
+
 @dataclass
 class Listener:
     """The bound ROUTER socket, its context and the CurveZMQ authenticator that guards it."""
@@ -73,6 +86,9 @@ class Listener:
     @classmethod
     def open(cls, config: ServerConfig, keys: CurveKeys) -> Listener:
         endpoint = parse_address(config.address)
+        if not_a_socket(endpoint):
+            raise StartError(f"{endpoint.host} is a file, not a socket: serving at {config.address} would delete it "
+                             "(libzmq replaces whatever is at an ipc path); choose another path")
         if ipc_in_use(endpoint):
             raise StartError(f"another process (a dragd daemon?) is serving at {config.address}; stop it first "
                              f"(`dragd stop --address {config.address}`) or choose another address")

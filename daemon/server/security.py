@@ -75,6 +75,12 @@ def load_server_keys(folder: Path) -> CurveKeys:
         raise SecurityError(f"cannot read {secret_file}: {exc}") from None
     if not secret:
         raise SecurityError(f"{secret_file} holds no secret key")
+    for client in sorted(clients.glob("*.key")):  # what pyzmq's authenticator loads: one bad file and it loads none
+        try:
+            zmq.auth.load_certificate(client)
+        except (OSError, ValueError) as exc:
+            raise SecurityError(f"cannot read the client key {client}: {exc}; remove or replace it (the daemon "
+                                "would admit no client at all)") from None
     return CurveKeys(public, secret, clients)
 
 

@@ -73,6 +73,9 @@ MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
     ([*DRAG, "--latent", "{words.npy}"], "holds <U1 values, not floating-point ones"),
     ([*DRAG, "--latent", "{objects.npy}"], "objects.npy is not a plain numeric array"),
     ([*DRAG, "--latent", "{words.npy}", "--trunc", "0.5"], "--trunc applies to --seed only"),
+    ([*DRAG, "--seed", "0", "--latent-key", "w"], "--latent-key applies to --latent only"),  # was ignored
+    (["drag", "--seed", "0", "--points", ";".join(["1,1:2,2"] * 129), "--out", "x.png"],
+     "129 point pairs: at most 128, as the daemon takes"),
     ([*DRAG, "--seed", "0", "--region", "1,2,3,4", "--align", "plain"], "--region, --align: only with --image"),
     ([*DRAG, "--seed", "0", "--preview-every", "5"], "--preview-every sets the GIF's frames; give --gif"),
     (["drag", "--seed", "0", "--points", "1,1:2,2", "--out", "x.jpg"], "--out must name a .png file"),
@@ -94,6 +97,7 @@ MISTAKES = [  # each is answered in one line, exit 2, before any model is loaded
     (["generate", "--seed", "7", "--trunc", "-0.5", "--out", "x.png"], "argument --trunc: must be in [0, 2]"),
     ([*DRAG, "--seed", "0", "--trunc", "2.5"], "argument --trunc: must be in [0, 2], got '2.5'"),  # as the wire
     (["status", "--timeout", "0"], "argument --timeout: must be a number > 0"),
+    (["keys", ""], "the keys folder name is empty"),  # was the current folder, made 0700 with secrets in it
     (["status", "--address", "ipc:///nonexistent/dragd.sock"], "no dragd daemon at ipc:///nonexistent/dragd.sock"),
 ]
 

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -190,7 +191,9 @@ def test_a_daemon_that_turns_the_users_keys_away_is_named_at_once_not_a_timeout(
 
 
 @pytest.mark.parametrize("address", ["garbage", " tcp://127.0.0.1:5557", "tcp://127.0.0.1:5557 ", "ipc://", "ipc://@",
-                                     "tcp://localhost:65536", "tcp://[::1]"])
+                                     "tcp://localhost:65536", "tcp://[::1]",
+                                     "ipc:///tmp",  # a folder: serve said "in use", status "nothing listens"
+                                     "ipc:///tmp/" + "d" * 120 + ".sock"])  # over sun_path: status was internal
 def test_status_stop_and_serve_give_one_address_one_verdict(capsys, tmp_path, monkeypatch, address):
     monkeypatch.setenv("DRAGD_ADDRESS", address)  # found as every command finds it
     status, served, _ = serve_fails(address, tmp_path)
@@ -252,3 +255,48 @@ def test_a_daemon_that_listens_but_does_not_answer_yet_is_not_called_absent(caps
         listener.context.term()
     err = capsys.readouterr().err
     assert "may still be starting" in err and "is it running" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_state_folder_is_claimed_once_its_stopping_holder_lets_go(tmp_path):
+    """`dragd stop` then `dragd serve` at once: the old daemon frees its address a moment before its folder."""
+    state = tmp_path / "state"
+    state.mkdir()
+    held = lock_state_dir(state, "the stopping daemon")
+    assert held is not None
+    threading.Timer(0.5, held.close).start()
+    started = time.monotonic()
+    claimed = lock_state_dir(state, "the new daemon")
+    assert claimed is not None and 0.4 < time.monotonic() - started < 3
+    claimed.close()
+
+
+def test_serve_on_an_ipc_path_that_is_a_users_file_refuses_and_keeps_the_file(tmp_path):
+    socket_dir = Path(tempfile.mkdtemp(prefix="dragd-", dir="/tmp"))  # ipc paths must be short
+    precious = socket_dir / "notes.txt"
+    precious.write_text("the user's own words")
+    status, err, torch_loaded = serve_fails(f"ipc://{precious}", tmp_path)
+    assert status == cli.EXIT_USAGE and "is a file, not a socket" in err and not torch_loaded, err
+    assert precious.read_text() == "the user's own words"  # libzmq would have unlinked it
+
+
+@pytest.mark.parametrize("keys", ["a-file", "a-folder-of-other-things", "a-file/keys"])
+def test_a_keys_folder_that_cannot_be_made_is_one_line_not_an_internal_error(tmp_path, keys):
+    (tmp_path / "a-file").write_text("not keys")
+    (tmp_path / "a-folder-of-other-things").mkdir()
+    (tmp_path / "a-folder-of-other-things" / "notes.txt").write_text("mine")
+    env = os.environ | {"DRAGD_KEYS": str(tmp_path / keys), "DRAGD_LOG_DIR": str(tmp_path / "logs")}
+    done = subprocess.run([*DRAGD, "serve", "--address", free_tcp_address(), "--state-dir", str(tmp_path / "state")],
+                          capture_output=True, text=True, timeout=60, env=env)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == cli.EXIT_USAGE and len(lines) == 1, done.stderr
+    assert f"cannot create the keys folder {tmp_path / keys}: " in lines[0] and "DRAGD_KEYS" in lines[0]
+    assert (tmp_path / "a-folder-of-other-things" / "notes.txt").read_text() == "mine"
+
+
+def test_a_damaged_client_key_stops_serve_instead_of_shutting_every_client_out(tmp_path):
+    """pyzmq's authenticator loads clients/*.key all or nothing: one bad file and the daemon admitted nobody."""
+    assert cli.main(["keys", str(tmp_path / "k")]) == 0
+    (tmp_path / "k" / "clients" / "half-copied.key").write_text("garbage")
+    status, err, torch_loaded = serve_fails(free_tcp_address(), tmp_path, "--curve-keys", str(tmp_path / "k"))
+    assert status == cli.EXIT_USAGE and len(err.strip().splitlines()) == 1 and not torch_loaded, err
+    assert "cannot read the client key" in err and "half-copied.key" in err
