@@ -59,8 +59,10 @@ class RangeHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))  # the full length, even when cutting short
         self.end_headers()
         sent = body if cut is None else body[:cut]
-        self.wfile.write(sent)
+        # counted before writing: the client may have read it all and checked the count before this thread
+        # runs again after the write
         self.server.served.bytes_sent += len(sent)  # type: ignore[attr-defined]
+        self.wfile.write(sent)
 
 
 @contextmanager
