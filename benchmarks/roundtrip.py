@@ -3,8 +3,9 @@
 A daemon runs on a thread of this process, serving a random-weight 512 px generator (NVIDIA's channel
 counts), and a `DragdClient` talks to it over tcp://127.0.0.1 like a plugin does. Printed as JSON:
 
-- upload_s: a 512x512 RGBA image client -> daemon (`open_session`, answered `unsupported` after the daemon
-  decoded and validated the whole image), request to final reply;
+- upload_s: a 512x512 RGBA image client -> daemon: an `open_session` naming a model the daemon does not have,
+  answered `unknown_model` by the worker after the daemon decoded and validated the whole image, queued the
+  request and checked the layer (no inversion runs), request to final reply;
 - download_s: a 512x512 RGBA image daemon -> client: `generate` on a stand-in model whose synthesis returns
   a stored image at once, so what is timed is the daemon's real path (queue, worker, session, tensor -> RGBA,
   encode, socket) and the client's (decode, validate), without the network's forward pass; it includes the
@@ -15,7 +16,10 @@ counts), and a `DragdClient` talks to it over tcp://127.0.0.1 like a plugin does
 - drag_step_s: one optimisation step of a drag on the same generator, measured in the daemon as the time
   between progress messages (no previews), and drag_step_in_process_s with `DragRun` directly.
 
-    .venv/bin/python benchmarks/roundtrip.py [--device cpu|cuda] [--repeats 20] [--steps 5]
+    .venv/bin/python benchmarks/roundtrip.py [--device cpu|cuda] [--repeats 20] [--steps 5] [--threads N]
+
+Torch runs as `dragd serve` runs it: dragd's thread policy (one thread per core, passive OpenMP wait) is applied
+before torch loads; `--threads` sets the count. Both are printed.
 """
 
 from __future__ import annotations
@@ -27,18 +31,22 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from dragd.daemon.device import describe_device, pick_device
-from dragd.daemon.engine.drag import DragOptions as EngineOptions
-from dragd.daemon.engine.drag import DragRun
-from dragd.daemon.models.registry import ModelInfo
-from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig
-from dragd.daemon.server.app import Daemon
-from dragd.daemon.server.config import ServerConfig
-from dragd.daemon.server.jobs import rgba
-from dragd.daemon.server.models import ModelCache
-from dragd.protocol import DragdClient, DragdError, DragOptions, DragProgress, Image, codec, messages
+from dragd.daemon.device import apply_thread_policy
+
+POLICY = apply_thread_policy()  # before torch loads, as `dragd serve` does
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from dragd.daemon.device import describe_device, pick_device  # noqa: E402
+from dragd.daemon.engine.drag import DragOptions as EngineOptions  # noqa: E402
+from dragd.daemon.engine.drag import DragRun  # noqa: E402
+from dragd.daemon.models.registry import ModelInfo  # noqa: E402
+from dragd.daemon.models.stylegan2 import Generator, GeneratorConfig  # noqa: E402
+from dragd.daemon.server.app import Daemon  # noqa: E402
+from dragd.daemon.server.config import ServerConfig  # noqa: E402
+from dragd.daemon.server.jobs import rgba  # noqa: E402
+from dragd.daemon.server.models import ModelCache  # noqa: E402
+from dragd.protocol import DragdClient, DragdError, DragOptions, DragProgress, Image, codec, messages  # noqa: E402
 
 SIZE = 512
 HANDLE, TARGET = (SIZE * 0.4, SIZE * 0.5), (SIZE * 0.6, SIZE * 0.5)
@@ -76,11 +84,16 @@ def median_time(call, repeats: int, device: torch.device | None = None) -> float
     return statistics.median(times)
 
 
+NO_MODEL = "not-a-model"  # upload: the daemon takes the whole image, then refuses before any inversion
+
+
 def upload(client: DragdClient, image: Image) -> None:
     try:
-        client.open_session(image)
+        client.open_session(image, model=NO_MODEL)
     except DragdError as exc:
-        assert exc.code == "unsupported", exc
+        assert exc.code == "unknown_model", exc
+    else:
+        raise AssertionError(f"open_session on {NO_MODEL!r} opened a session")
 
 
 def codec_round(image: Image) -> None:
@@ -112,7 +125,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
 
     torch.manual_seed(0)
@@ -149,6 +165,7 @@ def main() -> None:
     print(json.dumps({
         "image": f"{SIZE}x{SIZE} RGBA ({SIZE * SIZE * 4} bytes)", "transport": "tcp://127.0.0.1",
         "device": describe_device(device), "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(), "wait_policy": POLICY.wait_policy,
         "ping_s": round(ping_s, 5), "upload_s": round(upload_s, 5), "download_s": round(download_s, 5),
         "roundtrip_s": round(upload_s + download_s, 5), "codec_s": round(codec_s, 5),
         "drag_step_s": round(daemon_step_s, 5), "drag_step_in_process_s": round(in_process_step_s, 5),

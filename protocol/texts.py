@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import DragdError, ErrorCode, ProtocolError
+from .hosts import host_problem
 from .limits import DEFAULT_ADDRESS, Limits
-from .transport import host_problem
 
 RESULT_LAYER_NAME = "DragGAN result"  # result layers are named "DragGAN result N"
 ADDRESS_FORMS = "tcp://HOST:PORT, or ipc:///PATH for a socket file"

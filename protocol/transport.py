@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 import zmq
 import zmq.auth
 
+from .hosts import host_problem
 from .limits import DEFAULT_ADDRESS, Limits
 
 ADDRESS_ENV = "DRAGD_ADDRESS"  # overrides a configured address (Krita's setting), not an explicit one
@@ -32,9 +32,6 @@ KEYS_ENV = "DRAGD_KEYS"  # the keys folder, instead of the user's config folder
 SERVER_KEY_NAME = "server"
 CLIENTS_DIR_NAME = "clients"
 DEFAULT_CLIENT_NAME = "client"
-# A tcp host that is not an IP literal: a DNS name (RFC 1123 labels) or a network interface name (eth0, en0,
-# wlp2s0, which ZeroMQ binds to). Underscores are allowed, as some interface and host names carry them.
-HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 
 class AddressError(ValueError):
@@ -70,29 +67,6 @@ class Endpoint:
     def abstract(self) -> bool:
         """A Linux abstract socket (`ipc://@name`): no file, so file permissions cannot guard it."""
         return self.scheme == "ipc" and self.host.startswith("@")
-
-
-def host_problem(host: str, bracketed: bool = False) -> str | None:
-    """None for a tcp host dragd can bind or connect to (`*`, an IPv4 or IPv6 address, a host or interface name);
-    else what is wrong with it, in words. Something that looks like an IP address must be one: `999.1.1.1` is
-    no address at all, not a name other machines might reach. `bracketed`: it came in [ ], so it must be IPv6."""
-    if host == "*" and not bracketed:
-        return None
-    if bracketed or ":" in host:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            return f"{host!r} is not an IPv6 address"
-        return None
-    if all(c.isdigit() or c == "." for c in host):
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            return f"{host!r} is not an IPv4 address (four numbers from 0 to 255, e.g. 127.0.0.1)"
-        return None
-    if not HOST_NAME.fullmatch(host):
-        return f"{host!r} is not a host name, interface name or IP address"
-    return None
 
 
 def parse_address(address: str) -> Endpoint:

@@ -75,3 +75,31 @@ def serve_loopback() -> Iterator[tuple[str, Served]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+FIRST_REQUEST = """if True:
+    import json, sys, urllib.request
+    from dragd.daemon import cli
+    seen = []
+    real_urlopen = urllib.request.urlopen
+    def urlopen(*args, **kwargs):
+        seen.append("torch" in sys.modules)
+        return real_urlopen(*args, **kwargs)
+    urllib.request.urlopen = urlopen
+    exec(sys.argv[1])
+    status = cli.main(json.loads(sys.argv[2]))
+    print(json.dumps({"status": status, "torch_at_first_request": seen[:1]}))
+"""
+
+
+def torch_at_first_request(setup: str, argv: list[str], env: dict[str, str]) -> tuple[dict[str, object], str]:
+    """Runs `dragd ARGV` in a fresh interpreter after the Python statements `setup` (e.g. pointing a download at
+    an address where nothing listens): ({"status": exit status, "torch_at_first_request": [whether torch was
+    imported when the command first opened a URL]}, stderr)."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FIRST_REQUEST, setup, json.dumps(argv)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr

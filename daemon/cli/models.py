@@ -19,7 +19,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def fetch_lpips() -> int:
     """Downloads (or checks) the LPIPS/VGG16 weights photo inversion uses, with a progress bar per file."""
-    from ..invert.lpips import fetch_lpips_weights
+    from ..invert.lpips_files import fetch_lpips_weights
     from ..transfer import TerminalProgress
 
     bars: dict[str, TerminalProgress] = {}

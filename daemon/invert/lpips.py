@@ -5,24 +5,30 @@ layers; the ReLU outputs relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3 are unit
 their squared differences weighted per channel by a learned non-negative 1x1 "linear head", averaged over
 space and summed over the five layers.
 
-Its weights are two files a user downloads once (`fetch_lpips_weights`): torchvision's ImageNet VGG16
-(`features.N.weight/bias`) and the LPIPS heads (`linK.model.1.weight`, [1, C, 1, 1]). Both are plain
+Its weights are two files a user downloads once (`lpips_files.fetch_lpips_weights`, torch-free): torchvision's
+ImageNet VGG16 (`features.N.weight/bias`) and the LPIPS heads (`linK.model.1.weight`, [1, C, 1, 1]). Both are plain
 tensor dictionaries, read with `torch.load(weights_only=True)`, which builds tensors and nothing else.
 Without them inversion still works with pixel losses only (`load_lpips` returns None).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.registry import user_models_dir
-from ..transfer import download_file
+from ..models.checkpoint import non_finite_keys
+from .lpips_files import (  # noqa: F401 (re-exported: where the weights come from is lpips_files' business)
+    HEADS_FILE,
+    LPIPS_FILES,
+    NO_LPIPS,
+    VGG16_FILE,
+    WeightsFile,
+    fetch_lpips_weights,
+    lpips_dir,
+)
 
 VGG16_LAYERS = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 # Index (in torchvision's `features` Sequential) of the ReLU after which each LPIPS layer is read.
@@ -33,29 +39,8 @@ SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 
 
-@dataclass(frozen=True)
-class WeightsFile:
-    name: str
-    url: str
-    sha256: str
-
-
-VGG16_FILE = WeightsFile("vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth",
-                         "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0")
-HEADS_FILE = WeightsFile("lpips-vgg-v0.1.pth",
-                         "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
-                         "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868")
-LPIPS_FILES = (VGG16_FILE, HEADS_FILE)
-NO_LPIPS = ("LPIPS weights not installed: inverting with pixel losses only (lower quality); "
-            "fetch them once with `dragd models --fetch-lpips` (about 530 MB)")
-
-
 class LpipsWeightsError(ValueError):
     """A weights file is present but is not what LPIPS needs."""
-
-
-def lpips_dir() -> Path:
-    return user_models_dir() / "lpips"
 
 
 class LpipsVgg(nn.Module):
@@ -106,6 +91,10 @@ class LpipsVgg(nn.Module):
             if key not in heads or heads[key].shape != (1, c, 1, 1):
                 raise LpipsWeightsError(f"LPIPS heads lack {key} of shape [1, {c}, 1, 1]")
             mine[f"heads.{k}"] = heads[key]
+        bad = non_finite_keys(mine)
+        if bad:
+            raise LpipsWeightsError(f"the LPIPS weights hold NaN or infinite values (e.g. {', '.join(bad[:3])}); "
+                                    "fetch them again with `dragd models --fetch-lpips`")
         self.load_state_dict(mine, strict=False)
 
 
@@ -128,18 +117,3 @@ def load_lpips(folder: Path | None = None, device: torch.device | str = "cpu") -
     net = LpipsVgg()
     net.load_weights(_read_tensors(paths[0]), _read_tensors(paths[1]))
     return net.to(device).eval().requires_grad_(False)
-
-
-def fetch_lpips_weights(folder: Path | None = None,
-                        on_progress: Callable[[str, int, int | None], None] | None = None) -> list[Path]:
-    """Downloads (resuming) and checks both weights files; on_progress(name, bytes_done, bytes_total).
-
-    A file already in `folder` with the right checksum is not fetched again; a failure is a `transfer.DownloadError`.
-    """
-    folder = lpips_dir() if folder is None else folder
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for f in LPIPS_FILES:
-        report = None if on_progress is None else (lambda done, total, name=f.name: on_progress(name, done, total))
-        paths.append(download_file(f.url, folder / f.name, f.sha256, report))
-    return paths

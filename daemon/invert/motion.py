@@ -166,6 +166,18 @@ def content_positions(motion: Motion, frame: Frame, points: Sequence[tuple[float
     return [(float(x), float(y)) for x, y in p]
 
 
+def content_sources(motion: Motion, frame: Frame, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The photo position whose content a carry paste puts at each of `points` (photo px): p + L^-1 flow(M(p)),
+    the inverse of `content_positions`."""
+    if len(points) == 0:
+        return []
+    a = frame.matrix
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    m = (p @ a[:, :2].T + a[:, 2]).astype(np.float32)
+    flow = _sample(motion.flow, m[:, :1].copy(), m[:, 1:].copy()).reshape(-1, 2).astype(np.float64)
+    return [(float(x), float(y)) for x, y in p + flow @ np.linalg.inv(a[:, :2]).T]
+
+
 def carry_sources(original: np.ndarray, before: np.ndarray, after: np.ndarray, frame: Frame, box: Rect) -> Carried:
     """The photo pixels in `box` carried along the motion from `before` (G0) to `after` (G1) (see the module
     docstring). `original` is the whole photo (H x W x 3 or 4 uint8) in `frame`'s coordinates; where the edit

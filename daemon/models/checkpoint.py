@@ -94,12 +94,17 @@ def check_state_dict(config: ModelConfig, state_dict: dict[str, torch.Tensor]) -
     raise StateDictMismatchError("the weights do not match the generator: " + "; ".join(parts))
 
 
+def non_finite_keys(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """The keys of the floating-point tensors holding a NaN or an infinity, in order."""
+    return [key for key, value in tensors.items()
+            if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+
+
 def check_finite(state_dict: dict[str, torch.Tensor]) -> None:
     """Raises `CorruptCheckpointError` if any floating-point weight or buffer is NaN or infinite: such a
     generator draws nothing but NaN (a damaged download, a training run that diverged), so it is refused when
     the file is read rather than discovered as a black image mid-drag."""
-    bad = [key for key, value in state_dict.items()
-           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    bad = non_finite_keys(state_dict)
     if bad:
         raise CorruptCheckpointError(
             f"{len(bad)} of its weight tensors hold NaN or infinite values (e.g. {', '.join(bad[:3])}): the file "

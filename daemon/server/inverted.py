@@ -25,6 +25,7 @@ from ..engine.drag import inside_image
 from ..images import Photo, is_grey
 from ..invert.align import alignment_for
 from ..invert.lpips import LpipsVgg
+from ..invert.motion import content_positions, content_sources, estimate_motion
 from ..invert.paste import PastePlan, paste_back
 from ..invert.pipeline import Inversion, InversionCancelled, InversionOptions, invert
 from ..invert.project import ProjectionOptions
@@ -115,6 +116,20 @@ class LayerFrame:
 
     def to_frame(self, points: Sequence[Point]) -> list[Point]:
         return [(float(x), float(y)) for x, y in self.frame.to_photo(np.array(points, dtype=np.float64))]
+
+    def final_points(self, before: np.ndarray, after: np.ndarray, handles: Sequence[Point],
+                     tracked: Sequence[Point]) -> list[Point]:
+        """Where the layer's content at each handle (layer px, as the layer showed `before` pasted) lies once
+        `after` is pasted: measured from the paste's own motion, not the tracker's positions (`tracked`, model
+        px, unused), which follow features in the model's picture and may claim more than the layer shows.
+        Carry paste: both states are measured from the pivot's image, so the handle's content is traced back to
+        the layer's own pixels (`content_sources`) and forward to where the new paste puts them
+        (`content_positions`). Reconstruction paste: the motion between the two pictures."""
+        if self._local_plan.mode == "reconstruction":
+            return content_positions(estimate_motion(before, after), self.frame, handles)
+        sources = list(handles) if np.array_equal(before, self.reference) else content_sources(
+            estimate_motion(self.reference, before), self.frame, handles)
+        return content_positions(estimate_motion(self.reference, after), self.frame, sources)
 
     def mask_to_model(self, movable: np.ndarray) -> np.ndarray:
         if movable.shape != (self.height, self.width):

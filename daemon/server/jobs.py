@@ -195,7 +195,7 @@ class TorchWork:
     def drag(self, job: Job, request: m.Request) -> None:
         body: m.DragRequest = request.body
         with self._using(job, body.session) as session:
-            frame = session.frame
+            frame, before = session.frame, session.image
             run = drag_run(session, body)
             started = time.monotonic()
             job.on_cancel(run.cancel)
@@ -212,9 +212,9 @@ class TorchWork:
             session.push(result.ws, result.image)  # a cancelled drag keeps what it reached, as an undo step
             self.completed(session)
             image, offset = patch(session, result.image)
+            points = frame.final_points(before, result.image, [pair.handle for pair in body.points], result.points)
             self.send(job.client, request.result(m.DragResult(
-                result.steps, tuple(frame.to_frame(result.points)), result.reached, result.stopped, image, offset,
-                session.index)))
+                result.steps, tuple(points), result.reached, result.stopped, image, offset, session.index)))
 
     def _run_drag(self, job: Job, request: m.Request, session: Session, run: DragRun) -> None:
         frame = session.frame

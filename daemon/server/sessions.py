@@ -57,6 +57,9 @@ class SessionFrame(Protocol):
     def to_model(self, points: Sequence[Point]) -> list[Point]: ...  # raises DragdError for unusable points
     def to_frame(self, points: Sequence[Point]) -> list[Point]: ...
     def mask_to_model(self, movable: np.ndarray) -> np.ndarray: ...  # frame-sized bool -> model-sized bool
+    # after a drag from model picture `before` to `after`: where the handles' content lies, frame coordinates
+    def final_points(self, before: np.ndarray, after: np.ndarray, handles: Sequence[Point],
+                     tracked: Sequence[Point]) -> list[Point]: ...
     def patch(self, model_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]: ...  # pixels, offset
     def extra_bytes(self) -> int: ...  # memory the frame holds beyond the shared model
 
@@ -75,6 +78,10 @@ class ModelFrame:
 
     def mask_to_model(self, movable: np.ndarray) -> np.ndarray:
         return movable  # the drag engine checks its size
+
+    def final_points(self, before: np.ndarray, after: np.ndarray, handles: Sequence[Point],
+                     tracked: Sequence[Point]) -> list[Point]:
+        return self.to_frame(tracked)  # the model's own picture: the tracker follows it
 
     def patch(self, model_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         return model_rgb, (0, 0)

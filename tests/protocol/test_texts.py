@@ -66,3 +66,13 @@ def test_option_problems_name_the_editors_label_and_the_range_from_the_one_set_o
 def test_result_names_take_the_first_free_number():
     assert texts.next_result_name([]) == "DragGAN result 1"
     assert texts.next_result_name(["DragGAN result 1", "DragGAN result 3", "Background"]) == "DragGAN result 2"
+
+
+def test_the_address_sentences_need_no_pyzmq():
+    """The GIMP plug-in checks addresses and options where pyzmq may be missing (gimp_plugin/options.py)."""
+    import subprocess
+    import sys
+
+    code = "import sys; import dragd.protocol.texts; print('zmq' in sys.modules, 'msgpack' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "False"], done.stderr

@@ -1,9 +1,10 @@
-"""protocol/transport.py's address rule: a host that looks like an IP address must be one; names and `*` pass."""
+"""protocol/transport.py and protocol/hosts.py: a host that looks like an IP address must be one; names and `*` pass."""
 
 from __future__ import annotations
 
 import pytest
-from dragd.protocol.transport import AddressError, host_problem, is_loopback, parse_address
+from dragd.protocol.hosts import host_problem
+from dragd.protocol.transport import AddressError, is_loopback, parse_address
 
 
 @pytest.mark.parametrize("address", ["tcp://999.1.1.1:5557", "tcp://1.2.3:5557", "tcp://256.0.0.1:1",

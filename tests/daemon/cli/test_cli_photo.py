@@ -179,8 +179,9 @@ def test_a_tiny_photo_or_points_off_it_are_refused_before_the_model_loads(tmp_pa
     assert not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.parametrize("paste", ["carry", "reconstruction"])
 def test_the_report_and_the_picture_say_how_far_the_photos_content_moved_not_the_tracker(tmp_path, capsys,
-                                                                                         monkeypatch):
+                                                                                         monkeypatch, paste):
     """A drag whose tracker claims its target while the picture moved only 4 model px: the CLI, OUT.json and the
     before/after picture report the measured motion of the photo's content, and the tracker only as such."""
     from dataclasses import replace
@@ -199,7 +200,7 @@ def test_the_report_and_the_picture_say_how_far_the_photos_content_moved_not_the
     out = tmp_path / "cat.png"
     handle, target = (200.0, 90.0), (212.0, 90.0)
     rc = main(["drag", "--image", str(PHOTOS / "chelsea.png"), "--region", "150,40,120,100", "--points",
-               "200,90:212,90", "--feather", "3", "--out", str(out), *TINY, "--steps", "0"])
+               "200,90:212,90", "--feather", "3", "--paste", paste, "--out", str(out), *TINY, "--steps", "0"])
     assert rc == 0
     record = json.loads(out.with_suffix(".json").read_text())
     a, b, _, d, e, _ = record["inversion"]["transform"]

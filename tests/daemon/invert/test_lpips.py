@@ -65,7 +65,7 @@ def test_noise_regularisation_prefers_white_noise():
 def test_fetch_lpips_from_the_command_line(tmp_path: Path, http_server, monkeypatch, capsys):
     """`dragd models --fetch-lpips` fetches both files (checked) into the models folder, once."""
     from dragd.daemon import cli
-    from dragd.daemon.invert import lpips
+    from dragd.daemon.invert import lpips_files as lpips
 
     base, served = http_server
     source = tmp_path / "source"
@@ -92,3 +92,30 @@ def test_fetch_lpips_from_the_command_line(tmp_path: Path, http_server, monkeypa
     assert err[-1].startswith("dragd: error:") and "SHA-256" in err[-1]  # one line, no traceback
     assert not any("Traceback" in line for line in err)
     assert not (lpips.lpips_dir() / "other.pth").exists()
+
+
+@pytest.mark.parametrize("which", ["vgg", "head"])
+def test_weights_that_are_not_finite_are_refused(tmp_path: Path, which):
+    """A NaN weight would turn every perceptual loss into NaN: refused at load (the callers then use pixel losses
+    and say why)."""
+    _write_weights(tmp_path)
+    path = tmp_path / (VGG16_FILE.name if which == "vgg" else HEADS_FILE.name)
+    tensors = torch.load(path, weights_only=True)
+    key = "features.0.weight" if which == "vgg" else "lin2.model.1.weight"
+    tensors[key].view(-1)[0] = float("nan")
+    torch.save(tensors, path)
+    with pytest.raises(LpipsWeightsError, match="NaN or infinite"):
+        load_lpips(tmp_path)
+
+
+def test_fetch_lpips_touches_the_network_before_importing_torch(tmp_path: Path):
+    """`dragd models --fetch-lpips` starts the transfer at once; torch (seconds to import) is not needed for it."""
+    import os
+
+    from http_fixtures import torch_at_first_request
+
+    setup = ("from dragd.daemon.invert import lpips_files; lpips_files.LPIPS_FILES = (lpips_files.WeightsFile("
+             "'x.pth', 'http://127.0.0.1:9/x.pth', '0' * 64),)")
+    report, err = torch_at_first_request(setup, ["models", "--fetch-lpips"],
+                                         {**os.environ, "DRAGD_MODELS_DIR": str(tmp_path / "models")})
+    assert report == {"status": 2, "torch_at_first_request": [False]}, err

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from dragd.daemon.models.catalogue import parse_catalogue
 from dragd.daemon.models.checkpoint import CheckpointNotFoundError
 from dragd.daemon.models.loader import load_generator
 from dragd.daemon.models.registry import find_model, list_models
+from http_fixtures import torch_at_first_request
 from model_fixtures import TINY, TINY_UNCLAMPED, nvidia_pickle_bytes, outputs, random_generator, write_rosinality
 from sg3_fixtures import nvidia_stylegan3_pickle_bytes
 from tf_fixtures import tf_pickle_bytes, tf_representable
@@ -313,28 +312,13 @@ def test_cli_download_without_a_network_says_nothing_arrived(models_dir, monkeyp
 
 def test_cli_download_touches_the_network_before_importing_torch(tmp_path):
     """`dragd models download` starts the transfer at once: torch (seconds to import) waits for a file to convert."""
-    code = """if True:
-        import json, sys, urllib.request
-        from dragd.daemon import cli
-        from dragd.daemon.models import catalogue
-        offline = catalogue.parse_catalogue(json.loads(sys.argv[1]))
-        catalogue.load_catalogue = lambda: offline
-        seen = []
-        real_urlopen = urllib.request.urlopen
-        def urlopen(*args, **kwargs):
-            seen.append("torch" in sys.modules)
-            return real_urlopen(*args, **kwargs)
-        urllib.request.urlopen = urlopen
-        status = cli.main(["models", "download", "tiny-human"])
-        print(json.dumps({"status": status, "torch_at_first_request": seen[:1]}))
-    """
     entry = {"name": "tiny-human", "title": "t", "domain": "cars", "resolution": [16, 16],
              "url": "http://127.0.0.1:9/m.pkl", "mirrors": [], "file_name": "m.pkl", "format": "nvidia-pickle",
              "page": "http://127.0.0.1:9/", "sha256": None, "download_size": None, "licence": "test only",
              "default_step_size": 0.002, "description": ""}
-    done = subprocess.run([sys.executable, "-c", code, json.dumps({"format_version": 1, "models": [entry]})],
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "DRAGD_MODELS_DIR": str(tmp_path / "models")})
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"status": 2, "torch_at_first_request": [False]}, done.stderr
-    assert "nothing arrived" in done.stderr
+    setup = ("from dragd.daemon.models import catalogue; offline = catalogue.parse_catalogue("
+             f"{{'format_version': 1, 'models': [{entry!r}]}}); catalogue.load_catalogue = lambda: offline")
+    report, err = torch_at_first_request(setup, ["models", "download", "tiny-human"],
+                                         {**os.environ, "DRAGD_MODELS_DIR": str(tmp_path / "models")})
+    assert report == {"status": 2, "torch_at_first_request": [False]}, err
+    assert "nothing arrived" in err

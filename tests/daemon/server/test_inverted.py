@@ -11,6 +11,7 @@ sample).
 from __future__ import annotations
 
 import gc
+import math
 import threading
 import time
 import weakref
@@ -311,3 +312,77 @@ def test_a_layer_too_small_or_an_empty_mask_is_refused_before_the_model_loads(tm
             assert caught.value.code == ErrorCode.BAD_REQUEST and message in caught.value.message
         assert loads == []  # refused before the model was loaded
         assert client.ping().uptime_s > 0
+
+
+def _textured_layer(side: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    import cv2
+
+    ys, xs = np.mgrid[0:side, 0:side]
+    base = 128 + 70 * np.sin(xs / 11.0) * np.cos(ys / 15.0)
+    grain = cv2.GaussianBlur(rng.normal(0, 25, (side, side)).astype(np.float32), (0, 0), 1.0)
+    rgb = np.clip(np.dstack([base + grain, 0.8 * base + grain, 255 - base + grain]), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, np.full((side, side, 1), 255, np.uint8)], axis=2)
+
+
+@pytest.mark.parametrize("mode", ["carry", "reconstruction"])
+def test_a_drags_points_on_a_layer_are_where_its_content_went_not_the_trackers(mode):
+    """LayerFrame.final_points: the handles' content measured through the paste, across drags in one session."""
+    from types import SimpleNamespace
+
+    from dragd.daemon.invert.paste import plan_paste
+    from dragd.daemon.invert.region import square_frame, warp_to_model
+    from dragd.daemon.models.stylegan2 import to_uint8_image
+    from dragd.daemon.server.inverted import LayerFrame
+
+    side, res = 256, 64  # 4 layer px per model px
+    layer = _textured_layer(side)
+    frame = square_frame((0, 0, side, side), side, side, res, margin=0)
+    g0 = to_uint8_image(warp_to_model(layer[..., :3], frame))
+    selection = np.zeros((side, side), bool)
+    selection[32:224, 32:224] = True
+    plan = plan_paste(frame, selection, 4, mode)
+    inversion = SimpleNamespace(generator=None, frame=frame, plan=plan, reconstruction=g0)
+    opened = LayerFrame(inversion, layer)
+    first, second = np.roll(g0, 3, axis=0), np.roll(g0, 5, axis=0)  # the picture moves 3, then 2 more model px
+    claimed = [(10.0, 10.0)]  # whatever the tracker says
+    (x, y), = opened.final_points(g0, first, [(128.0, 120.0)], claimed)
+    assert abs(x - 128) < 0.3 and abs(y - 132) < 0.3  # 3 model px = 12 layer px down
+    (x, y), = opened.final_points(first, second, [(128.0, 132.0)], claimed)  # the second drag starts there
+    assert abs(x - 128) < 0.3 and abs(y - 140) < 0.3
+
+
+def test_drag_results_on_an_opened_photo_report_the_measured_motion(daemon):
+    """Through the daemon: a drag's result points are where the photo's content at the handle lies in the pasted
+    result (checked by template matching the handle's patch), not the tracker's claim (its last progress)."""
+    import cv2
+
+    with PILImage.open(PHOTO) as im:
+        photo = np.asarray(im.convert("RGBA")).copy()
+    height, width = photo.shape[:2]
+    layer = rgba_image(photo)
+    handle, target = (240.0, 150.0), (240.0, 138.0)
+    with connect(daemon, timeout=60) as client:
+        opened = client.open_session(layer, mask=selection_mask(width, height, PHOTO_SELECTION), options=QUICK)
+        progress: list[object] = []
+        dragged = client.drag(opened.session, [(handle, target)], options=DragOptions(max_steps=15),
+                              on_progress=progress.append)
+        client.close_session(opened.session)
+    (mx, my), = dragged.points
+    tracked = [p for p in progress if hasattr(p, "points")][-1].points[0]
+    result = array(paste(layer, dragged.image, *dragged.offset))[..., :3].astype(np.float32).mean(axis=2)
+    before = photo[..., :3].astype(np.float32).mean(axis=2)
+    r, reach = 8, 16
+    hx, hy = int(handle[0]), int(handle[1])
+    scores = cv2.matchTemplate(result[hy - r - reach:hy + r + reach + 1, hx - r - reach:hx + r + reach + 1],
+                               before[hy - r:hy + r + 1, hx - r:hx + r + 1], cv2.TM_SQDIFF)
+    fy, fx = np.unravel_index(scores.argmin(), scores.shape)
+
+    def vertex(a: float, b: float, c: float) -> float:  # sub-pixel: the parabola through three scores
+        return 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c > 0 else 0.0
+
+    found = (hx + fx - reach + vertex(*scores[fy, fx - 1:fx + 2]),
+             hy + fy - reach + vertex(*scores[fy - 1:fy + 2, fx]))
+    # Measured here: 1.9 px apart (the flow at the point against a 17 px patch's average motion); the tracker's
+    # claim, 4.1 px from the patch.
+    assert math.dist((mx, my), found) < min(2.5, math.dist(tracked, found))
