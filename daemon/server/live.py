@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ...protocol import messages as m
 from ...protocol.errors import DragdError, ErrorCode
 from ...protocol.limits import DEFAULT_LIVE_TIMEOUT_S
@@ -152,6 +154,11 @@ class LiveJob:
         self._last_change = time.monotonic()  # of the points (or a commit): the time-out counts from it
         self._commit = False
         self._early: tuple[list[tuple[PairKey, Point | None, Point]], int] | None = None  # before it started
+        # Where each pair's handle started, in the session frame (the request's, or the update's for a key added
+        # later): the result reports where that content is (`SessionFrame.final_points`).
+        self._handles = {key_id(key): pair.handle for key, pair in zip(m.pair_keys(body.points), body.points,
+                                                                       strict=True)}
+        self._before: np.ndarray | None = None  # the session's picture when the drag started
         job.keepalive_due = lambda: self.channel.clear
         job.on_cancel(self.wake)
         registry.add(self)
@@ -167,6 +174,8 @@ class LiveJob:
                                                         "the last accepted one")
             if body.points is not None:
                 pairs = self._to_model(body.points)
+                known = set(map(key_id, self.loop.run.keys if self.loop is not None
+                                else m.pair_keys(self.request.body.points)))
                 try:
                     if self.loop is not None:
                         self.loop.run.set_pairs(pairs, body.revision or 0)
@@ -174,6 +183,8 @@ class LiveJob:
                         self._early = (self._check_early(pairs), body.revision or 0)
                 except DragInputError as exc:
                     raise DragdError(ErrorCode.BAD_REQUEST, str(exc)) from None
+                self._handles.update({key_id(p.key): p.handle for p in body.points
+                                      if p.handle is not None and key_id(p.key) not in known})
                 self._last_change = time.monotonic()
             elif body.revision is not None and self.loop is not None:
                 self.loop.run.note_revision(body.revision)
@@ -239,6 +250,7 @@ class LiveJob:
 
     def _start(self, job: Job) -> None:
         self.session = self.work.acquire(job, self.request.body.session)
+        self._before = self.session.image
         run = drag_run(self.session, self.request.body)
         self.work.sessions.mark_running(self.session, "drag")  # until it ends: a crash before then is reported
         with self._lock:
@@ -306,19 +318,21 @@ class LiveJob:
         assert session is not None and loop is not None
         self.channel.close()
         self.registry.drop(self)
-        if stopped == "cancelled":  # a cancelled live drag leaves the session as it was
+        handles = [self._handles[key_id(key)] for key in loop.run.keys]
+        if stopped == "cancelled":  # a cancelled live drag leaves the session, and its content, as it was
             self.work.sessions.clear_running(session)
-            points, reached, image = loop.run.points, loop.reached, session.image
+            points, reached, image = handles, loop.reached, session.image
         else:
             result = loop.finish(stopped)
             session.push(result.ws, result.image)
             self.work.completed(session)
-            points, reached, image = result.points, result.reached, result.image
+            points = session.frame.final_points(self._before, result.image, handles, result.points)
+            reached, image = result.reached, result.image
         self.work.release(session)
         log_event(log, INFO, "drag_done", session=session.key, live=True, steps=loop.steps, stopped=stopped)
         picture, offset = patch(session, image)
         self.work.send(job.client, self.request.result(m.DragResult(
-            loop.steps, tuple(session.frame.to_frame(points)), reached, stopped, picture, offset, session.index,
+            loop.steps, tuple(points), reached, stopped, picture, offset, session.index,
             tuple(loop.run.keys))))
 
     def _abandon(self) -> None:

@@ -8,6 +8,7 @@ import math
 import threading
 import time
 
+import numpy as np
 import pytest
 from dragd.protocol import DragOptions, DragProgress, DragResult, PointPair, codec, messages
 from dragd.protocol.errors import DragdError, ErrorCode
@@ -263,3 +264,33 @@ def test_a_client_polling_slower_than_the_steps_still_gets_previews_while_the_dr
         assert len(seen) >= 5 and len(previews) >= len(seen) // 3, [(p.step, p.image is not None) for p in seen]
         assert [p.seq for p in seen] == sorted(p.seq for p in seen)
         drag.cancel()
+
+
+def test_results_report_where_the_content_is_through_the_session_frame():
+    """Commit asks the session's frame where each handle's content lies (an opened layer measures it through
+    its paste-back; a generated session reports the tracker), with the handle each key started from; a cancel
+    reports the handles where they started, as its picture is the one before the drag."""
+    with running_daemon() as daemon, connect(daemon) as client:
+        generated = client.generate(seed=0)
+        session = daemon.sessions._sessions[generated.session]
+        calls = []
+        real = session.frame.final_points
+
+        def final_points(before, after, handles, tracked):
+            calls.append((before, after, list(handles), list(tracked)))
+            return [(x + 0.25, y) for x, y in real(before, after, handles, tracked)]  # tell them apart
+
+        session.frame.final_points = final_points
+        drag = client.live_drag(generated.session, [PointPair((12, 16), (19, 16), "a")])
+        poll_until(drag, idle)
+        drag.update([("a", (19, 16)), ("b", (6, 6), (6, 6))])
+        poll_until(drag, lambda r: r.keys == ("a", "b") and idle(r))
+        result = drag.commit()
+        (before, after, handles, tracked), = calls
+        shown = np.frombuffer(generated.image.data, np.uint8).reshape(32, 32, 4)[:, :, :3]
+        assert (before == shown).all() and not (after == shown).all()  # the picture before the drag, and after
+        assert handles == [(12.0, 16.0), (6.0, 6.0)]
+        assert result.points == tuple((x + 0.25, y) for x, y in tracked)
+        second = client.live_drag(generated.session, [PointPair((19, 16), (5, 5), "a")], options=SLOW)
+        poll_until(second, lambda r: isinstance(r, DragProgress) and r.step >= 2)
+        assert second.cancel().points == ((19.0, 16.0),) and len(calls) == 1
