@@ -29,7 +29,7 @@ def _connect(args: argparse.Namespace):
     """A client for the daemon at --address (else found as every tool finds it); CliError at once when nothing
     listens there or the daemon there turns our keys away (no 5 s wait)."""
     from ...protocol.transport import AddressError, parse_daemon_address, resolve_address
-    from ..server.control import connect, key_refusal, nothing_listens
+    from ..server.control import connect, curve_handshake, nothing_listens, refusal
 
     args.address = resolve_address(args.address)
     try:  # the same check as `dragd serve`'s: one address, one verdict
@@ -39,21 +39,26 @@ def _connect(args: argparse.Namespace):
     if nothing_listens(args.address):
         raise CliError(f"no dragd daemon at {args.address}: nothing listens there (`dragd serve` starts one)")
     keys = Path(args.curve_keys) if args.curve_keys else None
-    refusal = key_refusal(args.address, keys, args.client, min(args.timeout, 1.0))
-    if refusal is not None:  # else a request would time out as if no daemon were there
-        raise CliError(refusal)
+    args.handshake = curve_handshake(args.address, keys, args.client, min(args.timeout, 1.0))
+    refused = refusal(args.address, args.handshake, keys, args.client)
+    if refused is not None:  # else a request would time out as if no daemon were there
+        raise CliError(refused)
     return connect(args.address, keys, args.client, args.timeout)
 
 
 @contextlib.contextmanager
 def _silence_explained(args: argparse.Namespace) -> Iterator[None]:
-    """A timeout here comes after `_connect` saw something listen and admit our key: not "is it running?" (then
-    `dragd serve` would only find the address in use) but a daemon still starting, or stuck."""
+    """A timeout here comes after `_connect` saw something listen: not "is it running?" (then `dragd serve` would
+    only find the address in use) but a daemon still starting or stuck (it completed the CurveZMQ handshake), or
+    another program on the port (nothing did)."""
     from ...protocol.errors import DragdTimeout
 
     try:
         yield
     except DragdTimeout:
+        if args.handshake != "ok":  # no ZMTP peer completed a handshake: something else has the port
+            raise CliError(f"something listens at {args.address} but does not answer as a dragd daemon (another "
+                           "program on that port?); check the address") from None
         raise CliError(f"the daemon at {args.address} gave no answer within {args.timeout:g} s: it may still be "
                        "starting (loading torch and its models takes seconds) or be stuck; try again in a moment, "
                        "or give it longer with --timeout") from None

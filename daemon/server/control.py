@@ -197,17 +197,17 @@ _HANDSHAKE_EVENTS = {zmq.EVENT_HANDSHAKE_SUCCEEDED: "ok", zmq.EVENT_HANDSHAKE_FA
                      zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "server key", zmq.EVENT_HANDSHAKE_FAILED_AUTH: "refused"}
 
 
-def key_refusal(address: str, keys_dir: Path | None = None, client_name: str = DEFAULT_CLIENT_NAME,
-                timeout_s: float = 1.0) -> str | None:
-    """Why the daemon at `address` turns these keys away, as a sentence; None when it admits them, or when this
-    cannot tell within `timeout_s` (then the protocol's own timeout decides).
+def curve_handshake(address: str, keys_dir: Path | None = None, client_name: str = DEFAULT_CLIENT_NAME,
+                    timeout_s: float = 1.0) -> str | None:
+    """How a CurveZMQ handshake with `address` ends for these keys (the user's own without `keys_dir`): "ok",
+    "server key" (the peer cannot read our HELLO: a daemon started with other keys, or not dragd at all),
+    "refused" (ZAP 400: our client key is not in its clients/ folder), or None when nothing is known within
+    `timeout_s` (no ZMTP peer answered: a program that is not dragd, or a slow network).
 
     A CurveZMQ server drops a client it cannot authenticate without a word, so a request would only time out, as
-    if no daemon were there. libzmq's handshake events tell the two refusals apart at once: a daemon started with
-    other keys cannot read our HELLO (its public key is not the one we hold), and a daemon with our key pair's
-    server but without our client key in its clients/ folder answers ZAP 400."""
+    if no daemon were there; libzmq's handshake events say which it was at once. A daemon still loading torch
+    completes the handshake (its authenticator runs from the moment it binds)."""
     keys: ClientKeys = client_keys(keys_dir, client_name) if keys_dir is not None else local_client_keys()
-    folder = keys_dir or keys_folder()
     context = zmq.Context()
     probe = context.socket(zmq.DEALER)
     probe.setsockopt(zmq.LINGER, 0)
@@ -215,19 +215,32 @@ def key_refusal(address: str, keys_dir: Path | None = None, client_name: str = D
     monitor = probe.get_monitor_socket(sum(_HANDSHAKE_EVENTS))
     try:
         probe.connect(address)
-        outcome = None
         if monitor.poll(int(timeout_s * 1000)):
-            outcome = _HANDSHAKE_EVENTS.get(recv_monitor_message(monitor)["event"])
+            return _HANDSHAKE_EVENTS.get(recv_monitor_message(monitor)["event"])
+        return None
     finally:
         probe.disable_monitor()
         monitor.close(linger=0)
         probe.close(linger=0)
         context.term()
-    if outcome == "server key":
+
+
+def refusal(address: str, handshake: str | None, keys_dir: Path | None = None,
+            client_name: str = DEFAULT_CLIENT_NAME) -> str | None:
+    """The sentence for a `curve_handshake` outcome that turns these keys away; None otherwise."""
+    folder = keys_dir or keys_folder()
+    if handshake == "server key":
         return (f"the daemon at {address} was started with other keys than {folder} (its public key is not "
-                f"{folder / 'server.key'}): pass --curve-keys with the folder it serves with, or it is another "
-                "user's daemon")
-    if outcome == "refused":
+                f"{folder / 'server.key'}): pass --curve-keys with the folder it serves with; or it is another "
+                "user's daemon, or not dragd at all")
+    if handshake == "refused":
         return (f"the daemon at {address} does not admit the client key '{client_name}' of {folder}: add it to "
                 "the daemon's keys with `dragd keys DIR --client NAME`, or use a client key it admits")
     return None
+
+
+def key_refusal(address: str, keys_dir: Path | None = None, client_name: str = DEFAULT_CLIENT_NAME,
+                timeout_s: float = 1.0) -> str | None:
+    """Why the daemon at `address` turns these keys away, as a sentence; None when it admits them, or when this
+    cannot tell within `timeout_s` (then the protocol's own timeout decides)."""
+    return refusal(address, curve_handshake(address, keys_dir, client_name, timeout_s), keys_dir, client_name)

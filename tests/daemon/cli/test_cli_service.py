@@ -300,3 +300,14 @@ def test_a_damaged_client_key_stops_serve_instead_of_shutting_every_client_out(t
     status, err, torch_loaded = serve_fails(free_tcp_address(), tmp_path, "--curve-keys", str(tmp_path / "k"))
     assert status == cli.EXIT_USAGE and len(err.strip().splitlines()) == 1 and not torch_loaded, err
     assert "cannot read the client key" in err and "half-copied.key" in err
+
+
+@pytest.mark.parametrize("command", ["status", "stop"])
+def test_another_program_on_the_port_is_not_called_a_starting_daemon(capsys, command):
+    with socket.socket() as other:  # accepts connections and says nothing, as a program that is not dragd may
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        address = f"tcp://127.0.0.1:{other.getsockname()[1]}"
+        assert cli.main([command, "--address", address, "--timeout", "1"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "does not answer as a dragd daemon" in err and "starting" not in err and len(err.strip().splitlines()) == 1
