@@ -20,7 +20,6 @@ from typing import Any
 from ..protocol import texts
 from ..protocol.binding import Binding, Latent
 from ..protocol.errors import DragdError, ErrorCode
-from ..protocol.images import paste
 from ..protocol.messages import (
     DragOptions,
     DragProgress,
@@ -31,15 +30,13 @@ from ..protocol.messages import (
     ModelInfo,
     Waiting,
 )
-from ..protocol.texts import next_result_name
-from . import resume
+from . import document, resume
 from .connection import Connection, Connector, connect_to_daemon
 from .errors import CanvasError
 from .history import LayerHistory
-from .ports import Canvas, Layer, Report, Runner, View, Workspace
-from .texts import HOW_TO_DRAW, POINTS_LAYER_NAME, describe_error, describe_layer_kind
-
-PREVIEW_LAYER_NAME = "DragGAN preview"
+from .live import Live
+from .ports import Canvas, Report, Runner, View, Workspace
+from .texts import HOW_TO_DRAW, WRITE_HELD, describe_error
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,7 @@ class PanelState:
     models: tuple[ModelInfo, ...] = ()
     busy: bool = False  # a job runs: the buttons that start one are disabled
     dragging: bool = False  # Stop is enabled
+    live: bool = False  # a live drag runs (live.py): the Live toggle is on, Commit is enabled
     progress: float = 0.0  # 0..1
     message: str = ""  # what happens now / what happened last, in words
     error: str = ""  # the last problem, in words; empty when the last action worked
@@ -81,6 +79,7 @@ class DragController:
         self._job_canvas: Canvas | None = None  # the document the running job writes into
         self._held: list[tuple[Canvas, Callable[[], None]]] = []  # writes waiting for their document in front
         self._stop_requested = False
+        self.live = Live(self)  # the Live toggle (live.py)
 
     # ---- panel ---------------------------------------------------------------------------------------------
 
@@ -211,7 +210,7 @@ class DragController:
             nonlocal canvas
             result, latent = value
             name = f"DragGAN {result.model} seed {request.seed}"
-            if canvas is None or not canvas.is_open() or not _is_active(self.workspace, canvas):
+            if canvas is None or not canvas.is_open() or not document.in_front(self.workspace, canvas):
                 canvas = self.workspace.new_canvas(result.width, result.height, name)
             layer = canvas.add_layer(name, result.image, None)
             digest = canvas.layer_digest(layer)
@@ -241,22 +240,6 @@ class DragController:
 
     # ---- the layer Drag edits, the lines, the panel's poll ------------------------------------------------
 
-    def target(self, canvas: Canvas) -> Layer | str:
-        """The layer the user means (the active one; with the points layer active, the one right below it),
-        or a sentence saying why there is none to drag."""
-        active = canvas.active_layer()
-        if active is None:
-            return "Select the layer to drag in the Layers docker."
-        if active[1] in (POINTS_LAYER_NAME, PREVIEW_LAYER_NAME) or active[2].endswith("mask"):
-            below = canvas.layer_below_points()
-            if below is None:
-                return (f"Nothing lies under the \"{POINTS_LAYER_NAME}\" layer: put it right above the picture "
-                        "to drag, or select that picture's layer.")
-            active = below
-        if active[2] != "paintlayer":
-            return describe_layer_kind(active[1], active[2])
-        return active
-
     def poll(self) -> None:
         """Once a second (the docker's timer): notice a closed document, write what waited for a document to be
         in front again, re-read the lines and the target."""
@@ -274,7 +257,7 @@ class DragController:
         `Shape.remove` runs its delete command on the active document's image and undo stack), and a document
         being closed leaves the front at once while its view lingers a moment; writing into it then crashed Krita.
         So the plugin writes into a document only while it is the active one."""
-        if canvas.is_open() and _is_active(self.workspace, canvas):
+        if canvas.is_open() and document.in_front(self.workspace, canvas):
             write()
             return True
         if canvas.is_open():
@@ -297,7 +280,7 @@ class DragController:
         lines = canvas.point_lines()
         pairs = tuple(f"{i}: ({nodes[0][0]:.0f}, {nodes[0][1]:.0f}) -> ({nodes[-1][0]:.0f}, {nodes[-1][1]:.0f})"
                       for i, (_, nodes) in enumerate(lines, start=1))
-        target = self.target(canvas)
+        target = document.drag_target(canvas)
         binding = canvas.bindings().get(target[0]) if isinstance(target, tuple) else None
         if isinstance(target, str):
             text = f"Drag: {target}"
@@ -355,12 +338,12 @@ class DragController:
                 total = start.options.max_steps
                 self._show(progress=min(item.step / total, 1.0),
                            message=f"Step {item.step} of at most {total}, loss {item.loss:.3g}")
-                if not _is_active(self.workspace, canvas):
+                if not document.in_front(self.workspace, canvas):
                     return  # live updates go only into the document in front (see _write_in_front)
                 canvas.move_handles(resume.line_handles([i for i, _ in start.lines], item.points, frame))
-                if item.image is not None and item.offset is not None and canvas.layer_exists(start.layer):
-                    canvas.show_preview(paste(start.pixels, item.image, frame[0] + item.offset[0],
-                                              frame[1] + item.offset[1]), start.layer)
+                pixels = resume.preview_pixels(start, item)
+                if pixels is not None and canvas.layer_exists(start.layer):
+                    canvas.show_preview(pixels, start.layer)
 
         def done(outcome: resume.Outcome) -> None:
             self._job_canvas = None
@@ -370,7 +353,7 @@ class DragController:
                 self._write_result(canvas, start, outcome)
 
             if not self._write_in_front(canvas, write):
-                message = (_HELD if canvas.is_open() else
+                message = (WRITE_HELD if canvas.is_open() else
                            "The document was closed: its drag was stopped and nothing was written.")
                 self._show(busy=False, dragging=False, message=message)
 
@@ -382,61 +365,24 @@ class DragController:
         self.runner.submit(lambda report: resume.run_drag(daemon, hello, start, report), done, failed, progress)
 
     def _start(self, canvas: Canvas | None, options: DragOptions, inversion: InversionOptions) -> resume.Start:
-        """Everything the drag job needs from the document; raises DragdError / CanvasError with a sentence."""
-        if canvas is None:
-            raise CanvasError("Open a document first (or use New from model).")
-        if canvas.problem():
-            raise CanvasError(canvas.problem())
-        target = self.target(canvas)
-        if isinstance(target, str):
-            raise CanvasError(target)
-        if not canvas.has_points_layer():
-            raise CanvasError(f"There is no \"{POINTS_LAYER_NAME}\" layer (it was deleted, or never added): press "
-                              f"Add points layer, then draw the drag lines on it. {HOW_TO_DRAW}")
-        lines = tuple(canvas.point_lines())
-        if not lines:
-            raise DragdError(ErrorCode.BAD_REQUEST, f"There are no drag lines yet. {HOW_TO_DRAW}")
-        layer, name, _ = target
-        digest = canvas.layer_digest(layer)
-        binding = canvas.bindings().get(layer)
-        painted = binding is not None and not binding.shows(digest)
-        if painted:
-            binding = None
-        live = binding is not None and self.sessions.get(binding.session) == digest
-        selection = canvas.selection()
-        start = resume.Start(layer, name, canvas.layer_pixels(layer), digest, binding, live, painted, selection,
-                             lines, replace(options, preview_every=self.preview_every), inversion)
-        resume.drag_request("check", start, self.hello.limits.max_points if self.hello else 128)  # bad lines: now
-        return start
+        """Everything the drag job needs from the document (document.read_start); DragdError / CanvasError."""
+        return document.read_start(canvas, replace(options, preview_every=self.preview_every), inversion,
+                                   self.sessions, self.hello.limits.max_points if self.hello else 128)
 
     def _write_result(self, canvas: Canvas, start: resume.Start, outcome: resume.Outcome) -> None:
-        """The result layer right above the dragged one (in its group), its binding, the lines' new handles."""
-        prepared, result = outcome.start, outcome.result
-        frame = start.frame
-        canvas.move_handles(resume.line_handles(outcome.line_ids, result.points, frame))
-        above = start.layer if canvas.layer_exists(start.layer) else None
-        name = next_result_name(canvas.layer_names())
-        layer = canvas.add_layer(name, outcome.pixels, above, start.layer if above else None, outcome.edit)
-        digest = canvas.layer_digest(layer)
-        seed = start.binding.seed if start.binding is not None else None
-        truncation = start.binding.truncation if start.binding is not None else None
-        canvas.set_binding(layer, Binding(prepared.session, result.history_index, prepared.model, prepared.kind,
-                                          outcome.latent, frame, digest, seed, truncation))
-        if prepared.how in ("open", "rebuild") and above is not None and canvas.layer_digest(above) == start.digest:
-            # The dragged layer now has a session state too: dragging it again restores it, never re-inverts.
-            canvas.set_binding(above, Binding(prepared.session, prepared.index, prepared.model, prepared.kind,
-                                              prepared.latent, frame, start.digest, seed, truncation))
-        self.sessions[prepared.session] = digest
+        """The result layer (document.write_result); the docker now knows its session's state."""
+        written = document.write_result(canvas, start, outcome)
+        self.sessions[written.session] = written.digest
         self.history.forget_redo(canvas)
-        how = {"reached": "every handle reached its target", "max_steps": "stopped at the step limit",
-               "cancelled": "stopped; kept the image reached so far"}[result.stopped]
-        note = f" {prepared.note}" if prepared.note else ""
-        self._show(busy=False, dragging=False, progress=1.0, error="", can_undo=True,
-                   message=f"Done after {result.steps} steps: {how}. Result: \"{name}\".{note}",
-                   session=f"Drag edits \"{name}\" (a DragGAN layer, {prepared.model}).")
+        self._show(busy=False, dragging=False, progress=1.0, error="", can_undo=True, message=written.message,
+                   session=written.session_text)
 
     def stop(self, reason: str = "") -> None:
-        """Stop the running job; a drag ends within a step and keeps the state it reached."""
+        """Stop the running job; a drag ends within a step and keeps the state it reached, a live drag is
+        discarded (nothing written)."""
+        if self.live.active:
+            self.live.cancel(reason)
+            return
         if not self.state.dragging or self.daemon is None or self._stop_requested:
             return
         self._stop_requested = True
@@ -448,7 +394,7 @@ class DragController:
 
     def undo(self) -> None:
         """Take the result layer Drag would edit out of the document; the next Drag starts from the one below."""
-        self._history(lambda canvas: self.history.undo(canvas, self.target(canvas)))
+        self._history(lambda canvas: self.history.undo(canvas, document.drag_target(canvas)))
 
     def redo(self) -> None:
         self._history(self.history.redo)
@@ -462,13 +408,3 @@ class DragController:
         message, error = step(canvas)
         self._show(message=message, error=error)
         self.refresh_points()
-
-
-_HELD = ("The drag ended while another document was in front: its result is written into its document when "
-         "you show that document again.")
-
-
-def _is_active(workspace: Workspace, canvas: Canvas) -> bool:
-    active = workspace.active_canvas()
-    return active is not None and active.key() == canvas.key()
-

@@ -31,6 +31,8 @@ ACTIONS = {
     "dragd_add_points_layer": "DragGAN: Add points layer",
     "dragd_drag": "DragGAN: Drag",
     "dragd_stop": "DragGAN: Stop drag",
+    "dragd_live": "DragGAN: Live drag on/off",
+    "dragd_commit": "DragGAN: Commit the live drag",
     "dragd_undo": "DragGAN: Undo drag",
     "dragd_redo": "DragGAN: Redo drag",
     "dragd_reconnect": "DragGAN: Reconnect to the daemon",
@@ -60,6 +62,7 @@ class DragGANDocker(DockWidget):
             self.panel.show_unavailable(problem)
             return
         from .controller import DragController
+        from .live import TICK_MS
         from .runner import QtRunner
 
         self.controller = DragController(KritaWorkspace(Krita.instance()), self.panel, QtRunner())
@@ -67,6 +70,9 @@ class DragGANDocker(DockWidget):
         self._poll_timer = QTimer(self)
         self._poll_timer.timeout.connect(lambda: UI.run_unless_busy(self.controller.poll))
         self._poll_timer.start(POLL_MS)
+        self._live_timer = QTimer(self)  # reads the lines while Live is on (Krita has no signal for a shape edit)
+        self._live_timer.timeout.connect(lambda: UI.run_unless_busy(self.controller.live.tick))
+        self._live_timer.start(TICK_MS)
         self._heartbeat_timer = QTimer(self)
         self._heartbeat_timer.timeout.connect(self.controller.heartbeat)
         self._heartbeat_timer.start(HEARTBEAT_MS)
@@ -101,6 +107,9 @@ class DragGANExtension(Extension):
             "dragd_add_points_layer": lambda c, p: c.add_points_layer(),
             "dragd_drag": lambda c, p: c.drag(p.drag_options()),
             "dragd_stop": lambda c, p: c.stop(),
+            "dragd_live": lambda c, p: c.live.commit() if c.live.active else c.live.start(p.drag_options(),
+                                                                                            p.inversion_options()),
+            "dragd_commit": lambda c, p: c.live.commit(),
             "dragd_undo": lambda c, p: c.undo(),
             "dragd_redo": lambda c, p: c.redo(),
             "dragd_reconnect": lambda c, p: c.connect(),

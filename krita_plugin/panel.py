@@ -105,6 +105,15 @@ class DragPanel(QWidget):
         buttons.addWidget(self.drag)
         buttons.addWidget(self.stop)
         form.addRow(buttons)
+        live = QHBoxLayout()
+        self.live = QPushButton("Live")  # on: the picture follows the lines as they are edited (live.py)
+        self.live.setCheckable(True)
+        self.live.setToolTip("Live drag: move a line's end on the points layer and the picture follows. Live off "
+                             "or Commit keeps it as a new layer; Stop discards it.")
+        self.commit = QPushButton("Commit")
+        live.addWidget(self.live)
+        live.addWidget(self.commit)
+        form.addRow(live)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
@@ -137,7 +146,8 @@ class DragPanel(QWidget):
         layout.addWidget(self.error)
         layout.addStretch(1)
         self._controls = (self.reconnect, self.new_from_model, self.add_points_layer, self.drag, self.stop,
-                          self.undo, self.redo, self.model, self.seed, self.truncation, self.paste)
+                          self.undo, self.redo, self.model, self.seed, self.truncation, self.paste, self.live,
+                          self.commit)
         for control in self._controls:
             control.setEnabled(False)
 
@@ -151,8 +161,19 @@ class DragPanel(QWidget):
         self.add_points_layer.clicked.connect(controller.add_points_layer)
         self.drag.clicked.connect(lambda: controller.drag(self.drag_options(), self.inversion_options()))
         self.stop.clicked.connect(controller.stop)
+        self.live.clicked.connect(self._live_clicked)  # clicked: the user's, never render's setChecked
+        self.commit.clicked.connect(controller.live.commit)
         self.undo.clicked.connect(controller.undo)
         self.redo.clicked.connect(controller.redo)
+
+    def _live_clicked(self, checked: bool) -> None:
+        if self.controller is None:
+            return
+        if checked:
+            self.controller.live.start(self.drag_options(), self.inversion_options())
+        else:
+            self.controller.live.commit()
+        self.render(self.controller.state)  # the toggle shows what runs, whatever the click asked for
 
     def show_unavailable(self, message: str) -> None:
         """The plugin cannot run here (a missing dependency): say so and leave every control disabled."""
@@ -197,6 +218,11 @@ class DragPanel(QWidget):
             control.setEnabled(idle)
         self.reconnect.setEnabled(not state.busy)
         self.stop.setEnabled(state.dragging)
+        self.stop.setText("Cancel" if state.live else "Stop")  # a live drag's Stop writes nothing
+        self.live.setEnabled(idle or state.live)
+        self.live.setChecked(state.live)
+        self.live.setText("Live: on" if state.live else "Live")
+        self.commit.setEnabled(state.live)
         self.undo.setEnabled(idle and state.can_undo)
         self.redo.setEnabled(idle and state.can_redo)
         self.progress.setValue(round(state.progress * 1000))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..protocol import editor
 from ..protocol.binding import Binding, Latent
@@ -35,6 +35,7 @@ Line = tuple[str, list[tuple[float, float]]]  # (line id, its nodes in corner-or
 # Daemon replies that mean "this daemon no longer has the session" or "cannot restore": fall back, not fail.
 GONE = (ErrorCode.UNKNOWN_SESSION,)
 CANNOT_RESTORE = (ErrorCode.UNKNOWN_SESSION, ErrorCode.UNSUPPORTED)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -98,19 +99,33 @@ def drag_request(session: str, start: Start, max_points: int) -> DragRequest:
 
 def run_drag(daemon: Any, hello: HelloResult, start: Start, report: Callable[[Any], None]) -> Outcome:
     """The whole job: a session in the start state, the drag, the new latent, the composed result layer."""
+    request = drag_request("check", start, hello.limits.max_points)
+    prepared, result = in_session(daemon, hello, start, report, lambda session: daemon.drag(
+        session, request.points, request.mask, request.options, report))
+    return outcome(daemon, hello, start, prepared, result, tuple(line_id for line_id, _ in start.lines))
+
+
+def in_session(daemon: Any, hello: HelloResult, start: Start, report: Callable[[Any], None],
+               work: Callable[[str], T]) -> tuple[Prepared, T]:
+    """`work(session)` on a session in the state `start` shows (`prepare`); when the daemon lost a session this
+    docker thought current (restarted or expired between two drags), it is started again from the layer once."""
     prepared = prepare(daemon, hello, start, report)
-    request = drag_request(prepared.session, start, hello.limits.max_points)
     try:
-        result = daemon.drag(prepared.session, request.points, request.mask, request.options, report)
+        return prepared, work(prepared.session)
     except DragdError as exc:
         if exc.code not in GONE or prepared.how != "continue":
             raise
-        # The daemon lost the session between two drags (restarted or expired): start it again from the layer.
-        prepared = prepare(daemon, hello, replace(start, live=False), report)
-        result = daemon.drag(prepared.session, request.points, request.mask, request.options, report)
+    prepared = prepare(daemon, hello, replace(start, live=False), report)
+    return prepared, work(prepared.session)
+
+
+def outcome(daemon: Any, hello: HelloResult, start: Start, prepared: Prepared, result: DragResult,
+            line_ids: tuple[str, ...]) -> Outcome:
+    """A drag that ended with a new state: its latent and the composed result layer (`line_ids`: the lines of
+    `result.points`, in order)."""
     latent = current_latent(daemon, hello, prepared.session)
     pixels, edit = compose(start, result, prepared.kind)
-    return Outcome(prepared, result, latent, pixels, edit, tuple(line_id for line_id, _ in start.lines))
+    return Outcome(prepared, result, latent, pixels, edit, line_ids)
 
 
 def prepare(daemon: Any, hello: HelloResult, start: Start, report: Callable[[Any], None]) -> Prepared:
@@ -188,3 +203,12 @@ def line_handles(line_ids: Sequence[str], points: Sequence[tuple[float, float]],
         return {}
     corners = (editor.centre_to_corner(p) for p in points)
     return {line: (x + frame[0], y + frame[1]) for line, (x, y) in zip(line_ids, corners, strict=True)}
+
+
+def preview_pixels(start: Start, progress: Any) -> Image | None:
+    """The layer as a progress message's preview shows it (8-bit RGBA, document-sized), or None when the
+    message carries no preview."""
+    if progress.image is None or progress.offset is None:
+        return None
+    fx, fy, _, _ = start.frame
+    return paste(start.pixels, progress.image, fx + progress.offset[0], fy + progress.offset[1])

@@ -9,6 +9,12 @@ from ..protocol.texts import BAD_MODEL_ADVICE
 POINTS_LAYER_NAME = "DragGAN points"
 HOW_TO_DRAW = (f"Draw each drag as a line on the \"{POINTS_LAYER_NAME}\" layer with Krita's line or path tool: "
                "start on what should move (the handle), end where it should go (the target).")
+LIVE_HOW = ("Move a line's end (the target) on the points layer, or draw a new line: the picture follows. Commit "
+            "(or Live off) keeps it as a new layer; Stop discards it.")
+WRITE_HELD = ("The drag ended while another document was in front: its result is written into its document when "
+              "you show that document again.")
+LIVE_UNSUPPORTED = ("This dragd daemon cannot drag live (it is older than this plugin): update dragd (run its "
+                    "installer again). Drag works as before.")
 
 _KINDS = {
     "vectorlayer": "a vector layer (shapes or text)",

@@ -36,6 +36,9 @@ from .messages import (
     InversionProgress,
     ListModelsRequest,
     ListModelsResult,
+    LivePoint,
+    LiveUpdateRequest,
+    LiveUpdateResult,
     Memory,
     ModelInfo,
     OpenSessionRequest,
@@ -63,7 +66,7 @@ from .messages import (
     validate_request,
 )
 
-_NEEDS_ZMQ_OR_MSGPACK = {"DragdClient": "client", "to_point_pairs": "client", "decode": "codec",
+_NEEDS_ZMQ_OR_MSGPACK = {"DragdClient": "client", "to_point_pairs": "client", "LiveDrag": "live", "decode": "codec",
                          "encode": "codec", "dealer_socket": "transport", "router_socket": "transport",
                          "resolve_address": "transport"}
 
@@ -78,11 +81,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_ADDRESS", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "REQUESTS", "RESULTS", "SUPPORTED_PROTOCOLS",
     "CancelRequest", "CancelResult", "Capability", "CloseSessionRequest", "CloseSessionResult", "DragOptions",
-    "DragProgress", "DragRequest", "DragResult", "DragdClient", "DragdError", "DragdTimeout", "ErrorBody",
+    "DragProgress", "DragRequest", "DragResult", "DragdClient", "LiveDrag", "DragdError", "DragdTimeout", "ErrorBody",
     "ErrorCode", "GenerateRequest", "GenerateResult", "HeartbeatRequest", "HeartbeatResult", "SessionInfoRequest",
     "SessionInfoResult", "resolve_address", "HelloRequest",
     "HelloResult", "HistoryResult", "Image", "InversionOptions", "InversionProgress", "Limits", "ListModelsRequest",
-    "ListModelsResult", "Memory", "ModelInfo", "OpenSessionRequest", "OpenSessionResult", "PingRequest",
+    "ListModelsResult", "LivePoint", "LiveUpdateRequest", "LiveUpdateResult", "Memory", "ModelInfo",
+    "OpenSessionRequest", "OpenSessionResult", "PingRequest",
     "PingResult", "PointPair", "ProtocolError", "Quality", "RedoRequest", "Reply", "Request", "ShutdownRequest",
     "ShutdownResult", "StatusRequest", "StatusResult", "Transform", "UndoRequest", "Waiting", "dealer_socket",
     "decode", "encode", "error_message", "error_message_from", "mask_bounds", "mask_is_full", "paste",

@@ -19,13 +19,14 @@ background thread to start or leak inside an editor, and a send from another thr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -73,6 +74,9 @@ from .messages import (
 )
 from .transport import AddressError, ClientKeys, KeysError, dealer_socket, local_client_keys, resolve_address
 
+if TYPE_CHECKING:
+    from .live import LiveDrag
+
 _SLICE_S = 0.05  # the longest one pump polls, so queued sends and other threads are never held up longer
 
 ProgressCallback = Callable[[Any], None]  # receives DragProgress / InversionProgress / Waiting
@@ -83,6 +87,7 @@ PointsLike = Iterable[PointPair | tuple[Sequence[float], Sequence[float]]]
 class _Pending:
     request_type: str
     replies: deque[Reply | DragdError] = field(default_factory=deque)
+    discard: bool = False  # sent without waiting (a live drag's acknowledgement): its replies are dropped
 
 
 class DragdClient:
@@ -178,6 +183,19 @@ class DragdClient:
                               options=options or DragOptions())
         return self._call(request, timeout, on_progress)
 
+    def live_drag(self, session: str, points: PointsLike, mask: Image | None = None,
+                  options: DragOptions | None = None) -> LiveDrag:
+        """Start a live drag (SPEC.md, "Live drags") and return once it is sent; drive it with the `LiveDrag`'s
+        `poll`, `update`, `commit` and `cancel` (protocol/live.py). `points` as for `drag`; PointPairs may carry
+        keys (default: the pair's index). `options.live` is set for you."""
+        from .live import LiveDrag  # the helper builds on this class; imported here to keep one import direction
+
+        options = dataclasses.replace(options or DragOptions(), live=True)
+        request = DragRequest(session=session, points=to_point_pairs(points), mask=mask, options=options)
+        drag = LiveDrag(self, self._submit(request), request)
+        self._flush()  # sent now, not at the next poll
+        return drag
+
     def cancel(self, target: RequestId | None = None, timeout: float | None = None) -> bool:
         """Cancel request `target`, or with None every request of this client in flight. True when something
         was cancelled; a target that already finished is not an error."""
@@ -258,6 +276,15 @@ class DragdClient:
     def _call(self, body: RequestBody, timeout: float | None,
               on_progress: ProgressCallback | None = None) -> Any:
         """Send one request and wait for its final reply; returns the result body."""
+        rid = self._submit(body)
+        try:
+            return self._await(rid, body.TYPE, self.timeout if timeout is None else timeout, on_progress)
+        finally:
+            self._forget(rid)
+
+    def _submit(self, body: RequestBody, *, discard: bool = False) -> RequestId:
+        """Check and queue one request for sending (the next pump sends it); returns its id. Its replies
+        collect in its inbox until `_forget(id)`, or, with `discard`, are dropped as they arrive."""
         rid = next(self._ids)
         message = request_message(rid, body)
         validate_request(message, self.limits)  # bad input fails here, with the same message the daemon gives
@@ -268,13 +295,13 @@ class DragdClient:
         with self._cond:
             if self._closed:
                 raise DragdError(ErrorCode.UNAVAILABLE, "this client is closed")
-            self._pending[rid] = _Pending(body.TYPE)
+            self._pending[rid] = _Pending(body.TYPE, discard=discard)
             self._outbox.append((rid, frame))
-        try:
-            return self._await(rid, body.TYPE, self.timeout if timeout is None else timeout, on_progress)
-        finally:
-            with self._cond:
-                self._pending.pop(rid, None)
+        return rid
+
+    def _forget(self, rid: RequestId) -> None:
+        with self._cond:
+            self._pending.pop(rid, None)
 
     def _await(self, rid: RequestId, request_type: str, silence: float,
                on_progress: ProgressCallback | None) -> Any:
@@ -300,8 +327,11 @@ class DragdClient:
         with contextlib.suppress(DragdError):  # the daemon may be gone; the original exception matters more
             self.cancel(rid, timeout=min(self.timeout, 2.0))
 
-    def _next_reply(self, rid: RequestId, deadline: float, silence: float) -> Reply | DragdError:
-        """The next message for `rid`, pumping the socket while no other thread does."""
+    def _next_reply(self, rid: RequestId, deadline: float, silence: float,
+                    quiet: bool = False) -> Reply | DragdError | None:
+        """The next message for `rid`, pumping the socket while no other thread does. At the deadline: a
+        DragdTimeout, or with `quiet` None (after at least one pump, so a deadline of now still reads the socket)."""
+        pumped = False
         while True:
             with self._cond:
                 while True:
@@ -311,20 +341,35 @@ class DragdClient:
                     if pending.replies:
                         return pending.replies.popleft()
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return DragdTimeout(
+                    if remaining <= 0 and (pumped or not quiet):
+                        return None if quiet else DragdTimeout(
                             f"no answer from the dragd daemon at {self.address} within {silence:g} s "
                             "(is it running? `dragd serve` starts it)")
                     if not self._pumping:
                         self._pumping = True  # this thread leads the next pump
                         break
-                    self._cond.wait(min(remaining, _SLICE_S))
+                    self._cond.wait(min(max(remaining, 0.0), _SLICE_S))
+                    pumped = True  # another thread pumped meanwhile
             try:
-                self._pump(min(remaining, _SLICE_S))
+                pumped = True
+                self._pump(min(max(remaining, 0.0), _SLICE_S))
             finally:
                 with self._cond:
                     self._pumping = False
                     self._cond.notify_all()
+
+    def _flush(self) -> None:
+        """Send what is queued now, unless another thread is pumping (it sends it within _SLICE_S)."""
+        with self._cond:
+            if self._pumping or self._closed or not self._outbox:
+                return
+            self._pumping = True
+        try:
+            self._pump(0.0)
+        finally:
+            with self._cond:
+                self._pumping = False
+                self._cond.notify_all()
 
     def _pump(self, wait_s: float) -> None:
         """Leader only: send the outbox, wait up to `wait_s` for input, sort what arrived into inboxes."""
@@ -367,9 +412,14 @@ class DragdClient:
     def _deliver(self, rid: RequestId, item: Reply | DragdError) -> None:
         with self._cond:
             pending = self._pending.get(rid)
-            if pending is not None:  # replies to abandoned (timed-out) requests are dropped
-                pending.replies.append(item)
-                self._cond.notify_all()
+            if pending is None:  # replies to abandoned (timed-out) requests are dropped
+                return
+            if pending.discard:
+                if isinstance(item, DragdError) or item.kind in ("result", "error"):
+                    del self._pending[rid]
+                return
+            pending.replies.append(item)
+            self._cond.notify_all()
 
 
 def to_point_pairs(points: PointsLike) -> tuple[PointPair, ...]:

@@ -24,6 +24,11 @@ TRUNCATION_MAX = 2.0  # generate: truncation psi in [0, TRUNCATION_MAX]
 # edit; "reconstruction" pastes the generator's picture (for comparison). The plugins' choices come from here.
 PASTE_MODES = ("carry", "reconstruction")
 DEFAULT_PASTE = "carry"
+# Live drags (SPEC.md, "Live drags"): a live drag whose points did not change (and that was not committed) for
+# its timeout ends ("timeout") and keeps its state; acknowledgements do not count. `drag` options.live_timeout_s
+# is in (0, LIVE_TIMEOUT_MAX_S]; nil: DEFAULT_LIVE_TIMEOUT_S.
+DEFAULT_LIVE_TIMEOUT_S = 600.0
+LIVE_TIMEOUT_MAX_S = 3600.0
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from .images import Image
 from .limits import (
     DEFAULT_PASTE,
     DEFAULT_TRUNCATION,
+    LIVE_TIMEOUT_MAX_S,
     MASK_STRENGTH_MAX,
     MAX_SEED,
     PASTE_MODES,
@@ -28,6 +29,7 @@ from .limits import (
 )
 from .wire import (
     ID,
+    KEY,
     NAME,
     POINT,
     SESSION,
@@ -51,6 +53,7 @@ from .wire import (
 )
 
 RequestId = str | int
+PairKey = str | int  # names a point pair across a live drag's updates (SPEC.md, "Live drags")
 Point = tuple[float, float]  # (x, y) with pixel centres at integer coordinates (SPEC.md, "Coordinates")
 
 ENVELOPE_KEYS = ("v", "id", "type", "request_type")
@@ -72,6 +75,7 @@ RGBA, MASK = image("RGBA"), image("L")
 RECT = fixed(integer(0, 2**31), integer(0, 2**31), integer(1, 2**31), integer(1, 2**31))  # x, y, width, height
 OFFSET = fixed(integer(-(2**31), 2**31), integer(-(2**31), 2**31))  # where an image's top-left pixel lies
 COUNT = integer(0, 2**31)
+SEQ = integer(1, 2**53)  # live progress numbers and update revisions (exact in any client's numbers)
 LATENT_ROWS, W_DIM = integer(1, 64), integer(1, 4096)  # a latent's num_ws and w_dim (protocol.binding's bounds)
 
 
@@ -98,12 +102,36 @@ def _mask_fits(mask: Image | None, width: int, height: int, path: str) -> None:
 # ---- parts shared by several messages ----------------------------------------------------------------------
 
 
+def _unique_keys(keys: list[PairKey], path: str) -> None:
+    seen: set[tuple[type, PairKey]] = set()
+    for index, key in enumerate(keys):
+        if (type(key), key) in seen:
+            raise bad(f"{path}[{index}].key", f"key {shorten(repr(key))} is used by two pairs")
+        seen.add((type(key), key))
+
+
 @dataclass(frozen=True)
 class PointPair:
-    """Drag the content at `handle` to `target`."""
+    """Drag the content at `handle` to `target`. `key` names the pair in a live drag's updates; None: its index."""
 
     handle: Point = wire(POINT)
     target: Point = wire(POINT)
+    key: PairKey | None = wire(optional(KEY), None, sparse=True)
+
+
+def pair_keys(points: tuple[PointPair, ...]) -> list[PairKey]:
+    """The key of every pair: its own, else its index in the request."""
+    return [index if pair.key is None else pair.key for index, pair in enumerate(points)]
+
+
+@dataclass(frozen=True)
+class LivePoint:
+    """One pair of a `live_update`: a known `key` keeps its tracked handle (its `handle` is ignored); a new key
+    needs `handle`."""
+
+    key: PairKey = wire(KEY)
+    target: Point = wire(POINT)
+    handle: Point | None = wire(optional(POINT), None, sparse=True)
 
 
 @dataclass(frozen=True)
@@ -118,7 +146,10 @@ class DragOptions:
     r1: float | None = wire(optional(number(0, 4096, lo_open=True)), None)  # motion supervision radius, px
     r2: float | None = wire(optional(number(0, 4096, lo_open=True)), None)  # tracking search half-size, px
     stop_distance: float | None = wire(optional(number(0, 1e6)), None)  # px; None: 1 for <= 5 handles, else 2
-    preview_every: int = wire(integer(0, 2**31), 0)  # send an image every N steps; 0: none
+    preview_every: int = wire(integer(0, 2**31), 0)  # send an image every N steps; 0: none (live: adaptive)
+    live: bool = wire(boolean, False, sparse=True)  # a live drag: takes `live_update`s, idles at its targets
+    # live: end ("timeout") after this long without new points; None: limits.DEFAULT_LIVE_TIMEOUT_S
+    live_timeout_s: float | None = wire(optional(number(0, LIVE_TIMEOUT_MAX_S, lo_open=True)), None, sparse=True)
 
 
 @dataclass(frozen=True)
@@ -220,6 +251,29 @@ class DragRequest:
     mask: Image | None = wire(optional(MASK), None)  # session-frame size; non-zero: allowed to move
     options: DragOptions = wire(nested(DragOptions), DragOptions())
 
+    def cross_check(self, path: str, limits: Limits) -> None:
+        _unique_keys(pair_keys(self.points), f"{path}.points")
+
+
+@dataclass(frozen=True)
+class LiveUpdateRequest:
+    """New targets for a running live drag of this connection, an acknowledgement of its progress, a commit."""
+
+    TYPE: ClassVar[str] = "live_update"
+    target: RequestId = wire(ID)  # the live drag's request id
+    # counts the updates that change points: strictly increasing per live drag, required with `points`
+    revision: int | None = wire(optional(SEQ), None)
+    points: tuple[LivePoint, ...] | None = wire(optional(array(nested(LivePoint), min_length=1,
+                                                                limit="max_points")), None)  # None: unchanged
+    seen: int | None = wire(optional(integer(0, 2**53)), None)  # acknowledges live progress up to this seq
+    commit: bool = wire(boolean, False)  # end the drag, keeping its state as one new history state
+
+    def cross_check(self, path: str, limits: Limits) -> None:
+        if self.points is not None:
+            if self.revision is None:
+                raise bad(f"{path}.revision", "new points need a revision")
+            _unique_keys([point.key for point in self.points], f"{path}.points")
+
 
 @dataclass(frozen=True)
 class CancelRequest:
@@ -295,7 +349,7 @@ class RestoreRequest:
 RequestBody = (
     HelloRequest | PingRequest | ListModelsRequest | GenerateRequest | OpenSessionRequest | DragRequest
     | CancelRequest | UndoRequest | RedoRequest | CloseSessionRequest | StatusRequest | ShutdownRequest
-    | HeartbeatRequest | StateRequest | RestoreRequest | SessionInfoRequest
+    | HeartbeatRequest | StateRequest | RestoreRequest | SessionInfoRequest | LiveUpdateRequest
 )
 REQUESTS: dict[str, type] = {cls.TYPE: cls for cls in RequestBody.__args__}  # type: ignore[attr-defined]
 
@@ -352,10 +406,22 @@ class DragResult:
     steps: int = wire(COUNT)  # optimisation steps this drag ran
     points: tuple[Point, ...] = wire(array(POINT, limit="max_points"))  # final handle positions, request order
     reached: bool = wire(boolean)  # every handle within stop_distance of its target
-    stopped: str = wire(one_of("reached", "max_steps", "cancelled"))
+    # live drags also end "committed" (live_update commit) or "timeout" (no live_update for live_timeout_s)
+    stopped: str = wire(one_of("reached", "max_steps", "cancelled", "committed", "timeout"))
     image: Image = wire(RGBA)  # the edited part of the session frame, placed at `offset`
     offset: tuple[int, int] = wire(OFFSET)
     history_index: int = wire(COUNT)  # of the new state (the session's first image is 0)
+    keys: tuple[PairKey, ...] | None = wire(optional(array(KEY, limit="max_points")), None, sparse=True)  # live
+
+    def cross_check(self, path: str, limits: Limits) -> None:
+        if self.keys is not None and len(self.keys) != len(self.points):
+            raise bad(path, f"{len(self.keys)} keys for {len(self.points)} points")
+
+
+@dataclass(frozen=True)
+class LiveUpdateResult:
+    revision: int = wire(integer(0, 2**53))  # the highest revision accepted
+    idle: bool = wire(boolean)  # the drag is idle (at its targets, or max_steps spent on them)
 
 
 @dataclass(frozen=True)
@@ -440,7 +506,7 @@ RESULTS: dict[str, type] = {
     "open_session": OpenSessionResult, "drag": DragResult, "cancel": CancelResult, "undo": HistoryResult,
     "redo": HistoryResult, "close_session": CloseSessionResult, "status": StatusResult,
     "shutdown": ShutdownResult, "heartbeat": HeartbeatResult, "state": StateResult, "restore": RestoreResult,
-    "session_info": SessionInfoResult,
+    "session_info": SessionInfoResult, "live_update": LiveUpdateResult,
 }
 
 
@@ -449,15 +515,31 @@ RESULTS: dict[str, type] = {
 
 @dataclass(frozen=True)
 class DragProgress:
-    step: int = wire(integer(1, 2**31))  # steps done so far
+    step: int = wire(COUNT)  # steps done so far (from 1; a live drag idle before its first step: 0)
     points: tuple[Point, ...] = wire(array(POINT, limit="max_points"))  # tracked handle positions now
     loss: float = wire(number())
     image: Image | None = wire(optional(RGBA), None)  # a preview, every options.preview_every steps
     offset: tuple[int, int] | None = wire(optional(OFFSET), None)  # where the preview goes
+    # Live drags only (all four or none): the pairs' keys in `points` order, the highest update revision the
+    # state shown reflects (0: the drag's own points), this job's progress number (1, 2, ...), and whether the
+    # drag is idle (no steps until something new arrives).
+    keys: tuple[PairKey, ...] | None = wire(optional(array(KEY, limit="max_points")), None, sparse=True)
+    revision: int | None = wire(optional(integer(0, 2**53)), None, sparse=True)
+    seq: int | None = wire(optional(SEQ), None, sparse=True)
+    idle: bool | None = wire(optional(boolean), None, sparse=True)
 
     def cross_check(self, path: str, limits: Limits) -> None:
         if (self.image is None) != (self.offset is None):
             raise bad(path, "a preview needs both image and offset")
+        live = [self.keys is None, self.revision is None, self.seq is None, self.idle is None]
+        if any(live) and not all(live):
+            raise bad(path, "a live progress has keys, revision, seq and idle together")
+        if self.keys is not None and len(self.keys) != len(self.points):
+            raise bad(path, f"{len(self.keys)} keys for {len(self.points)} points")
+
+    @property
+    def live(self) -> bool:
+        return self.seq is not None
 
 
 @dataclass(frozen=True)
@@ -505,6 +587,7 @@ class Capability:
     PREVIEWS = "previews"  # drag options.preview_every is honoured
     RESTORE = "restore"  # `state` and `restore` (editors' state bindings) are understood
     CURVE = "curve"  # the daemon listens with CurveZMQ encryption
+    LIVE = "live"  # live drags: drag options.live and `live_update`
 
 
 # ---- typed envelopes ---------------------------------------------------------------------------------------

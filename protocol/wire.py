@@ -26,6 +26,7 @@ Check = Callable[[Any, str, "Limits"], Any]
 MAX_ID_LENGTH = 128  # request and session ids
 MAX_NAME_LENGTH = 256  # model names, client names, stages, capabilities
 MAX_TEXT_LENGTH = 16384  # human-readable text: descriptions, error messages
+MAX_KEY_LENGTH = 64  # a point pair's key (live drags)
 MAX_COORDINATE = 1e6  # |x|, |y| of any point; real bounds are checked against the image by the daemon
 INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1  # what msgpack can carry
 
@@ -34,9 +35,11 @@ def bad(path: str, problem: str, code: str = ErrorCode.BAD_REQUEST) -> ProtocolE
     return ProtocolError(code, f"{path}: {problem}")
 
 
-def wire(check: Check, default: Any = dataclasses.MISSING) -> Any:
-    """Declare a dataclass field that travels on the wire, validated by `check`; omit `default` to require it."""
-    return dataclasses.field(default=default, metadata={"check": check})
+def wire(check: Check, default: Any = dataclasses.MISSING, *, sparse: bool = False) -> Any:
+    """Declare a dataclass field that travels on the wire, validated by `check`; omit `default` to require it.
+    `sparse`: `to_wire` leaves the field out while it holds its default, so a message that does not use a field
+    added later (live drags) is byte for byte what it was before."""
+    return dataclasses.field(default=default, metadata={"check": check, "sparse": sparse})
 
 
 def from_wire(cls: type[T], obj: Any, path: str, limits: Limits) -> T:
@@ -63,7 +66,8 @@ def from_wire(cls: type[T], obj: Any, path: str, limits: Limits) -> T:
 def to_wire(value: Any) -> Any:
     """The msgpack-ready form of a dataclass (a map), tuple (an array) or plain value."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not (f.metadata.get("sparse") and getattr(value, f.name) == f.default)}
     if isinstance(value, (tuple, list)):
         return [to_wire(item) for item in value]
     return value
@@ -194,6 +198,15 @@ def nested(cls: type) -> Check:
     return check
 
 
+def pair_key(value: Any, path: str, limits: Limits) -> str | int:
+    """A point pair's key (live drags): a string of 1 to MAX_KEY_LENGTH characters, or an integer."""
+    if isinstance(value, str):
+        return string(MAX_KEY_LENGTH, min_length=1)(value, path, limits)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return integer()(value, path, limits)
+    raise bad(path, f"expected a string or an integer, got {type_name(value)}")
+
+
 def identifier(value: Any, path: str, limits: Limits) -> str | int:
     """A request id: a non-empty string of at most MAX_ID_LENGTH characters, or an integer."""
     if isinstance(value, str):
@@ -240,6 +253,7 @@ def _scalar_or_list(value: Any, path: str, limits: Limits) -> Any:
 COORDINATE = number(-MAX_COORDINATE, MAX_COORDINATE)
 POINT = fixed(COORDINATE, COORDINATE)  # (x, y), pixel centres at integers (SPEC.md, "Coordinates")
 ID = identifier
+KEY = pair_key
 SESSION = string(MAX_ID_LENGTH, min_length=1)
 NAME = string(MAX_NAME_LENGTH)
 TEXT = string(MAX_TEXT_LENGTH)

@@ -40,7 +40,9 @@ import torch.nn.functional as F
 
 from ..models.generators import image_features
 from ..models.stylegan2 import Generator, SynthesisNetwork, SynthesisState, to_uint8_image
+from .errors import DragInputError
 from .features import Features, upsampled_at, upsampled_bilinear
+from .pairs import PairKey, PairMailbox, PairSpec, key_id, rearranged
 from .points import inside_image, nearest_pixel
 from .windows import WINDOWED_BLOCKS, feature_boxes, windowed_features
 
@@ -52,10 +54,6 @@ COMPUTE_MODES = ("windowed", "full")
 STOP_REASONS = ("reached", "max_steps", "cancelled")
 GENERIC_STEP_SIZE = 1e-3  # the paper's step size for models other than FFHQ, AFHQ cat and LSUN car
 REFERENCE_MASK_STRENGTH = 20.0  # lambda in the reference implementation's GUI
-
-
-class DragInputError(ValueError):
-    """Points, mask or options that cannot describe a drag."""
 
 
 @dataclass(frozen=True)
@@ -143,10 +141,12 @@ def default_feature_block(generator: Generator) -> int:
 
 
 class DragRun:
-    """One drag: iterate `steps()` to run it; `cancel()` (any thread) ends it after the current step."""
+    """One drag: iterate `steps()` to run it; `cancel()` (any thread) ends it after the current step;
+    `set_pairs()` (any thread) changes the pairs from the next step on (live drags, daemon/engine/live.py)."""
 
     def __init__(self, generator: Generator, ws: torch.Tensor, handles: list[Point], targets: list[Point],
-                 mask: np.ndarray | None = None, options: DragOptions | None = None) -> None:
+                 mask: np.ndarray | None = None, options: DragOptions | None = None,
+                 keys: list[PairKey] | None = None) -> None:
         self.generator = generator
         self.options = options or DragOptions()
         self.options.validate(generator)
@@ -180,6 +180,16 @@ class DragRun:
         # Handles live on the pixel grid (tracking returns pixels); targets may be fractional.
         self.points = [nearest_pixel(p, self.width, self.height) for p in handles]
         self.targets = [(float(x), float(y)) for x, y in targets]
+        self.keys: list[PairKey] = list(range(len(handles))) if keys is None else list(keys)
+        if len(self.keys) != len(handles) or len(set(map(key_id, self.keys))) != len(self.keys):
+            raise DragInputError("need one unique key per pair")
+        # The handles' initial features f_i = F0(p_i), [C, N]; pairs in `_fresh` read theirs at the next step.
+        self.references: torch.Tensor | None = None
+        self._fresh = list(range(len(handles)))
+        self.feat0_resized: torch.Tensor | None = None
+        self._mailbox = PairMailbox()
+        self.revision = 0  # of the pairs now in use (set_pairs' `revision`; 0: the constructor's)
+        self.pair_updates = 0  # how many set_pairs calls were applied
         # The square around a handle that holds its motion disc (one pixel wider: see _motion_disc).
         self.disc_candidates = _offsets(math.ceil(self.r1) + 1).to(self.device)
         self.row_positions = torch.linspace(0, self.height, self.height, device=self.device)
@@ -201,11 +211,15 @@ class DragRun:
     def _check_points(self, handles: list[Point], targets: list[Point]) -> None:
         if not handles or len(handles) != len(targets):
             raise DragInputError("need at least one handle and exactly one target per handle")
-        for x, y in [*handles, *targets]:
-            if not (math.isfinite(x) and math.isfinite(y)):
-                raise DragInputError("points must be finite numbers")
-            if not inside_image((x, y), self.width, self.height):
-                raise DragInputError(f"point ({x:g}, {y:g}) is outside the {self.width}x{self.height} image")
+        for point in [*handles, *targets]:
+            self._check_point(point)
+
+    def _check_point(self, point: Point) -> None:
+        x, y = point
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise DragInputError("points must be finite numbers")
+        if not inside_image((x, y), self.width, self.height):
+            raise DragInputError(f"point ({x:g}, {y:g}) is outside the {self.width}x{self.height} image")
 
     def _fixed_region(self, mask: np.ndarray | None) -> torch.Tensor | None:
         """The region that must not move (outside the mask), or None when everything may move."""
@@ -220,6 +234,34 @@ class DragRun:
 
     def cancel(self) -> None:
         self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def set_pairs(self, pairs: list[PairSpec], revision: int = 0) -> None:
+        """New (key, handle, target) pairs from the next step on; thread-safe, the latest call wins (rules and
+        errors: `pairs.PairMailbox.put`). Raises DragInputError, changing nothing, for unusable pairs."""
+        with self._mailbox.lock:
+            self._mailbox.put(pairs, revision, self.keys, self._check_point)
+
+    def note_revision(self, revision: int) -> None:
+        """An update that changes no pairs: reflected at once, or with the pairs still waiting to be applied."""
+        with self._mailbox.lock:
+            if not self._mailbox.attach(revision):
+                self.revision = revision
+
+    def _apply_pairs(self) -> None:
+        """Takes the latest `set_pairs` (worker thread, at the start of a step)."""
+        with self._mailbox.lock:
+            taken = self._mailbox.take()
+            if taken is None:
+                return
+            pairs, self.revision = taken
+            self.pair_updates += 1
+            self.keys, self.points, self.targets, self._fresh, self.references = rearranged(
+                pairs, self.keys, self.points, self._fresh, self.references,
+                lambda point: nearest_pixel(point, self.width, self.height))
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -239,7 +281,8 @@ class DragRun:
         boxes = feature_boxes(self.points, self.read_radius, (self.height, self.width), feature_shape)
         return windowed_features(synthesis, ws, self.first_windowed, self.feature_block, boxes), None
 
-    def _render(self, ws: torch.Tensor, state: SynthesisState | None) -> np.ndarray:
+    def render(self, ws: torch.Tensor, state: SynthesisState | None) -> np.ndarray:
+        """The image of `ws` (H x W x C uint8), finishing the synthesis `state` of `observe` when there is one."""
         with torch.no_grad():
             if state is None:
                 return to_uint8_image(self.generator.synthesis(ws.detach()))
@@ -315,8 +358,50 @@ class DragRun:
         resized = F.interpolate(feat, (self.height, self.width), mode="bilinear")
         return self.mask_strength * F.l1_loss(resized * self.fixed, self.feat0_resized * self.fixed)
 
-    def _distances(self) -> list[float]:
+    def distances(self) -> list[float]:
         return [math.hypot(t[0] - p[0], t[1] - p[1]) for p, t in zip(self.points, self.targets, strict=True)]
+
+    def reached(self, distances: list[float]) -> bool:
+        return all(d <= self.stop_distance for d in distances)
+
+    def observe(self) -> tuple[torch.Tensor, Features, SynthesisState | None]:
+        """The start of a step: applies new pairs, computes the features of the current latent, tracks the
+        handles (pairs new since the last step read their reference feature instead). Returns (ws, features,
+        synthesis state for `render`)."""
+        self._apply_pairs()
+        ws = self.current_ws()
+        feat, state = self._features(ws)
+        detached = feat.detach()
+        fresh = self._fresh
+        if len(fresh) < len(self.points):
+            kept = {i: self.points[i] for i in fresh}
+            self._track(detached)
+            for i, point in kept.items():
+                self.points[i] = point
+        if fresh:
+            size = (self.height, self.width)
+            ys, xs, _ = self._neighbourhoods(torch.zeros(1, 2, dtype=torch.long, device=self.device))
+            read = upsampled_at(detached, size, ys[fresh, 0], xs[fresh, 0])  # [C, len(fresh)]
+            if self.references is None:
+                self.references = read
+            else:
+                self.references[:, fresh] = read
+            self._fresh = []
+        if self.fixed is not None and self.feat0_resized is None:
+            self.feat0_resized = F.interpolate(detached, (self.height, self.width), mode="bilinear")
+        return ws, feat, state
+
+    def optimise(self, ws: torch.Tensor, feat: Features, state: SynthesisState | None,
+                 want_image: bool) -> tuple[float, np.ndarray | None]:
+        """The rest of a step: the loss on `observe`'s features, the image of `ws` if wanted (rendered before the
+        latent moves), one Adam step. Returns (loss, image or None)."""
+        loss = self._motion_loss(feat) + self._mask_loss(feat)
+        image = self.render(ws, state) if want_image else None
+        self.optimizer.zero_grad(set_to_none=True)
+        if loss.requires_grad:
+            loss.backward()
+            self.optimizer.step()
+        return float(loss.detach()), image
 
     def steps(self, preview_every: int = 0) -> Iterator[DragStep]:
         """Runs the drag, yielding one DragStep per optimisation step and a final one with the image.
@@ -327,41 +412,25 @@ class DragRun:
         losses: list[float] = []
         step = 0
         while True:
-            ws = self.current_ws()
-            feat, state = self._features(ws)
-            if step == 0:
-                detached = feat.detach()
-                size = (self.height, self.width)
-                ys, xs, _ = self._neighbourhoods(torch.zeros(1, 2, dtype=torch.long, device=self.device))
-                self.references = upsampled_at(detached, size, ys[:, 0], xs[:, 0])  # [C, N]: f_i = F0(p_i)
-                if self.fixed is not None:
-                    self.feat0_resized = F.interpolate(detached, size, mode="bilinear")
-            else:
-                self._track(feat.detach())
+            ws, feat, state = self.observe()
             trajectory.append(list(self.points))
-            distances = self._distances()
+            distances = self.distances()
             stopped = None
-            if all(d <= self.stop_distance for d in distances):
+            if self.reached(distances):
                 stopped = "reached"
             elif self._cancel.is_set():
                 stopped = "cancelled"
             elif step >= self.options.max_steps:
                 stopped = "max_steps"
             if stopped is not None:
-                image = self._render(ws, state)
+                image = self.render(ws, state)
                 self.result = DragResult(ws.detach().clone(), list(self.points), image, step,
                                          stopped == "reached", stopped, trajectory, losses)
                 yield DragStep(step, list(self.points), distances, None, image, True, stopped)
                 return
-            loss = self._motion_loss(feat) + self._mask_loss(feat)
-            want_image = preview_every > 0 and step % preview_every == 0
-            image = self._render(ws, state) if want_image else None
-            self.optimizer.zero_grad(set_to_none=True)
-            if loss.requires_grad:
-                loss.backward()
-                self.optimizer.step()
-            losses.append(float(loss.detach()))
-            yield DragStep(step, list(self.points), distances, losses[-1], image)
+            loss, image = self.optimise(ws, feat, state, preview_every > 0 and step % preview_every == 0)
+            losses.append(loss)
+            yield DragStep(step, list(self.points), distances, loss, image)
             step += 1
 
     def run(self) -> DragResult:

@@ -30,6 +30,7 @@ from .config import ServerConfig
 from .handlers import Handlers
 from .jobs import TorchWork, describe_failure
 from .listen import Listener, StartError, owner_of, server_keys
+from .live import LiveJobs
 from .logs import log, log_event
 from .models import ModelCache
 from .persist import SessionArchive
@@ -85,6 +86,7 @@ class Daemon:
                                      config.orphan_timeout_s, archive)
         self.queue = FairQueue(limits.max_queue, config.max_queue_per_user)
         self.worker = Worker(self.queue, self._job_failed)
+        self.live = LiveJobs()  # live drags in flight, for `live_update`
         self.handlers = Handlers(self)
         for name in config.preload:
             self.models.resolve(name)  # an unknown name fails now, before anything binds
@@ -200,6 +202,9 @@ class Daemon:
             log_event(log, INFO, "job_cancelled", peer=running.client.hex(), type=running.kind, id=running.request_id,
                       state="running", why=why)
         self.worker.stop()
+        for job in self.worker.parked() + self.queue.started():  # live drags between turns
+            if job.request is not None:
+                self.send(job.client, job.request.error(ErrorCode.CANCELLED, "the daemon is shutting down"))
         while pull.poll(0):
             self._forward_outbox(pull)
 
@@ -288,11 +293,17 @@ class Daemon:
                                             "had no request in flight")
         for session in self.sessions.expire_idle():
             self.worker.cancel_session(session.id)
-        # Keepalives: a request that went keepalive_s without a message hears where it stands (0: running).
+        for live in self.live.all():
+            if live.timed_out():
+                live.wake()  # it ends ("timeout") on its next turn
+        # Keepalives: a request that went keepalive_s without a message hears where it stands (0: running; a
+        # parked live drag counts as running). A live drag with progress unacknowledged hears nothing more.
         running = self.worker.current
         line = ([running] if running is not None else []) + self.queue.in_order()
-        for position, job in enumerate(line):
+        for position, job in [*enumerate(line), *((0, job) for job in self.worker.parked())]:
             if job.request is not None and now - job.noticed_at >= self.config.limits.keepalive_s:
+                if job.keepalive_due is not None and not job.keepalive_due():
+                    continue
                 job.noticed_at = now
                 self.send(job.client, job.request.waiting(position))
 

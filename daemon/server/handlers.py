@@ -19,6 +19,7 @@ from ...protocol.errors import DragdError, ErrorCode
 from ...protocol.limits import PROTOCOL_VERSION
 from ...protocol.wire import MAX_TEXT_LENGTH
 from . import restore
+from .live import LiveJob, live_update
 from .logs import log, log_event
 from .worker import Job
 
@@ -55,11 +56,14 @@ class Handlers:
         self.table: dict[str, Callable[[bytes, str, m.Request], dict[str, Any] | None]] = {
             "hello": self.hello, "ping": self.ping, "list_models": self.list_models, "cancel": self.cancel,
             "close_session": self.close_session, "status": self.status, "shutdown": self.shutdown,
-            "heartbeat": self.heartbeat, "session_info": self.session_info,
+            "heartbeat": self.heartbeat, "session_info": self.session_info, "live_update": self.live_update,
         }
 
     def handle(self, client: bytes, user: str, request: m.Request) -> None:
         """`client`: the connection (routing id); `user`: who authenticated it (ZAP User-Id)."""
+        if request.type == "drag" and request.body.options.live:
+            self.enqueue_live(client, user, request)
+            return
         if request.type in JOB_REQUESTS:
             self.enqueue(client, user, request)
             return
@@ -74,7 +78,9 @@ class Handlers:
     # --- queued work ----------------------------------------------------------------------------------
 
     def enqueue(self, client: bytes, user: str, request: m.Request,
-                run: Callable[[Job, m.Request], None] | None = None) -> None:
+                run: Callable[[Job, m.Request], None] | None = None,
+                prepare: Callable[[Job], None] | None = None) -> Job:
+        """Queues the request's job; `prepare(job)` runs first (the worker may take the job at once)."""
         daemon = self.daemon
         run = run or getattr(daemon.work, request.type)
         session_id = getattr(request.body, "session", None)
@@ -83,9 +89,28 @@ class Handlers:
         job = Job(client, request.id, request.type, lambda job: run(job, request), session_id, request,
                   noticed_at=time.monotonic(), user=user)
         ahead = daemon.queue.pending() + (daemon.worker.current is not None)
+        if prepare is not None:
+            prepare(job)
         daemon.queue.put(job)
         if ahead:
             daemon.send(client, request.waiting(ahead))
+        return job
+
+    def enqueue_live(self, client: bytes, user: str, request: m.Request) -> None:
+        """A live drag (server/live.py): a job like a drag's, known to `live_update` from now on."""
+        daemon = self.daemon
+        frame = daemon.sessions.get(user, client, request.body.session).frame
+        live: list[LiveJob] = []
+
+        def prepare(job: Job) -> None:
+            live.append(LiveJob(daemon.work, daemon.worker, daemon.live, job, request, frame))
+
+        try:
+            self.enqueue(client, user, request, lambda job, req: live[0].run(job), prepare)
+        except DragdError:
+            if live:  # refused (busy): nothing to address
+                daemon.live.drop(live[0])
+            raise
 
     # --- answered at once -----------------------------------------------------------------------------
 
@@ -93,7 +118,7 @@ class Handlers:
         daemon = self.daemon
         log_event(log, 20, "hello", client=request.body.client, peer=client.hex(), user=user[:8])
         capabilities = [m.Capability.GENERATE, m.Capability.INVERT, m.Capability.DRAG, m.Capability.UNDO,
-                        m.Capability.PREVIEWS, m.Capability.RESTORE, m.Capability.CURVE]
+                        m.Capability.PREVIEWS, m.Capability.RESTORE, m.Capability.CURVE, m.Capability.LIVE]
         return request.result(m.HelloResult(PROTOCOL_VERSION, daemon_version(), daemon.device_description,
                                              tuple(self._models()), daemon.config.limits, tuple(capabilities)))
 
@@ -127,6 +152,9 @@ class Handlers:
         log_event(log, 20, "job_cancelled", peer=client.hex(), type=job.kind, id=job.request_id, state=state,
                   why="its client asked")
         return request.result(m.CancelResult(state))
+
+    def live_update(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
+        return live_update(self.daemon.live, client, request)
 
     def close_session(self, client: bytes, user: str, request: m.Request) -> dict[str, Any]:
         session = self.daemon.sessions.close(user, client, request.body.session)

@@ -79,6 +79,18 @@ def engine_options(options: m.DragOptions) -> DragOptions:
     )
 
 
+def drag_run(session: Session, body: m.DragRequest) -> DragRun:
+    """The engine's drag for a `drag` request on `session`, from its current state, in the model's pixels."""
+    info = session.model.info
+    options = with_model_defaults(engine_options(body.options), info.default_step_size, info.feature_block,
+                                  info.mask_strength)
+    frame = session.frame
+    mask = None if body.mask is None else frame.mask_to_model(movable_region(body.mask))
+    handles = frame.to_model([pair.handle for pair in body.points])
+    targets = frame.to_model([pair.target for pair in body.points])
+    return DragRun(frame.generator, session.ws, handles, targets, mask, options, m.pair_keys(body.points))
+
+
 def describe_failure(exc: BaseException) -> tuple[str, str, bool]:
     """(error code, message for the user, whether it is a bug worth a traceback in the log)."""
     if isinstance(exc, DragdError):
@@ -108,16 +120,24 @@ class TorchWork:
     @contextlib.contextmanager
     def _using(self, job: Job, session_id: str) -> Iterator[Session]:
         """The client's session, marked busy (never evicted) while the job works on it."""
-        with self.sessions.lock:
-            session = self.sessions.get(job.user, job.client, session_id)
-            session.busy = True
+        session = self.acquire(job, session_id)
         try:
             yield session
         finally:
-            with self.sessions.lock:
-                session.busy = False
-                session.last_used = self.sessions.clock()  # idle (and orphan) time counts from the job's end
-            self.sessions.enforce_budget(keep=session)
+            self.release(session)
+
+    def acquire(self, job: Job, session_id: str) -> Session:
+        """The client's session, marked busy (never evicted) until `release`."""
+        with self.sessions.lock:
+            session = self.sessions.get(job.user, job.client, session_id)
+            session.busy = True
+        return session
+
+    def release(self, session: Session) -> None:
+        with self.sessions.lock:
+            session.busy = False
+            session.last_used = self.sessions.clock()  # idle (and orphan) time counts from the job's end
+        self.sessions.enforce_budget(keep=session)
 
     def preload(self, name: str) -> None:
         self.models.get(name)
@@ -175,14 +195,8 @@ class TorchWork:
     def drag(self, job: Job, request: m.Request) -> None:
         body: m.DragRequest = request.body
         with self._using(job, body.session) as session:
-            info = session.model.info
-            options = with_model_defaults(engine_options(body.options), info.default_step_size, info.feature_block,
-                                          info.mask_strength)
             frame = session.frame
-            mask = None if body.mask is None else frame.mask_to_model(movable_region(body.mask))
-            handles = frame.to_model([pair.handle for pair in body.points])
-            targets = frame.to_model([pair.target for pair in body.points])
-            run = DragRun(frame.generator, session.ws, handles, targets, mask, options)
+            run = drag_run(session, body)
             started = time.monotonic()
             job.on_cancel(run.cancel)
             self.sessions.mark_running(session, "drag")  # until it ends: a crash before then is reported
@@ -196,7 +210,7 @@ class TorchWork:
             log_event(log, INFO, "drag_done", session=session.key, steps=result.steps, stopped=result.stopped,
                       seconds=round(time.monotonic() - started, 3))
             session.push(result.ws, result.image)  # a cancelled drag keeps what it reached, as an undo step
-            self._completed(session)
+            self.completed(session)
             image, offset = patch(session, result.image)
             self.send(job.client, request.result(m.DragResult(
                 result.steps, tuple(frame.to_frame(result.points)), result.reached, result.stopped, image, offset,
@@ -213,7 +227,7 @@ class TorchWork:
             self.send(job.client, request.progress(m.DragProgress(
                 step.step + 1, tuple(frame.to_frame(step.points)), step.loss, preview, offset)))
 
-    def _completed(self, session: Session) -> None:
+    def completed(self, session: Session) -> None:
         """An operation on `session` completed: saved before its reply goes out, so a crash after the reply
         cannot lose it; a restart's news (`interrupted`) is old now."""
         session.interrupted = None
@@ -231,7 +245,7 @@ class TorchWork:
                 raise DragdError(ErrorCode.BAD_REQUEST, f"nothing to {request.type} in this session")
             session.index += delta
             session.image = render(session.frame.generator, session.ws)
-            self._completed(session)
+            self.completed(session)
             image, offset = patch(session, session.image)
             self.send(job.client, request.result(m.HistoryResult(
                 image, offset, session.index, session.can_undo, session.can_redo)))

@@ -59,7 +59,7 @@ def restore(work: TorchWork, job: Job, request: m.Request) -> None:
                                session.ws.device)
             image = render(generator, ws)
             session.push(ws, image)
-            work._completed(session)  # saved, like a drag's result
+            work.completed(session)  # saved, like a drag's result
             pixels, offset = patch(session, image)
             log_event(log, INFO, "state_restored", session=session.key, index=session.index)
             work.send(job.client, request.result(m.RestoreResult(

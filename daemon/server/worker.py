@@ -5,6 +5,9 @@ lines (the user who authenticated; SPEC.md, "Users") and the worker takes them r
 ten drags, over as many connections as they like, does not starve another's one.
 Cancel is cooperative: a waiting job is taken out of its line; a running one gets `job.cancel()`, which calls
 the hooks the job registered (a drag registers `DragRun.cancel`, which ends it after the current step).
+A job may give the worker back before it is done (a live drag, server/live.py): it `park`s itself, costing
+nothing, until `resume` puts it at the front of its user's line; or it `requeue`s itself to let other users'
+jobs run first. Such a job is *started*: it counts as running for cancel, liveness and keepalives.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Job:
     noticed_at: float = 0.0  # when the client last got a message about this job
     queued_at: float = field(default_factory=time.monotonic)
     user: str = ""  # who sent it; "" in tests that do not care: then each connection is its own user
+    started: bool = False  # it ran once (a parked or requeued live drag is started)
+    keepalive_due: Callable[[], bool] | None = None  # None: always; else whether a keepalive may be sent now
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _hooks: list[Callable[[], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -97,11 +102,28 @@ class FairQueue:
                 on_take(job)
             return job
 
+    def resume(self, job: Job) -> None:
+        """Puts a started job back at the front of its user's line, whatever the limits (it was accepted)."""
+        with self._condition:
+            self._lines.setdefault(job.line, deque()).appendleft(job)
+            self._condition.notify()
+
+    def started(self) -> list[Job]:
+        """Started jobs waiting for their next turn."""
+        with self._condition:
+            return [job for line in self._lines.values() for job in line if job.started]
+
+    def others_waiting(self, line: str) -> bool:
+        """Whether a user other than the one of `line` has a job waiting."""
+        with self._condition:
+            return any(name != line for name in self._lines)
+
     def remove(self, client: bytes, request_id: Any) -> Job | None:
+        """Takes a waiting job that never started out of its line."""
         with self._condition:
             for name, line in self._lines.items():
                 for job in line:
-                    if job.client == client and job.request_id == request_id:
+                    if job.client == client and job.request_id == request_id and not job.started:
                         line.remove(job)
                         if not line:
                             del self._lines[name]
@@ -112,7 +134,7 @@ class FairQueue:
         with self._condition:
             dropped = []
             for name, line in list(self._lines.items()):
-                mine = [job for job in line if job.client == client]
+                mine = [job for job in line if job.client == client and not job.started]
                 for job in mine:
                     line.remove(job)
                 if not line:
@@ -151,6 +173,7 @@ class Worker:
         self.queue = queue
         self.on_failure = on_failure
         self._current: Job | None = None
+        self._parked: dict[tuple[bytes, Any], Job] = {}
         self._finished: dict[bytes, float] = {}  # connection -> when its last job ended (its reply went out)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="dragd-worker", daemon=True)
@@ -178,6 +201,7 @@ class Worker:
         job is missed as it moves from the queue to the worker."""
         busy = {job.client for job in self.queue.in_order()}
         with self._lock:
+            busy.update(client for client, _ in self._parked)
             if self._current is not None:
                 busy.add(self._current.client)
             finished, self._finished = self._finished, {}
@@ -186,6 +210,32 @@ class Worker:
     def _take(self, job: Job) -> None:
         with self._lock:
             self._current = job
+        job.started = True
+
+    def park(self, job: Job) -> None:
+        """The running `job` gives the worker back until `resume(job)`."""
+        with self._lock:
+            self._parked[(job.client, job.request_id)] = job
+
+    def resume(self, job: Job) -> bool:
+        """Queues a parked `job` to run again, ahead of its user's waiting jobs; False if it is not parked (it is
+        running, queued, or finished: it will see whatever woke it)."""
+        with self._lock:
+            if self._parked.get((job.client, job.request_id)) is not job:
+                return False
+            del self._parked[(job.client, job.request_id)]
+        self.queue.resume(job)
+        return True
+
+    def parked(self) -> list[Job]:
+        with self._lock:
+            return list(self._parked.values())
+
+    def _started(self) -> list[Job]:
+        """Every started job that is not done: parked, queued again, or running."""
+        with self._lock:
+            jobs = [*self._parked.values(), *([self._current] if self._current is not None else [])]
+        return jobs + self.queue.started()
 
     def cancel(self, client: bytes, request_id: Any) -> tuple[Job, str] | None:
         """Cancels `client`'s request; returns it with "waiting" or "running", or None if it is not in flight.
@@ -194,29 +244,26 @@ class Worker:
         if job is not None:
             job.cancel()
             return job, "waiting"
-        with self._lock:
-            current = self._current
-        if current is not None and current.client == client and current.request_id == request_id:
-            current.cancel()
-            return current, "running"
+        for job in self._started():
+            if job.client == client and job.request_id == request_id:
+                job.cancel()
+                return job, "running"
         return None
 
     def cancel_session(self, session_id: str) -> None:
-        """Cancels the running job on a session that was just closed (waiting ones find it gone when they run)."""
-        with self._lock:
-            current = self._current
-        if current is not None and current.session_id == session_id:
-            current.cancel()
+        """Cancels the started jobs on a session that was just closed (waiting ones find it gone when they run)."""
+        for job in self._started():
+            if job.session_id == session_id:
+                job.cancel()
 
     def cancel_client(self, client: bytes) -> list[Job]:
         """Drops everything of a client that went away: its waiting jobs, and cancels its running one."""
         dropped = self.queue.drop_client(client)
         for job in dropped:
             job.cancel()
-        with self._lock:
-            current = self._current
-        if current is not None and current.client == client:
-            current.cancel()
+        for job in self._started():
+            if job.client == client:
+                job.cancel()
         return dropped
 
     def _loop(self) -> None:

@@ -5,7 +5,10 @@ job at once, on the calling thread). They record what the controller did, so tes
 
 from __future__ import annotations
 
+import queue
 import struct
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +36,7 @@ from dragd.protocol import (
     paste,
 )
 from dragd.protocol.binding import Binding, decode, encode, pixels_digest
-from dragd.protocol.messages import InversionOptions, RestoreResult, StateResult
+from dragd.protocol.messages import InversionOptions, LiveUpdateResult, RestoreResult, StateResult
 
 MODEL = ModelInfo("faces-8", (8, 6), "faces", 0.002, "a tiny model for tests", True)
 SIZE = MODEL.resolution
@@ -280,6 +283,51 @@ class SyncRunner:
             self.held.pop(0)()
 
 
+class ThreadRunner:
+    """Like the Qt runner: each job on its own thread, its callbacks queued for the UI thread, which here is the
+    test calling `pump` (so a test sees what piles up when the UI thread is slow: `queued`)."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Callable[[], None]] = queue.Queue()
+        self.threads: list[threading.Thread] = []
+
+    def submit(self, work: Callable[[Callable[[Any], None]], Any], done: Callable[[Any], None],
+               failed: Callable[[BaseException], None], progress: Callable[[Any], None] | None = None) -> None:
+        def report(item: Any) -> None:
+            if progress is not None:
+                self.queue.put(lambda: progress(item))
+
+        def run() -> None:
+            try:
+                result = work(report)
+            except BaseException as exc:
+                error = exc
+                self.queue.put(lambda: failed(error))
+                return
+            self.queue.put(lambda: done(result))
+
+        thread = threading.Thread(target=run, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def queued(self) -> int:
+        return self.queue.qsize()
+
+    def pump(self, until: Callable[[], bool], timeout: float = 10.0, tick: Callable[[], None] | None = None) -> None:
+        """Run queued callbacks (and `tick`, as the docker's timer would) until `until()` holds."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out pumping the UI queue")
+            if tick is not None:
+                tick()
+            try:
+                callback = self.queue.get(timeout=0.01)
+            except queue.Empty:
+                continue
+            callback()
+
+
 # ---- the daemon ----------------------------------------------------------------------------------------------
 
 
@@ -291,7 +339,7 @@ class FakeDaemon:
     address: str = "tcp://127.0.0.1:5557"
     steps: int = 3
     capabilities: tuple[str, ...] = (Capability.GENERATE, Capability.DRAG, Capability.UNDO, Capability.PREVIEWS,
-                                     Capability.RESTORE)
+                                     Capability.RESTORE, Capability.LIVE)
     fail: dict[str, DragdError] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     sessions: dict[str, list[Image]] = field(default_factory=dict)  # session -> history
@@ -302,6 +350,7 @@ class FakeDaemon:
     opened: set[str] = field(default_factory=set)
     cancel_requested: bool = False
     closed: bool = False
+    live: FakeLiveDrag | None = None  # the last live drag started
 
     def _call(self, name: str, detail: Any = None) -> None:
         self.calls.append((name, detail))
@@ -425,3 +474,105 @@ class FakeDaemon:
 
     def close(self) -> None:
         self.closed = True
+
+    def live_drag(self, session: str, points: Sequence[PointPair], mask: Image | None = None,
+                  options: DragOptions | None = None) -> FakeLiveDrag:
+        self._call("live_drag", {"session": session, "points": tuple(points), "mask": mask, "options": options})
+        live = FakeLiveDrag(self, session, options or DragOptions())
+        if session not in self.sessions:
+            live.error = DragdError(ErrorCode.UNKNOWN_SESSION, f"no session {session}")
+        else:
+            live.base = self.sessions[session][self.index[session]]
+            live.set_points([(pair.key, pair.handle, pair.target) for pair in points])
+        self.live = live
+        return live
+
+
+class FakeLiveDrag:
+    """The daemon's live drag as protocol.live.LiveDrag shows it: each `poll` runs one step (every handle 1 px
+    towards its target, in x and y) and returns its progress with a preview, until every handle is on its target
+    (then one idle progress, then nothing). Used from the plugin's job thread; tests read what it recorded."""
+
+    def __init__(self, daemon: FakeDaemon, session: str, options: DragOptions) -> None:
+        self.daemon, self.session, self.options = daemon, session, options
+        self.base: Image | None = None
+        self.error: DragdError | None = None  # raised by the next poll (an error reply)
+        self.handles: dict[str, list[float]] = {}
+        self.targets: dict[str, tuple[float, float]] = {}
+        self.keys: tuple[str, ...] = ()
+        self.revision = self.step = self.seq = 0
+        self.idle_sent = False
+        self.result: DragResult | None = None
+        self.updates: list[tuple[str, ...]] = []  # the keys of every update accepted, in order
+        self.refuse: DragdError | None = None  # the next update's error
+
+    def set_points(self, points: Sequence[tuple[str, Any, Any]]) -> None:
+        handles = {}
+        for key, handle, target in points:
+            handles[key] = self.handles.get(key) or [float(handle[0]), float(handle[1])]
+            self.targets[key] = (float(target[0]), float(target[1]))
+        self.handles, self.keys = handles, tuple(key for key, _, _ in points)
+        self.targets = {key: self.targets[key] for key in self.keys}
+        self.idle_sent = False
+
+    def update(self, points: Sequence[tuple[str, Any, Any]]) -> LiveUpdateResult:
+        if self.result is not None:
+            raise DragdError(ErrorCode.NOT_FOUND, "no running live drag")
+        if self.refuse is not None:
+            error, self.refuse = self.refuse, None
+            raise error
+        self.updates.append(tuple(key for key, _, _ in points))
+        self.set_points(points)
+        self.revision += 1
+        return LiveUpdateResult(self.revision, False)
+
+    def commit(self, stopped: str = "committed") -> DragResult:
+        """Ends it with its state as a new history state; `time_out` is the daemon's own end, "timeout"."""
+        if self.result is None:
+            history = self.daemon.sessions[self.session][:self.daemon.index[self.session] + 1]
+            history.append(self._image())
+            self.daemon.sessions[self.session] = history
+            self.daemon.index[self.session] = len(history) - 1
+            self.result = DragResult(self.step, self._points(), self._reached(), stopped, history[-1], (0, 0),
+                                     len(history) - 1, self.keys)
+        return self.result
+
+    def time_out(self) -> None:
+        self.commit("timeout")
+
+    def cancel(self) -> DragResult:
+        if self.result is None:
+            self.result = DragResult(self.step, self._points(), False, "cancelled", self.base, (0, 0),
+                                     self.daemon.index[self.session], self.keys)
+        return self.result
+
+    def _image(self) -> Image:
+        assert self.base is not None
+        return dragged_image(self.base, self.step)
+
+    def poll(self, timeout: float = 0.0) -> DragProgress | DragResult | None:
+        if self.error is not None:
+            raise self.error
+        if self.result is not None:
+            return self.result
+        if self._reached() and self.idle_sent:
+            time.sleep(timeout)
+            return None
+        if not self._reached():
+            self.step += 1
+            for key, handle in self.handles.items():
+                for axis in (0, 1):
+                    gap = self.targets[key][axis] - handle[axis]
+                    handle[axis] += max(-1.0, min(1.0, gap))
+        self.seq += 1
+        self.idle_sent = self._reached()
+        return DragProgress(max(self.step, 1), self._points(), 1.0 / max(self.step, 1), self._image(), (0, 0),
+                            self.keys, self.revision, self.seq, self.idle_sent)
+
+    def _points(self) -> tuple[tuple[float, float], ...]:
+        return tuple((self.handles[key][0], self.handles[key][1]) for key in self.keys)
+
+    def _reached(self) -> bool:
+        return all(tuple(self.handles[key]) == self.targets[key] for key in self.keys)
+
+

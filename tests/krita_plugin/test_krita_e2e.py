@@ -80,7 +80,9 @@ def address() -> Iterator[str]:
         client.shutdown()  # DragdError: nothing was started, or it is gone already
 
 
-def run_krita(home: Path, address: str, out: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_krita(home: Path, address: str, out: Path, extra: dict[str, str] | None = None,
+              timeout_s: float = 860) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Krita with the plugin and the self-test under Xvfb; `extra`: more DRAGD_SELFTEST_* settings (they win)."""
     daemon = f"{sys.executable} -m dragd.daemon.cli serve --address {{address}} --device cpu " \
              f"--inversion-steps {INVERSION_STEPS} --log-file {out / 'serve.jsonl'}"
     env = {
@@ -97,15 +99,29 @@ def run_krita(home: Path, address: str, out: Path) -> tuple[subprocess.Completed
         "DRAGD_SELFTEST_PHOTO": str(out / "photo.bgra"), "DRAGD_SELFTEST_PINNED": json.dumps(PINNED),
         "DRAGD_SELFTEST_DEADLINE": "820", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
     }
+    env.update(extra or {})
     (home / "runtime").mkdir(mode=0o700, exist_ok=True)
     command = ["xvfb-run", "-a", "-s", "-screen 0 1280x900x24", "krita", "--nosplash"]
     started = time.monotonic()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=860)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
     if "could not connect to display" in done.stderr and not (out / "report.json").exists():
         # xvfb-run -a picks a display number another xvfb-run on this shared machine took a moment before; Krita
         # never started (exit 134, seen once in 5 runs). Start again, once.
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=860)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
     return done, time.monotonic() - started
+
+
+def finished_report(out: Path, done: subprocess.CompletedProcess[str], seconds: float) -> dict[str, Any]:
+    """The self-test's report, asserted to exist, to hold no error and to have reached its end."""
+    (out / "krita.stderr").write_text(done.stderr)  # whole, for a look after a failure (Krita's SAFE ASSERTs)
+    report_file = out / "report.json"
+    report = json.loads(report_file.read_text()) if report_file.exists() else {}
+    context = (f"krita exited with {done.returncode} after {seconds:.1f} s\nreport: {json.dumps(report)[-8000:]}"
+               f"\nstderr: {done.stderr[-3000:]}")
+    assert report, f"the self-test wrote no report\n{context}"
+    assert not report["errors"], context
+    assert any(step["step"] == "done" for step in report["steps"]), f"the self-test did not finish\n{context}"
+    return report
 
 
 def selection_mask(size: int) -> Image:
@@ -165,14 +181,7 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     out.mkdir()
     (out / "photo.bgra").write_bytes(photo_bgra(int(DOC[0]), int(DOC[1])))
     done, seconds = run_krita(krita_home, address, out)
-    (out / "krita.stderr").write_text(done.stderr)  # whole, for a look after a failure (Krita's SAFE ASSERTs)
-    report_file = out / "report.json"
-    report = json.loads(report_file.read_text()) if report_file.exists() else {}
-    context = (f"krita exited with {done.returncode} after {seconds:.1f} s\nreport: {json.dumps(report)[-8000:]}"
-               f"\nstderr: {done.stderr[-3000:]}")
-    assert report, f"the self-test wrote no report\n{context}"
-    assert not report["errors"], context
-    assert any(step["step"] == "done" for step in report["steps"]), f"the self-test did not finish\n{context}"
+    report = finished_report(out, done, seconds)
     print(f"Krita run (daemon started by the plugin, new from model, drags, undo/redo, Krita's undo, point "
           f"identity, a group, the daemon killed, a document closed): {seconds:.1f} s; steps: {report['steps']}")
     width, height = DOC[0], DOC[1]

@@ -31,6 +31,9 @@ from dragd.protocol import (
     Limits,
     ListModelsRequest,
     ListModelsResult,
+    LivePoint,
+    LiveUpdateRequest,
+    LiveUpdateResult,
     Memory,
     ModelInfo,
     OpenSessionRequest,
@@ -99,6 +102,10 @@ REQUEST_EXAMPLES = [
     StateRequest("s1"),
     RestoreRequest(bytes(4 * 2 * 3), (2, 3)),
     RestoreRequest(bytes(4 * 2 * 3), (2, 3), "s1", "faces"),
+    DragRequest("s1", (PointPair((0.0, 0.0), (3.0, 2.0), "nose"), PointPair((1.0, 1.0), (2.0, 2.0), 7)),
+                options=DragOptions(live=True, live_timeout_s=60)),
+    LiveUpdateRequest(4, 1, (LivePoint("nose", (3.0, 3.0)), LivePoint(9, (1.0, 1.0), (0.0, 0.0))), seen=3),
+    LiveUpdateRequest("req-a", seen=2, commit=True),
 ]
 
 RESULT_EXAMPLES = [
@@ -121,11 +128,15 @@ RESULT_EXAMPLES = [
     ("session_info", SessionInfoResult("faces-128", 0, 1, False, False, False)),
     ("state", StateResult("faces", 3, bytes(4 * 2 * 3), (2, 3), False)),
     ("restore", RestoreResult("s2", RGBA, (0, 0), 1, "faces")),
+    ("drag", DragResult(3, ((1.0, 2.0),), False, "committed", RGBA, (0, 0), 2, ("nose",))),
+    ("drag", DragResult(3, ((1.0, 2.0),), True, "timeout", RGBA, (0, 0), 2, (0,))),
+    ("live_update", LiveUpdateResult(3, False)),
 ]
 
 PROGRESS_EXAMPLES = [
     ("drag", DragProgress(1, ((1.0, 2.0),), 0.5)),
     ("drag", DragProgress(10, ((1.0, 2.0), (3.0, 4.0)), 0.25, RGBA, (8, 9))),
+    ("drag", DragProgress(2, ((1.0, 2.0),), 0.1, None, None, ("nose",), 1, 2, True)),
     ("open_session", InversionProgress("projection", 100, 1000)),
 ]
 
@@ -219,6 +230,7 @@ def test_every_field_refuses_values_of_the_wrong_type(body, wrong):
 ACCEPTABLE = {
     ("model", None), ("region", None), ("mask", None), ("model", "text"), ("target", "text"), ("target", -1),
     ("session", "text"), ("session", None), ("client", "text"), ("truncation", 1.5),
+    ("points", None), ("seen", None), ("commit", True),  # live_update
 }
 
 

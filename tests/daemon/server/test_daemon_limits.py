@@ -185,8 +185,10 @@ def test_waiting_requests_get_keepalives():
         dragger.cancel()
         thread.join(20)
         replies = replies_until_final(socket)
-        waiting = [r for r in replies if r["type"] == "waiting"]
-        assert len(waiting) >= 3 and all(r["position"] == 1 for r in waiting)
+        positions = [r["position"] for r in replies if r["type"] == "waiting"]
+        # keepalives while it waited behind the drag (position 1); once it runs, a slow generate on a loaded
+        # machine may get keepalives of its own (position 0), never the other way round
+        assert positions.count(1) >= 3 and set(positions) <= {0, 1} and positions == sorted(positions, reverse=True)
         assert replies[-1]["type"] == "result"
         socket.close()
 

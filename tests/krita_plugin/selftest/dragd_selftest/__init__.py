@@ -175,7 +175,10 @@ def daemon_pid():
 
 class SelfTest(Extension):
     def setup(self):
-        from .scenario import Scenario
+        if os.environ.get("DRAGD_SELFTEST_SCENARIO") == "live":  # the Live toggle's own short run
+            from .live_scenario import LiveScenario as Scenario
+        else:
+            from .scenario import Scenario
 
         self.scenario = Scenario()
         notifier = Krita.instance().notifier()
