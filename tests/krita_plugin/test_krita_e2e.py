@@ -314,20 +314,21 @@ def test_drag_in_real_krita(krita_home: Path, address: str, tmp_path: Path) -> N
     difference = np.abs(still - np.frombuffer(before, np.uint8).astype(int)).max()
     assert difference <= 1, f"a drag that moves nothing changed the photo by {difference} levels"
 
-    # A generated layer two groups deep with a transparency mask, opacity 200 and blend mode multiply: the docker
-    # names it from the points layer above the groups; the result lands beside it in the inner group and is a
-    # copy of it (its mask with the same pixels, opacity, blend mode), so what the mask hid stays hidden. (The
-    # mask comes from Krita's own Add Transparency Mask on a selection of the right half: its left half is 0.)
+    # A layer two groups deep with a transparency mask, opacity 200 and blend mode multiply (a copy of a generated
+    # layer, so opened by inversion): the docker names it from the points layer above the groups; the result lands
+    # beside it in the inner group and is a copy of it (its mask with the same pixels, opacity, blend mode), so
+    # what the mask hid stays hidden. (The mask comes from Krita's own Add Transparency Mask on a selection of the
+    # right half: its left half is 0.)
     nested = report["after_nested"]
-    assert 'Drag edits "DragGAN faces-128-cpu seed' in report["nested_named"], report["nested_named"]
+    assert 'Drag edits "masked"' in report["nested_named"], report["nested_named"]
     assert nested["error"] == "" and nested["message"].startswith("Done"), nested
-    assert nested["tree"][-2:] == [["Outer", [["Inner", [label, "DragGAN result 1"]]]], "DragGAN points"], nested
+    assert nested["tree"][-2:] == [["Outer", [["Inner", ["masked", "DragGAN result 1"]]]], "DragGAN points"], nested
     assert nested["result"] == {"opacity": 200, "blend": "multiply", "masks": ["transparencymask"],
                                 "mask_kept": True, "mask_hides_left": [[0]]}, nested["result"]
     nested_source = (out / "nested_source.bgra").read_bytes()
     assert (out / "nested_source_after.bgra").read_bytes() == nested_source
-    assert pixels_at((out / "nested_result.bgra").read_bytes(), width, height, False, SELECTION) == \
-        pixels_at(nested_source, width, height, False, SELECTION)
+    assert pixels_at((out / "nested_result.bgra").read_bytes(), width, height, False, SELECTION, FEATHER_REACH) == \
+        pixels_at(nested_source, width, height, False, SELECTION, FEATHER_REACH)
 
     # A float document (linear profile) with HDR values: the layer is opened and dragged; outside the selection
     # grown by the feather every float stays as it was, bit for bit (HDR values above 1.0 too); inside it changes.

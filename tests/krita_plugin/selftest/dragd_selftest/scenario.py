@@ -446,15 +446,19 @@ class Scenario:
         if not [c for c in source.childNodes() if c.type() == "transparencymask"]:
             return  # Krita adds the mask a moment later
         trigger("deselect")
+        # Two groups deep: a copy of the masked layer (libkis' remove drops a node's masks; a copy keeps them).
         outer, inner = document.createGroupLayer("Outer"), document.createGroupLayer("Inner")
         document.rootNode().addChildNode(outer, source)
         outer.addChildNode(inner, None)
-        source.remove()  # moved into Inner with its mask: the same node (its id, so its DragGAN state, stays)
-        inner.addChildNode(source, None)
-        source.setOpacity(200)
-        source.setBlendingMode("multiply")
+        masked = source.duplicate()
+        masked.setName("masked")
+        inner.addChildNode(masked, None)
+        source.remove()
+        masked.setOpacity(200)
+        masked.setBlendingMode("multiply")
         document.waitForDone()
-        save("nested_source.bgra", layer_bytes(document, source))
+        self.nested_source = masked
+        save("nested_source.bgra", layer_bytes(document, masked))
         draw_lines(document, [[HANDLE, TARGET]])
         select_rect(document, SELECTION)
         document.setActiveNode(node_by_name(document, "DragGAN points"))
@@ -462,7 +466,7 @@ class Scenario:
 
     def wait_nested_pairs(self):
         s = self.state()
-        if len(s.pairs) != 1 or "seed" not in s.session:
+        if len(s.pairs) != 1 or '"masked"' not in s.session:
             return  # the docker names the layer under the points layer, two groups down
         report["nested_named"] = s.session
         self.drag(PLAIN_STEPS)
