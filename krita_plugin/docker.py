@@ -105,7 +105,7 @@ class DragGANExtension(Extension):
         handlers = {
             "dragd_new_from_model": lambda c, p: c.new_from_model(p.generate_request()),
             "dragd_add_points_layer": lambda c, p: c.add_points_layer(),
-            "dragd_drag": lambda c, p: c.drag(p.drag_options()),
+            "dragd_drag": lambda c, p: c.drag(p.drag_options(), p.inversion_options()),  # as the Drag button
             "dragd_stop": lambda c, p: c.stop(),
             "dragd_live": lambda c, p: c.live.commit() if c.live.active else c.live.start(p.drag_options(),
                                                                                             p.inversion_options()),
