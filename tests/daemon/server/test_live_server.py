@@ -294,3 +294,29 @@ def test_results_report_where_the_content_is_through_the_session_frame():
         second = client.live_drag(generated.session, [PointPair((19, 16), (5, 5), "a")], options=SLOW)
         poll_until(second, lambda r: isinstance(r, DragProgress) and r.step >= 2)
         assert second.cancel().points == ((19.0, 16.0),) and len(calls) == 1
+
+
+def test_a_client_gone_with_progress_unacknowledged_is_noticed_and_its_drag_cancelled():
+    """An editor closed while a progress was on its way (it never acknowledges it): the daemon probes it anyway
+    once it has been silent for client_timeout_s, finds it gone, and cancels the drag; the session is as it was
+    for the same user's next connection (no state pushed by a later time-out)."""
+    with running_daemon(client_timeout_s=1.5) as daemon:
+        with connect(daemon) as client:
+            session = client.generate(seed=0).session
+        socket = raw_dealer(daemon)
+        request = messages.DragRequest(session, (PointPair((12, 16), (19, 16)),), None, DragOptions(live=True))
+        socket.send(codec.encode(messages.request_message("d", request)))
+        deadline = time.monotonic() + 20
+        while not daemon.live.all() or daemon.live.all()[0].loop is None or not daemon.live.all()[0].loop.idle:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        socket.close(linger=0)
+        deadline = time.monotonic() + 10
+        while daemon.live.all() or daemon.worker.parked():
+            assert time.monotonic() < deadline, "the gone client's live drag is still in flight"
+            time.sleep(0.05)
+        with connect(daemon) as again:
+            info = again.session_info(session)
+            assert (info.history_index, info.history_length) == (0, 1)  # cancelled: nothing pushed
+            assert again.drag(session, [((12, 16), (19, 16))], options=DragOptions(max_steps=5)).history_index == 1
+            assert again.undo(session).history_index == 0 and again.redo(session).history_index == 1
