@@ -101,11 +101,16 @@ class Session:
     frame: SessionFrame
     index: int = 0
     last_used: float = field(default_factory=time.monotonic)
-    busy: bool = False  # a job is running on it: never evicted while set
+    holders: int = 0  # jobs working on it now (a live drag and a request run while it idles): never evicted
     orphaned_at: float | None = None  # when its connection went away
     restored: bool = False  # read back from disk
     interrupted: str | None = None  # what a daemon stop cut short, until the next completed operation
     unsaved: bool = False  # its latest state could not be written to disk (full, unwritable): kept in memory
+
+    @property
+    def busy(self) -> bool:
+        """A job works on it: never evicted."""
+        return self.holders > 0
 
     @property
     def key(self) -> str:

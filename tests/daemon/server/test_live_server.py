@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from dragd.protocol import DragOptions, DragProgress, DragResult, PointPair, codec, messages
 from dragd.protocol.errors import DragdError, ErrorCode
-from server_fixtures import connect, raw_dealer, running_daemon
+from server_fixtures import connect, limits, raw_dealer, running_daemon
 
 SLOW = DragOptions(step_size=1e-5, max_steps=2000)  # keeps stepping for a good while on the tiny model
 
@@ -320,3 +320,20 @@ def test_a_client_gone_with_progress_unacknowledged_is_noticed_and_its_drag_canc
             assert (info.history_index, info.history_length) == (0, 1)  # cancelled: nothing pushed
             assert again.drag(session, [((12, 16), (19, 16))], options=DragOptions(max_steps=5)).history_index == 1
             assert again.undo(session).history_index == 0 and again.redo(session).history_index == 1
+
+
+def test_a_request_run_while_the_drag_idles_leaves_its_session_held():
+    """Another request on the session of an idle live drag ends while the drag still holds the session: the
+    session stays safe from the idle time-out (and eviction) until the drag ends."""
+    with running_daemon(limits=limits(session_idle_timeout_s=1.0)) as daemon, connect(daemon) as client:
+        session = client.generate(seed=0).session
+        drag = client.live_drag(session, [PointPair((12, 16), (19, 16), "a")])
+        poll_until(drag, idle)
+        assert client.drag(session, [((12, 16), (19, 16))], options=DragOptions(max_steps=2)).history_index == 1
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:  # the artist looks at the preview for longer than the idle time-out
+            drag.poll(0.1)
+        drag.update([("a", (19, 22))])
+        poll_until(drag, lambda r: idle(r) and r.revision == 1)
+        assert drag.commit().history_index == 2
+        assert client.session_info(session).history_length == 3
