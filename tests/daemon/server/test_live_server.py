@@ -337,3 +337,23 @@ def test_a_request_run_while_the_drag_idles_leaves_its_session_held():
         poll_until(drag, lambda r: idle(r) and r.revision == 1)
         assert drag.commit().history_index == 2
         assert client.session_info(session).history_length == 3
+
+
+def test_the_time_out_counts_from_the_start_not_from_the_time_in_the_queue():
+    """A live drag that waited in the queue longer than its live_timeout_s still runs: it follows its targets
+    and times out live_timeout_s after it started (not at once, with no step taken)."""
+    with running_daemon() as daemon, connect(daemon) as artist, connect(daemon, user="other") as other:
+        theirs = other.generate(seed=3).session
+        session = artist.generate(seed=0).session
+        started = threading.Event()
+        blocker = threading.Thread(target=lambda: other.drag(theirs, [((5, 5), (27, 27))], options=SLOW,
+                                                             on_progress=lambda p: started.set()))
+        blocker.start()
+        assert started.wait(20)
+        drag = artist.live_drag(session, [PointPair((12, 16), (19, 16), "a")],
+                                options=DragOptions(live_timeout_s=0.5))
+        time.sleep(1.0)  # in the queue, twice its time-out
+        other.cancel()
+        blocker.join(20)
+        result = drag.wait(timeout=20)
+        assert result.stopped == "timeout" and result.steps >= 1 and math.dist(result.points[0], (19, 16)) <= 1
