@@ -267,7 +267,7 @@ class SessionStore:
         if self.archive is None:
             return
         try:
-            self.archive.save(session)
+            self.archive.save(session, keep_running=session.holders > 1)  # another job (a live drag) still runs
             with self.lock:
                 resident = {s.key for s in self._sessions.values()}
             for key in self.archive.enforce_budget(resident):
@@ -288,7 +288,8 @@ class SessionStore:
                           error=exc.strerror or str(exc), why="its running marker could not be written")
 
     def clear_running(self, session: Session) -> None:
-        if self.archive is not None:
+        """The marker goes once no other job holds the session (a request run while a live drag idles)."""
+        if self.archive is not None and session.holders <= 1:
             with contextlib.suppress(OSError):
                 self.archive.clear_running(session.id)
 

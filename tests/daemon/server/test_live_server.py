@@ -357,3 +357,20 @@ def test_the_time_out_counts_from_the_start_not_from_the_time_in_the_queue():
         blocker.join(20)
         result = drag.wait(timeout=20)
         assert result.stopped == "timeout" and result.steps >= 1 and math.dist(result.points[0], (19, 16)) <= 1
+
+
+def test_a_request_run_while_the_drag_idles_keeps_its_running_marker(tmp_path):
+    """The marker that reports a drag cut short by a crash (SPEC.md, "Sessions across restarts") stays while a
+    live drag holds the session, also after another request on that session completed (and saved it)."""
+    with running_daemon(state_dir=tmp_path) as daemon, connect(daemon) as client:
+        session = client.generate(seed=0).session
+        marker = daemon.sessions.archive._path(session) / "running.json"
+        drag = client.live_drag(session, [PointPair((12, 16), (19, 16), "a")])
+        poll_until(drag, idle)
+        assert marker.is_file()
+        client.drag(session, [((12, 16), (19, 16))], options=DragOptions(max_steps=2))
+        assert marker.is_file(), "a plain drag cleared the live drag's marker"
+        client.undo(session)
+        assert marker.is_file(), "an undo cleared the live drag's marker"
+        drag.commit()
+        assert not marker.is_file()
