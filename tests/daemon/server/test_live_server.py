@@ -32,6 +32,18 @@ def idle(reply) -> bool:
     return isinstance(reply, DragProgress) and reply.idle
 
 
+def other_users_drag_running(other) -> threading.Thread:
+    """A long drag of another user, stepping when this returns (the worker is busy: live drags queue); end it
+    with `other.cancel()` and join the thread."""
+    theirs = other.generate(seed=3).session
+    started = threading.Event()
+    blocker = threading.Thread(target=lambda: other.drag(theirs, [((5, 5), (27, 27))], options=SLOW,
+                                                         on_progress=lambda p: started.set()))
+    blocker.start()
+    assert started.wait(20)
+    return blocker
+
+
 def live_job(daemon):
     jobs = daemon.live.all()
     assert len(jobs) == 1
@@ -226,13 +238,8 @@ def test_shutdown_ends_a_parked_live_drag_with_cancelled():
 
 def test_updates_sent_while_the_drag_waits_in_the_queue_are_checked_and_applied_when_it_starts():
     with running_daemon() as daemon, connect(daemon) as artist, connect(daemon, user="other") as other:
-        theirs = other.generate(seed=3).session
         session = artist.generate(seed=0).session
-        started = threading.Event()
-        blocker = threading.Thread(target=lambda: other.drag(theirs, [((5, 5), (27, 27))], options=SLOW,
-                                                             on_progress=lambda p: started.set()))
-        blocker.start()
-        assert started.wait(20)
+        blocker = other_users_drag_running(other)
         drag = artist.live_drag(session, [PointPair((12, 16), (19, 16), "a")])
         time.sleep(0.2)
         assert daemon.live.all()[0].loop is None  # still waiting behind the other user's drag
@@ -343,13 +350,8 @@ def test_the_time_out_counts_from_the_start_not_from_the_time_in_the_queue():
     """A live drag that waited in the queue longer than its live_timeout_s still runs: it follows its targets
     and times out live_timeout_s after it started (not at once, with no step taken)."""
     with running_daemon() as daemon, connect(daemon) as artist, connect(daemon, user="other") as other:
-        theirs = other.generate(seed=3).session
         session = artist.generate(seed=0).session
-        started = threading.Event()
-        blocker = threading.Thread(target=lambda: other.drag(theirs, [((5, 5), (27, 27))], options=SLOW,
-                                                             on_progress=lambda p: started.set()))
-        blocker.start()
-        assert started.wait(20)
+        blocker = other_users_drag_running(other)
         drag = artist.live_drag(session, [PointPair((12, 16), (19, 16), "a")],
                                 options=DragOptions(live_timeout_s=0.5))
         time.sleep(1.0)  # in the queue, twice its time-out
