@@ -376,3 +376,20 @@ def test_a_request_run_while_the_drag_idles_keeps_its_running_marker(tmp_path):
         assert marker.is_file(), "an undo cleared the live drag's marker"
         drag.commit()
         assert not marker.is_file()
+
+
+def test_live_drags_in_flight_per_user_are_limited_like_the_queue():
+    """Parked live drags are not in the queue, yet each holds a drag's state: a user has at most
+    max_queue_per_user of them in flight; a further one is refused with `busy` until one ends."""
+    with running_daemon(max_queue_per_user=2) as daemon, connect(daemon) as client:
+        session = client.generate(seed=0).session
+        drags = [client.live_drag(session, [PointPair((12, 16), (19, 16), "a")]) for _ in range(2)]
+        for drag in drags:
+            poll_until(drag, idle)
+        with pytest.raises(DragdError) as caught:
+            client.live_drag(session, [PointPair((12, 16), (19, 16), "a")]).wait(timeout=10)
+        assert caught.value.code == ErrorCode.BUSY and "live drags" in caught.value.message
+        assert drags[0].cancel().stopped == "cancelled"
+        again = client.live_drag(session, [PointPair((12, 16), (19, 16), "a")])
+        assert poll_until(again, idle).idle
+        assert again.cancel().stopped == drags[1].cancel().stopped == "cancelled"
