@@ -297,12 +297,14 @@ class Daemon:
             if live.timed_out():
                 live.wake()  # it ends ("timeout") on its next turn
         # Keepalives: a request that went keepalive_s without a message hears where it stands (0: running; a
-        # parked live drag counts as running). A live drag with progress unacknowledged hears nothing more.
+        # parked live drag counts as running). A live drag with progress unacknowledged hears nothing more until
+        # client_timeout_s passed: then one probe, as a failed send is how a gone client is noticed.
         running = self.worker.current
         line = ([running] if running is not None else []) + self.queue.in_order()
         for position, job in [*enumerate(line), *((0, job) for job in self.worker.parked())]:
             if job.request is not None and now - job.noticed_at >= self.config.limits.keepalive_s:
-                if job.keepalive_due is not None and not job.keepalive_due():
+                if (job.keepalive_due is not None and not job.keepalive_due()
+                        and now - job.noticed_at < self.config.client_timeout_s):
                     continue
                 job.noticed_at = now
                 self.send(job.client, job.request.waiting(position))

@@ -100,6 +100,11 @@ class Handlers:
         """A live drag (server/live.py): a job like a drag's, known to `live_update` from now on."""
         daemon = self.daemon
         frame = daemon.sessions.get(user, client, request.body.session).frame
+        # Parked live drags are not in the queue, but each holds a drag's state: the queue's limit bounds them.
+        in_flight = sum(1 for other in daemon.live.all() if other.job.user == user)
+        if in_flight >= daemon.config.max_queue_per_user:
+            raise DragdError(ErrorCode.BUSY, f"this user already has {in_flight} live drags in flight; commit or "
+                                             "cancel one first")
         live: list[LiveJob] = []
 
         def prepare(job: Job) -> None:

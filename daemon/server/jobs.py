@@ -130,12 +130,12 @@ class TorchWork:
         """The client's session, marked busy (never evicted) until `release`."""
         with self.sessions.lock:
             session = self.sessions.get(job.user, job.client, session_id)
-            session.busy = True
+            session.holders += 1
         return session
 
     def release(self, session: Session) -> None:
         with self.sessions.lock:
-            session.busy = False
+            session.holders -= 1
             session.last_used = self.sessions.clock()  # idle (and orphan) time counts from the job's end
         self.sessions.enforce_budget(keep=session)
 

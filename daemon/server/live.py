@@ -151,7 +151,7 @@ class LiveJob:
         self._shown_revision = 0  # the highest revision a preview showed
         self.idle = False
         self._lock = threading.Lock()
-        self._last_change = time.monotonic()  # of the points (or a commit): the time-out counts from it
+        self._last_change = time.monotonic()  # of the start, the points or a commit: the time-out counts from it
         self._commit = False
         self._early: tuple[list[tuple[PairKey, Point | None, Point]], int] | None = None  # before it started
         # Where each pair's handle started, in the session frame (the request's, or the update's for a key added
@@ -254,6 +254,7 @@ class LiveJob:
         run = drag_run(self.session, self.request.body)
         self.work.sessions.mark_running(self.session, "drag")  # until it ends: a crash before then is reported
         with self._lock:
+            self._last_change = time.monotonic()  # the time in the queue does not count
             early, self._early = self._early, None
             if early is not None:
                 try:

@@ -130,8 +130,9 @@ class SessionArchive:
 
     # --- writing ------------------------------------------------------------------------------------------
 
-    def save(self, session: Session) -> None:
-        """Writes the session's state (and, once, its tuned generator); clears a running marker."""
+    def save(self, session: Session, keep_running: bool = False) -> None:
+        """Writes the session's state (and, once, its tuned generator); clears a running marker unless
+        `keep_running` (another job still works on the session)."""
         folder = self._path(session.id)
         folder.mkdir(mode=0o700, exist_ok=True)
         tensors = {"history": torch.stack([ws.detach().to("cpu", torch.float32)[0] for ws in session.history]),
@@ -149,8 +150,9 @@ class SessionArchive:
                     "model_sha256": session.model.info.sha256 or "",
                     "index": str(session.index), "frame": json.dumps(values), "saved": str(time.time())}
         write_atomic(folder / STATE_FILE, safetensors_bytes(tensors, metadata))
-        with contextlib.suppress(FileNotFoundError):
-            (folder / RUNNING_FILE).unlink()
+        if not keep_running:
+            with contextlib.suppress(FileNotFoundError):
+                (folder / RUNNING_FILE).unlink()
 
     def _tuned_tensors(self, session: Session) -> dict[str, torch.Tensor]:
         """The tensors of the session's generator copy that differ from the shared model's (usually smaller

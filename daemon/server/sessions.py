@@ -101,11 +101,16 @@ class Session:
     frame: SessionFrame
     index: int = 0
     last_used: float = field(default_factory=time.monotonic)
-    busy: bool = False  # a job is running on it: never evicted while set
+    holders: int = 0  # jobs working on it now (a live drag and a request run while it idles): never evicted
     orphaned_at: float | None = None  # when its connection went away
     restored: bool = False  # read back from disk
     interrupted: str | None = None  # what a daemon stop cut short, until the next completed operation
     unsaved: bool = False  # its latest state could not be written to disk (full, unwritable): kept in memory
+
+    @property
+    def busy(self) -> bool:
+        """A job works on it: never evicted."""
+        return self.holders > 0
 
     @property
     def key(self) -> str:
@@ -262,7 +267,7 @@ class SessionStore:
         if self.archive is None:
             return
         try:
-            self.archive.save(session)
+            self.archive.save(session, keep_running=session.holders > 1)  # another job (a live drag) still runs
             with self.lock:
                 resident = {s.key for s in self._sessions.values()}
             for key in self.archive.enforce_budget(resident):
@@ -283,7 +288,8 @@ class SessionStore:
                           error=exc.strerror or str(exc), why="its running marker could not be written")
 
     def clear_running(self, session: Session) -> None:
-        if self.archive is not None:
+        """The marker goes once no other job holds the session (a request run while a live drag idles)."""
+        if self.archive is not None and session.holders <= 1:
             with contextlib.suppress(OSError):
                 self.archive.clear_running(session.id)
 

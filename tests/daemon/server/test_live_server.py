@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from dragd.protocol import DragOptions, DragProgress, DragResult, PointPair, codec, messages
 from dragd.protocol.errors import DragdError, ErrorCode
-from server_fixtures import connect, raw_dealer, running_daemon
+from server_fixtures import connect, limits, raw_dealer, running_daemon
 
 SLOW = DragOptions(step_size=1e-5, max_steps=2000)  # keeps stepping for a good while on the tiny model
 
@@ -30,6 +30,18 @@ def poll_until(drag, predicate, timeout: float = 20.0):
 
 def idle(reply) -> bool:
     return isinstance(reply, DragProgress) and reply.idle
+
+
+def other_users_drag_running(other) -> threading.Thread:
+    """A long drag of another user, stepping when this returns (the worker is busy: live drags queue); end it
+    with `other.cancel()` and join the thread."""
+    theirs = other.generate(seed=3).session
+    started = threading.Event()
+    blocker = threading.Thread(target=lambda: other.drag(theirs, [((5, 5), (27, 27))], options=SLOW,
+                                                         on_progress=lambda p: started.set()))
+    blocker.start()
+    assert started.wait(20)
+    return blocker
 
 
 def live_job(daemon):
@@ -226,13 +238,8 @@ def test_shutdown_ends_a_parked_live_drag_with_cancelled():
 
 def test_updates_sent_while_the_drag_waits_in_the_queue_are_checked_and_applied_when_it_starts():
     with running_daemon() as daemon, connect(daemon) as artist, connect(daemon, user="other") as other:
-        theirs = other.generate(seed=3).session
         session = artist.generate(seed=0).session
-        started = threading.Event()
-        blocker = threading.Thread(target=lambda: other.drag(theirs, [((5, 5), (27, 27))], options=SLOW,
-                                                             on_progress=lambda p: started.set()))
-        blocker.start()
-        assert started.wait(20)
+        blocker = other_users_drag_running(other)
         drag = artist.live_drag(session, [PointPair((12, 16), (19, 16), "a")])
         time.sleep(0.2)
         assert daemon.live.all()[0].loop is None  # still waiting behind the other user's drag
@@ -294,3 +301,95 @@ def test_results_report_where_the_content_is_through_the_session_frame():
         second = client.live_drag(generated.session, [PointPair((19, 16), (5, 5), "a")], options=SLOW)
         poll_until(second, lambda r: isinstance(r, DragProgress) and r.step >= 2)
         assert second.cancel().points == ((19.0, 16.0),) and len(calls) == 1
+
+
+def test_a_client_gone_with_progress_unacknowledged_is_noticed_and_its_drag_cancelled():
+    """An editor closed while a progress was on its way (it never acknowledges it): the daemon probes it anyway
+    once it has been silent for client_timeout_s, finds it gone, and cancels the drag; the session is as it was
+    for the same user's next connection (no state pushed by a later time-out)."""
+    with running_daemon(client_timeout_s=1.5) as daemon:
+        with connect(daemon) as client:
+            session = client.generate(seed=0).session
+        socket = raw_dealer(daemon)
+        request = messages.DragRequest(session, (PointPair((12, 16), (19, 16)),), None, DragOptions(live=True))
+        socket.send(codec.encode(messages.request_message("d", request)))
+        deadline = time.monotonic() + 20
+        while not daemon.live.all() or daemon.live.all()[0].loop is None or not daemon.live.all()[0].loop.idle:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        socket.close(linger=0)
+        deadline = time.monotonic() + 10
+        while daemon.live.all() or daemon.worker.parked():
+            assert time.monotonic() < deadline, "the gone client's live drag is still in flight"
+            time.sleep(0.05)
+        with connect(daemon) as again:
+            info = again.session_info(session)
+            assert (info.history_index, info.history_length) == (0, 1)  # cancelled: nothing pushed
+            assert again.drag(session, [((12, 16), (19, 16))], options=DragOptions(max_steps=5)).history_index == 1
+            assert again.undo(session).history_index == 0 and again.redo(session).history_index == 1
+
+
+def test_a_request_run_while_the_drag_idles_leaves_its_session_held():
+    """Another request on the session of an idle live drag ends while the drag still holds the session: the
+    session stays safe from the idle time-out (and eviction) until the drag ends."""
+    with running_daemon(limits=limits(session_idle_timeout_s=1.0)) as daemon, connect(daemon) as client:
+        session = client.generate(seed=0).session
+        drag = client.live_drag(session, [PointPair((12, 16), (19, 16), "a")])
+        poll_until(drag, idle)
+        assert client.drag(session, [((12, 16), (19, 16))], options=DragOptions(max_steps=2)).history_index == 1
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:  # the artist looks at the preview for longer than the idle time-out
+            drag.poll(0.1)
+        drag.update([("a", (19, 22))])
+        poll_until(drag, lambda r: idle(r) and r.revision == 1)
+        assert drag.commit().history_index == 2
+        assert client.session_info(session).history_length == 3
+
+
+def test_the_time_out_counts_from_the_start_not_from_the_time_in_the_queue():
+    """A live drag that waited in the queue longer than its live_timeout_s still runs: it follows its targets
+    and times out live_timeout_s after it started (not at once, with no step taken)."""
+    with running_daemon() as daemon, connect(daemon) as artist, connect(daemon, user="other") as other:
+        session = artist.generate(seed=0).session
+        blocker = other_users_drag_running(other)
+        drag = artist.live_drag(session, [PointPair((12, 16), (19, 16), "a")],
+                                options=DragOptions(live_timeout_s=0.5))
+        time.sleep(1.0)  # in the queue, twice its time-out
+        other.cancel()
+        blocker.join(20)
+        result = drag.wait(timeout=20)
+        assert result.stopped == "timeout" and result.steps >= 1 and math.dist(result.points[0], (19, 16)) <= 1
+
+
+def test_a_request_run_while_the_drag_idles_keeps_its_running_marker(tmp_path):
+    """The marker that reports a drag cut short by a crash (SPEC.md, "Sessions across restarts") stays while a
+    live drag holds the session, also after another request on that session completed (and saved it)."""
+    with running_daemon(state_dir=tmp_path) as daemon, connect(daemon) as client:
+        session = client.generate(seed=0).session
+        marker = daemon.sessions.archive._path(session) / "running.json"
+        drag = client.live_drag(session, [PointPair((12, 16), (19, 16), "a")])
+        poll_until(drag, idle)
+        assert marker.is_file()
+        client.drag(session, [((12, 16), (19, 16))], options=DragOptions(max_steps=2))
+        assert marker.is_file(), "a plain drag cleared the live drag's marker"
+        client.undo(session)
+        assert marker.is_file(), "an undo cleared the live drag's marker"
+        drag.commit()
+        assert not marker.is_file()
+
+
+def test_live_drags_in_flight_per_user_are_limited_like_the_queue():
+    """Parked live drags are not in the queue, yet each holds a drag's state: a user has at most
+    max_queue_per_user of them in flight; a further one is refused with `busy` until one ends."""
+    with running_daemon(max_queue_per_user=2) as daemon, connect(daemon) as client:
+        session = client.generate(seed=0).session
+        drags = [client.live_drag(session, [PointPair((12, 16), (19, 16), "a")]) for _ in range(2)]
+        for drag in drags:
+            poll_until(drag, idle)
+        with pytest.raises(DragdError) as caught:
+            client.live_drag(session, [PointPair((12, 16), (19, 16), "a")]).wait(timeout=10)
+        assert caught.value.code == ErrorCode.BUSY and "live drags" in caught.value.message
+        assert drags[0].cancel().stopped == "cancelled"
+        again = client.live_drag(session, [PointPair((12, 16), (19, 16), "a")])
+        assert poll_until(again, idle).idle
+        assert again.cancel().stopped == drags[1].cancel().stopped == "cancelled"

@@ -78,7 +78,7 @@ def test_busy_sessions_are_never_evicted():
     one = SESSION_OVERHEAD_BYTES + 4 * 8 * 4 + 8 * 8 * 3
     store = _store(memory_budget_bytes=one + 10)
     first = _open(store)
-    first.busy = True
+    first.holders = 1
     second = _open(store)  # over budget, but the only candidate is busy
     assert store.count() == 2 and _get(store, b"a", first) and _get(store, b"a", second)
 
