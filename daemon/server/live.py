@@ -120,11 +120,7 @@ class LiveJobs:
 
     def get(self, client: bytes, request_id: Any) -> LiveJob | None:
         with self._lock:
-            live = self._jobs.get((client, request_id))
-        if live is not None and live.job.cancelled and not live.job.started:  # cancelled before it ran
-            self.drop(live)
-            return None
-        return live
+            return self._jobs.get((client, request_id))  # a job cancelled before it ran is gone (`wake`)
 
     def all(self) -> list[LiveJob]:
         with self._lock:
@@ -160,8 +156,8 @@ class LiveJob:
                                                                        strict=True)}
         self._before: np.ndarray | None = None  # the session's picture when the drag started
         job.keepalive_due = lambda: self.channel.clear
+        registry.add(self)  # before the hook: a job cancelled already is dropped again by `wake` at once
         job.on_cancel(self.wake)
-        registry.add(self)
 
     # --- socket thread ------------------------------------------------------------------------------------
 
