@@ -109,7 +109,7 @@ class Carried:
     and the picture it got. Everything box-sized is h x w, photo pixels.
 
     `sample` reads any photo-sized image at the sources, so a caller can carry the file's own samples (16 bits,
-    its own colour space) along the same motion; `content_moved` says where content went (`content_positions`).
+    its own colour space) along the same motion; `content_positions` says where content went.
     """
 
     box: Rect
@@ -140,10 +140,6 @@ class Carried:
         sampled = _sample(image[y0:y1, x0:x1], qx - x0, qy - y0, cv2.INTER_LANCZOS4).reshape(h, w, -1)
         here[self.moved] = sampled[self.moved]
         return here
-
-    def content_moved(self, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-        """Where the content at each of `points` (photo px) lies after the edit (`content_positions`)."""
-        return content_positions(self.motion, self.frame, points)
 
 
 def content_positions(motion: Motion, frame: Frame, points: Sequence[tuple[float, float]],
