@@ -401,10 +401,10 @@ class KritaCanvas:
         for name, shape, svg, nodes in self._line_shapes():
             if name not in handles:
                 continue
-            replacement = geometry.line_svg([tuple(handles[name]), *nodes[1:]], width, height, x_res, y_res,
-                                            geometry.shape_style(svg))
             if tuple(handles[name]) == tuple(nodes[0]):
                 continue  # not moved: nothing to redraw
+            replacement = geometry.line_svg([tuple(handles[name]), *nodes[1:]], width, height, x_res, y_res,
+                                            geometry.shape_style(svg))
             z = shape.zIndex()
             shape.remove()  # Krita may list the removed shape a moment longer: _line_shapes then skips it
             removed = _replaced.setdefault(self._key, {}).setdefault(name, [])
