@@ -158,15 +158,17 @@ def find_model(name_or_path: str | None) -> ModelInfo:
     if name_or_path is not None and not name_or_path.strip():
         raise UnknownModelError("the model name is empty; leave it out for the default model")
     name = DEFAULT_MODEL if name_or_path is None else name_or_path
-    for info in list_models():
+    models = _all_models()  # one scan of the folder (each call reads the headers of files without a sidecar)
+    usable = [m for m in models if m.resolution is not None]
+    for info in usable:
         if info.name == name:
             return info
-    unusable = [m for m in unusable_models() if m.name == name]
+    unusable = [m for m in models if m.resolution is None and m.name == name]
     if unusable:
         raise UnknownModelError(f"model {name!r} is not usable: the header of {unusable[0].path} cannot be read "
                                 "(a damaged or foreign file); replace it with `dragd models add` or remove it")
     path = Path(name).expanduser()
     if path.is_file():
         return ModelInfo(path.stem, path, description="given by path")
-    known = ", ".join(m.name for m in list_models())
+    known = ", ".join(m.name for m in usable)
     raise UnknownModelError(f"unknown model {name!r} (known: {known}; or give a path to a checkpoint file)")
