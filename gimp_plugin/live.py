@@ -24,7 +24,7 @@ from ..protocol.blend import Edit, apply_8bit
 from ..protocol.editor import centre_to_corner, corner_to_centre
 from ..protocol.errors import DragdError, ErrorCode
 from ..protocol.images import Image
-from ..protocol.limits import DEFAULT_LIVE_TIMEOUT_S
+from ..protocol.texts import live_ended
 from .drag import DragOutcome, Prepared, UserError, describe_error, edit_of, result_outcome
 from .live_view import LivePair, LivePoints, UpdateThrottle
 
@@ -182,8 +182,8 @@ class LiveDrag:
         targets = [corner_to_centre(by_key[key]) for key in keys]
         self.outcome = result_outcome(self.prepared, result, targets)
         if result.stopped == "timeout" and self.outcome.error is None:
-            limit = self.prepared.request.options.live_timeout_s or DEFAULT_LIVE_TIMEOUT_S
-            self.outcome.summary = f"Live ended after {limit / 60:g} minutes without changes; this is where it stood"
+            ended = live_ended(self.prepared.request.options.live_timeout_s)
+            self.outcome.summary = f"{ended}; this is where it stood"
 
     def _left(self) -> float | None:
         if not self.steps:

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from ..protocol.binding import Binding
 from ..protocol.errors import DragdError, ErrorCode
-from ..protocol.limits import DEFAULT_LIVE_TIMEOUT_S
 from ..protocol.messages import DragOptions, InversionOptions
-from ..protocol.texts import next_result_name
+from ..protocol.texts import live_ended, next_result_name
 from . import resume
 from .errors import CanvasError
 from .ports import Canvas, Layer, Workspace
@@ -24,7 +23,7 @@ from .texts import HOW_TO_DRAW, POINTS_LAYER_NAME, describe_layer_kind
 PREVIEW_LAYER_NAME = "DragGAN preview"  # == adapter.PREVIEW_LAYER_NAME (the adapter imports no protocol)
 HOW_IT_ENDED = {"reached": "every handle reached its target", "max_steps": "stopped at the step limit",
                 "cancelled": "stopped; kept the image reached so far", "committed": "live drag committed",
-                "timeout": f"Live ended after {DEFAULT_LIVE_TIMEOUT_S / 60:g} minutes without changes"}
+                "timeout": live_ended()}  # the plugin's live drags use the default time-out
 
 
 def in_front(workspace: Workspace, canvas: Canvas) -> bool:

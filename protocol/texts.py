@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import DragdError, ErrorCode, ProtocolError
 from .hosts import host_problem
-from .limits import DEFAULT_ADDRESS, Limits
+from .limits import DEFAULT_ADDRESS, DEFAULT_LIVE_TIMEOUT_S, Limits
 
 RESULT_LAYER_NAME = "DragGAN result"  # result layers are named "DragGAN result N"
 # What to do about the daemon's `bad_model` (the model's file cannot be used; its message says why).
@@ -52,6 +52,13 @@ def check_address(address: str, where: str) -> None:
     problem = address_problem(address)
     if problem is not None:
         raise DragdError(ErrorCode.BAD_REQUEST, bad_address(address, problem, where))
+
+
+def live_ended(timeout_s: float | None = None) -> str:
+    """How a live drag that timed out (`stopped: "timeout"`) ended; `timeout_s` its `live_timeout_s` option
+    (None: the default)."""
+    minutes = (timeout_s or DEFAULT_LIVE_TIMEOUT_S) / 60
+    return f"Live ended after {minutes:g} minutes without changes"
 
 
 def waiting(position: int) -> str | None:

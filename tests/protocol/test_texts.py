@@ -76,3 +76,12 @@ def test_the_address_sentences_need_no_pyzmq():
     code = "import sys; import dragd.protocol.texts; print('zmq' in sys.modules, 'msgpack' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_live_ended_names_the_drags_own_time_out_or_the_default():
+    from dragd.protocol.limits import DEFAULT_LIVE_TIMEOUT_S
+    from dragd.protocol.texts import live_ended
+
+    assert live_ended(90) == "Live ended after 1.5 minutes without changes"
+    default = f"Live ended after {DEFAULT_LIVE_TIMEOUT_S / 60:g} minutes without changes"
+    assert live_ended() == live_ended(None) == default
