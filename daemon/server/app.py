@@ -34,6 +34,7 @@ from .live import LiveJobs
 from .logs import log, log_event
 from .models import ModelCache
 from .persist import SessionArchive
+from .security import CurveKeys
 from .sessions import SessionStore
 from .worker import FairQueue, Job, Worker
 
@@ -72,12 +73,14 @@ def encode_or_internal_error(message: dict[str, Any]) -> bytes:
 
 
 class Daemon:
-    def __init__(self, config: ServerConfig, models: ModelCache | None = None) -> None:
+    def __init__(self, config: ServerConfig, models: ModelCache | None = None, keys: CurveKeys | None = None) -> None:
+        """`keys`: the daemon's CurveZMQ keys when the caller read them already (`serve`); else read here."""
         self.config = config
         limits = config.limits
         self.models = models or ModelCache(pick_device(config.device))
         self.device_description = describe_device(self.models.device)
-        self.keys = server_keys(config)  # a bad address or keys folder fails here, before anything else
+        # a bad address or keys folder fails here, before anything else
+        self.keys = keys if keys is not None else server_keys(config)
         self.owner = owner_of(self.keys.clients_dir)
         archive = (SessionArchive(config.state_dir, config.disk_budget_bytes, self.models)
                    if config.state_dir is not None else None)

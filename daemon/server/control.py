@@ -115,7 +115,7 @@ def serve(config: ServerConfig, log_file: Path | None = None) -> None:
     try:
         from .app import Daemon
 
-        daemon = Daemon(config)
+        daemon = Daemon(config, keys=keys)
     except BaseException:
         listener.close(0)
         listener.context.term()
