@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,3 +36,15 @@ class ServerConfig:
     disk_budget_bytes: int = 8 << 30  # saved sessions; the least recently saved go first
     inversion_steps: InversionSteps = field(default_factory=InversionSteps)  # open_session's defaults
     housekeeping_s: float = 0.2  # how often liveness, idle sessions and queue notices are checked
+
+
+def sessions_folder(state_dir: Path) -> Path:
+    """The folder sessions are saved in, under the daemon's state folder (`ServerConfig.state_dir`; torch-free, so
+    `dragd serve` checks it before torch loads), made if needed: both made 0700, and
+    the sessions folder kept 0700 (a state folder of the user's own keeps its permissions). Raises OSError."""
+    if not state_dir.is_dir():
+        state_dir.mkdir(mode=0o700, parents=True)
+    folder = state_dir / "sessions"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+    return folder

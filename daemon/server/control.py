@@ -17,7 +17,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from ...protocol.client import DragdClient
 from ...protocol.transport import ClientKeys, keys_folder, local_client_keys
-from .config import ServerConfig
+from .config import ServerConfig, sessions_folder
 from .listen import Listener, StartError, server_keys
 from .logs import log, log_event, setup_logging
 from .security import DEFAULT_CLIENT_NAME, client_keys, create_keys
@@ -44,12 +44,7 @@ def prepare_state_dir(folder: Path | None) -> None:
         raise StartError(f"cannot keep sessions in {folder}: it is a file, not a folder (choose another folder "
                          "with --state-dir)")
     try:
-        if not folder.is_dir():
-            folder.mkdir(mode=0o700, parents=True)
-        sessions = folder / "sessions"  # persist.SessionArchive's folder
-        sessions.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(sessions, 0o700)
-        with tempfile.TemporaryFile(dir=sessions):
+        with tempfile.TemporaryFile(dir=sessions_folder(folder)):
             pass
     except OSError as exc:
         raise StartError(f"cannot keep sessions in {folder}: {exc.strerror or exc} (choose another folder with "

@@ -36,6 +36,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from .config import sessions_folder
 from .inverted import LayerFrame
 from .models import LoadedModel, ModelCache
 
@@ -102,11 +103,7 @@ class SessionArchive:
     """The sessions folder. Thread-safe; torch work (rebuilding a tuned generator) happens in `load`."""
 
     def __init__(self, folder: Path, disk_budget_bytes: int, models: ModelCache) -> None:
-        self.folder = folder / "sessions"
-        if not folder.is_dir():
-            folder.mkdir(mode=0o700, parents=True)
-        self.folder.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self.folder, 0o700)  # a folder of the user's own given as the state folder keeps its permissions
+        self.folder = sessions_folder(folder)
         self.disk_budget_bytes = disk_budget_bytes
         self.models = models
         self._lock = threading.Lock()
